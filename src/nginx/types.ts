@@ -49,4 +49,6 @@ export interface LoadedConfig {
   paths: ConfPaths;
   /** Every distinct file read, in the order first opened (what `-T` dumps). */
   files: { path: string; content: Buffer }[];
+  /** `[warn]` messages nginx itself prints while reading (e.g. the deprecated `ssl` directive). */
+  parseWarnings?: ConfError[];
 }
