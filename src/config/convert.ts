@@ -1,16 +1,159 @@
-// STUB, replaced by the conversion (tree -> RoutingState). The signature is the contract.
-import type { ConversionWarning, LoadedConfig } from '../nginx/types.ts';
+// The conversion: a parsed nginx configuration tree → one immutable RoutingState, plus warnings for
+// everything not served exactly as nginx would. Throws ConfError where nginx refuses at config time.
+import { hostname } from 'node:os';
+import { ConfError, type ConfNode, type ConversionWarning, type LoadedConfig } from '../nginx/types.ts';
+import { confError, type ConvertContext } from './context.ts';
+import { buildLocations } from './locations.ts';
+import { buildServerTable, collectSockets, implicitListen, parseListen, parseServerNames, type ListenSpec } from './servers.ts';
+import { buildConf, rootDefaults } from './settings.ts';
+import type { ListenSocket, LocationConf, RoutingState, ServerConf, ServerTable, TlsCertificateEntry, TlsSettings } from './state.ts';
+import { limitZones, logFormats, mainSettings, maps, TLS_DEFAULTS, tlsSettings, upstreams } from './tables.ts';
+import { catalogueWarnings } from '../nginx/catalogue.ts';
 
-export interface RoutingState {
-  readonly placeholder?: true;
-}
+export type { RoutingState } from './state.ts';
 
 export interface ConversionResult {
   state: RoutingState;
   warnings: ConversionWarning[];
 }
 
-/** Builds the immutable RoutingState; throws ConfError (with file:line) where nginx would refuse. */
-export function convert(_loaded: LoadedConfig): ConversionResult {
-  return { state: {}, warnings: [] };
+export interface ConvertOptions {
+  /** Whether the server runs as root: a server without `listen` gets *:80, else *:8000. */
+  root?: boolean;
 }
+
+const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** Builds the immutable RoutingState; throws ConfError (with file:line) where nginx would refuse. */
+export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): ConversionResult {
+  const root = options.root ?? isRoot();
+  const { tree, paths } = loaded;
+  const https = tree.filter((n) => n.directive === 'http');
+  const httpNode = https[0];
+  const http = httpNode?.block ?? [];
+
+  const formats = logFormats(http);
+  const groups = upstreams(http);
+  const ctx: ConvertContext = {
+    paths,
+    warnings: [],
+    upstreamNames: new Set(groups.keys()),
+    logFormatNames: new Set(formats.keys()),
+    zoneRefs: [],
+  };
+  const main = mainSettings(tree, paths.prefix);
+  const zones = limitZones(http);
+  const mapBlocks = maps(http);
+
+  const httpConf = buildConf(rootDefaults(paths.prefix), http, { kind: 'http' }, ctx);
+  const httpTls = tlsSettings(TLS_DEFAULTS, http, ctx);
+  const mergeSlashesHttp = lastFlag(http, 'merge_slashes') ?? true;
+
+  const built: { server: ServerConf; listens: ListenSpec[]; nameNodes: ConfNode[]; tls: TlsSettings }[] = [];
+  for (const node of http) {
+    if (node.directive !== 'server') continue;
+    const block = node.block ?? [];
+    const listenNodes = block.filter((n) => n.directive === 'listen');
+    const listens = listenNodes.length
+      ? listenNodes.map((n) => parseListen(n, ctx, root ? 80 : 8000))
+      : [implicitListen(node, root, ctx)];
+    const nameNodes = block.filter((n) => n.directive === 'server_name');
+    const names = parseServerNames(nameNodes, hostname());
+    const conf = buildConf(httpConf, block, { kind: 'server' }, ctx);
+    const { level, named } = buildLocations(block, conf, undefined, ctx);
+    const server: ServerConf = {
+      index: built.length,
+      names,
+      primaryName: names[0]!.name,
+      listenKeys: [...new Set(listens.map((l) => l.key))],
+      conf,
+      locations: level,
+      named,
+      mergeSlashes: lastFlag(block, 'merge_slashes') ?? mergeSlashesHttp,
+      file: node.file,
+      line: node.line,
+    };
+    built.push({ server, listens, nameNodes, tls: tlsSettings(httpTls, block, ctx) });
+  }
+
+  const listens = collectSockets(built);
+  const tables = new Map<string, ServerTable>();
+  for (const socket of listens) {
+    const here = built.filter((b) => b.listens.some((l) => l.key === socket.key));
+    const dflt = here.find((b) => b.listens.some((l) => l.key === socket.key && l.defaultServer));
+    const nameNodes = new Map(here.map((b) => [b.server, b.nameNodes]));
+    tables.set(socket.key, buildServerTable(socket.key, here.map((b) => b.server), dflt?.server, ctx, nameNodes));
+  }
+
+  // The deprecated `ssl on;` in an address's default server makes the whole address TLS.
+  for (const socket of listens) {
+    if (lastFlag(tables.get(socket.key)!.defaultServer.conf.directives, 'ssl') === true) socket.ssl = true;
+  }
+  // Every server on an ssl address has TLS settings, even if its own listen did not say ssl.
+  const sslKeys = new Set(listens.filter((s) => s.ssl).map((s) => s.key));
+  for (const b of built) {
+    if (b.server.listenKeys.some((k) => sslKeys.has(k))) b.server.tls = b.tls;
+  }
+  checkDefaultCertificates(listens, tables);
+  for (const ref of ctx.zoneRefs) {
+    const known = ref.kind === 'req' ? zones.req.has(ref.zone) : zones.conn.has(ref.zone);
+    // nginx reports an unknown zone when it sizes shared memory, without a file:line.
+    if (!known) throw new ConfError(`zero size shared memory zone "${ref.zone}"`);
+  }
+
+  const servers = built.map((b) => b.server);
+  const tlsTable: TlsCertificateEntry[] = servers
+    .filter((s): s is ServerConf & { tls: TlsSettings } => s.tls !== undefined)
+    .map((s) => ({ server: s.index, names: s.names, listenKeys: s.listenKeys, tls: s.tls }));
+
+  const state: RoutingState = {
+    main,
+    paths: { prefix: paths.prefix, confPrefix: paths.confPrefix, confFile: paths.confFile },
+    listens,
+    tables,
+    servers,
+    upstreams: groups,
+    limitReqZones: zones.req,
+    limitConnZones: zones.conn,
+    maps: mapBlocks,
+    logFormats: formats,
+    tls: tlsTable,
+    ...(httpNode ? { httpDirectives: http } : {}),
+  };
+  const warnings = [...catalogueWarnings(tree), ...ctx.warnings];
+  return { state: deepFreeze(state), warnings };
+}
+
+function lastFlag(nodes: readonly ConfNode[], name: string): boolean | undefined {
+  const n = nodes.filter((x) => x.directive === name).pop();
+  return n ? n.args[0]!.toLowerCase() === 'on' : undefined;
+}
+
+/**
+ * ngx_http_ssl_init: the default server of every ssl address needs a certificate (other servers
+ * there may lack one); nginx names that server block's position.
+ */
+function checkDefaultCertificates(sockets: readonly ListenSocket[], tables: ReadonlyMap<string, ServerTable>): void {
+  for (const socket of sockets) {
+    if (!socket.ssl) continue;
+    const server = tables.get(socket.key)!.defaultServer;
+    if (!server.tls || server.tls.certificates.length === 0) {
+      throw confError(server, 'no "ssl_certificate" is defined for the "listen ... ssl" directive');
+    }
+  }
+}
+
+/** Freezes plain objects and arrays; Maps and RegExps stay as they are (read-only by type). */
+function deepFreeze<T>(value: T, seen = new Set<unknown>()): T {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return value;
+  seen.add(value);
+  if (value instanceof RegExp) return value;
+  if (value instanceof Map) {
+    for (const v of value.values()) deepFreeze(v, seen);
+    return value;
+  }
+  for (const v of Object.values(value as object)) deepFreeze(v, seen);
+  return Object.freeze(value);
+}
+
+export type { LocationConf };

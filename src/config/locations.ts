@@ -1,0 +1,174 @@
+// Location blocks: building each block's search structure (with nginx's config-time checks) and the
+// search itself, in ngx_http_core_find_location's order.
+import type { ConfNode } from '../nginx/types.ts';
+import { confError, type ConvertContext } from './context.ts';
+import { compileRegex } from './regex.ts';
+import { buildConf, PASS_DIRECTIVES } from './settings.ts';
+import type { Location, LocationConf, LocationKind, LocationLevel, ServerConf } from './state.ts';
+
+/** `location` arguments, including the glued forms nginx accepts (`=/x`, `~*\.php$`, `^~/x`). */
+function locationKind(node: ConfNode): { kind: LocationKind; name: string } {
+  const [a, b] = node.args as [string, string | undefined];
+  const mods: Record<string, LocationKind> = { '=': 'exact', '~': 'regex', '~*': 'regex-caseless', '^~': 'prefix-noregex' };
+  if (b !== undefined) {
+    const kind = mods[a];
+    if (!kind) throw confError(node, `invalid location modifier "${a}"`);
+    return { kind, name: b };
+  }
+  if (a.startsWith('@')) return { kind: 'named', name: a };
+  for (const m of ['^~', '~*', '=', '~']) {
+    if (a.startsWith(m) && a.length > m.length) return { kind: mods[m]!, name: a.slice(m.length) };
+  }
+  return { kind: 'prefix', name: a };
+}
+
+const isRegex = (k: LocationKind): boolean => k === 'regex' || k === 'regex-caseless';
+
+export interface BuiltLocations {
+  level: LocationLevel;
+  named: Map<string, Location>;
+}
+
+/**
+ * Builds the locations directly inside `nodes` (a server or location block). `parent` is the
+ * enclosing location, undefined at server level.
+ */
+export function buildLocations(nodes: readonly ConfNode[], parentConf: LocationConf, parent: Location | undefined, ctx: ConvertContext): BuiltLocations {
+  const exact = new Map<string, Location>();
+  const prefixes = new Map<string, Location>();
+  const regexes: Location[] = [];
+  const named = new Map<string, Location>();
+
+  for (const node of nodes) {
+    if (node.directive !== 'location') continue;
+    const { kind, name } = locationKind(node);
+
+    if (parent) {
+      if (kind === 'named') throw confError(node, `named location "${name}" can be on the server level only`);
+      if (parent.kind === 'exact') throw confError(node, `location "${name}" cannot be inside the exact location "${parent.name}"`);
+      if (parent.kind === 'named') throw confError(node, `location "${name}" cannot be inside the named location "${parent.name}"`);
+      if (!isRegex(kind) && !name.startsWith(parent.name)) {
+        throw confError(node, `location "${name}" is outside location "${parent.name}"`);
+      }
+    }
+
+    const block = node.block ?? [];
+    const conf = buildConf(parentConf, block, { kind: 'location', regexOrNamed: isRegex(kind) || kind === 'named' }, ctx);
+    const passes = block.some((n) => PASS_DIRECTIVES.has(n.directive));
+    const loc: Location = {
+      kind,
+      name,
+      autoRedirect: passes && name.endsWith('/') && !isRegex(kind) && kind !== 'named',
+      conf,
+      nested: { exact: new Map(), prefixes: [], regexes: [] },
+      file: node.file,
+      line: node.line,
+    };
+    if (isRegex(kind)) loc.regex = compileRegex(name, kind === 'regex-caseless', node);
+    loc.nested = buildLocations(block, conf, loc, ctx).level;
+
+    if (kind === 'exact') {
+      if (exact.has(name)) throw confError(node, `duplicate location "${name}"`);
+      exact.set(name, loc);
+    } else if (kind === 'prefix' || kind === 'prefix-noregex') {
+      if (prefixes.has(name)) throw confError(node, `duplicate location "${name}"`);
+      prefixes.set(name, loc);
+    } else if (kind === 'named') {
+      // nginx accepts a repeated name; the first one is found.
+      if (!named.has(name)) named.set(name, loc);
+    } else regexes.push(loc);
+  }
+
+  const sorted = [...prefixes.values()].sort((x, y) => y.name.length - x.name.length);
+  return { level: { exact, prefixes: sorted, regexes }, named };
+}
+
+export interface LocationMatch {
+  /** Undefined when nothing matched: the server's own conf applies. */
+  location?: Location;
+  conf: LocationConf;
+  /** Captures of the regex location that matched (index 0 = whole match). */
+  captures?: readonly (string | undefined)[];
+  namedCaptures?: Readonly<Record<string, string | undefined>>;
+  /** nginx answers 301 to `uri + "/"` (auto_redirect of a `*_pass` prefix location). */
+  redirect: boolean;
+}
+
+type SearchResult = 'exact' | 'prefix' | 'none' | 'redirect';
+
+interface SearchState {
+  location?: Location;
+  captures?: RegExpExecArray;
+}
+
+/** The static part: exact, then the longest prefix, noting an auto-redirect candidate. */
+function searchStatic(level: LocationLevel, uri: string, st: SearchState): SearchResult {
+  const ex = level.exact.get(uri);
+  if (ex) {
+    st.location = ex;
+    return 'exact';
+  }
+  const best = level.prefixes.find((p) => uri.startsWith(p.name));
+  if (best && best.name.length === uri.length) {
+    st.location = best;
+    return 'prefix';
+  }
+  // `/x` when `location /x/` proxies: nginx's tree reaches that node with one byte to spare.
+  const slash = uri + '/';
+  const candidate = level.exact.get(slash)?.autoRedirect ? level.exact.get(slash) : level.prefixes.find((p) => p.name === slash && p.autoRedirect);
+  if (candidate) {
+    st.location = candidate;
+    return 'redirect';
+  }
+  if (best) {
+    st.location = best;
+    return 'prefix';
+  }
+  return 'none';
+}
+
+function search(level: LocationLevel, uri: string, st: SearchState): SearchResult {
+  let rc = searchStatic(level, uri, st);
+  let noregex = false;
+  if (rc === 'prefix') {
+    const matched = st.location!;
+    noregex = matched.kind === 'prefix-noregex';
+    // Nested locations of the matched prefix come first (their own regexes included).
+    rc = search(matched.nested, uri, st);
+    if (rc === 'none') rc = 'prefix';
+  }
+  if (rc === 'exact' || rc === 'redirect') return rc;
+  if (!noregex) {
+    for (const loc of level.regexes) {
+      loc.regex!.lastIndex = 0;
+      const m = loc.regex!.exec(uri);
+      if (!m) continue;
+      st.location = loc;
+      st.captures = m;
+      search(loc.nested, uri, st);
+      return 'exact';
+    }
+  }
+  return rc;
+}
+
+/**
+ * Finds the location for a normalised URI (decoded, dot segments resolved, slashes merged as the
+ * server says, no args), exactly as ngx_http_core_find_location does.
+ */
+export function findLocation(server: ServerConf, uri: string): LocationMatch {
+  const st: SearchState = {};
+  const rc = search(server.locations, uri, st);
+  const match: LocationMatch = { conf: st.location?.conf ?? server.conf, redirect: rc === 'redirect' };
+  if (st.location) match.location = st.location;
+  if (st.captures) {
+    match.captures = Array.from(st.captures);
+    if (st.captures.groups) match.namedCaptures = { ...st.captures.groups };
+  }
+  return match;
+}
+
+/** A named location (`@name`), for try_files / error_page / internal redirects. */
+export function findNamedLocation(server: ServerConf, name: string): Location | undefined {
+  return server.named.get(name);
+}

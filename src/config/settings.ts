@@ -1,0 +1,478 @@
+// Per-level settings (http → server → location → nested location / if / limit_except), merged the
+// way nginx's merge_loc_conf callbacks do: a scalar not set here takes the parent's; array
+// directives (add_header, proxy_set_header, error_page, access_log, allow/deny, limit_req …) are
+// inherited only when this level defines none of that directive.
+import type { ConfNode } from '../nginx/types.ts';
+import { parseFlag, parseOffset, parseSize, parseTime } from '../nginx/values.ts';
+import { confError, fullPath, hasVariables, warn, type ConvertContext } from './context.ts';
+import { compileRegex } from './regex.ts';
+import type {
+  AccessLog, ErrorPage, Expires, GzipSettings, HeaderSetting, IfCondition, LimitReqRef, LocationConf, LogTarget, ProxyPass, RewriteOp,
+} from './state.ts';
+
+export type LevelKind = 'http' | 'server' | 'location' | 'if' | 'limit_except';
+
+export interface LevelInfo {
+  kind: LevelKind;
+  /** For locations: regex or named ones cannot have a proxy_pass URI part. */
+  regexOrNamed?: boolean;
+}
+
+/** Debian's compiled-in access log (--http-log-path). */
+export const DEFAULT_ACCESS_LOG = '/var/log/nginx/access.log';
+
+/** nginx's built-in types when no `types {}` is configured anywhere. */
+const BUILTIN_TYPES: ReadonlyMap<string, string> = new Map([
+  ['html', 'text/html'],
+  ['gif', 'image/gif'],
+  ['jpg', 'image/jpeg'],
+]);
+
+/** Directives whose handler is an upstream pass: a location ending in `/` then auto-redirects. */
+export const PASS_DIRECTIVES = new Set(['proxy_pass', 'fastcgi_pass', 'uwsgi_pass', 'scgi_pass', 'memcached_pass', 'grpc_pass']);
+
+/** The values nginx uses when nothing is configured (http level's parent). */
+export function rootDefaults(prefix: string): LocationConf {
+  return {
+    root: { path: prefix + 'html', alias: false, hasVariables: false },
+    index: ['index.html'],
+    rewrite: [],
+    errorPages: [],
+    addHeaders: [],
+    proxySetHeaders: [],
+    proxyHttpVersion: '1.0',
+    proxyRedirect: 'default',
+    proxyBuffering: true,
+    proxyConnectTimeoutMs: 60_000,
+    proxyReadTimeoutMs: 60_000,
+    proxySendTimeoutMs: 60_000,
+    proxyNextUpstream: ['error', 'timeout'],
+    proxyInterceptErrors: false,
+    clientMaxBodySize: 1024 * 1024,
+    access: [],
+    limitReq: [],
+    limitConn: [],
+    limitReqStatus: 503,
+    limitConnStatus: 503,
+    gzip: { enabled: false, types: ['text/html'], minLength: 20, compLevel: 1, vary: false, proxied: ['off'], httpVersion: '1.1', disable: [] },
+    accessLog: [{ path: DEFAULT_ACCESS_LOG, format: 'combined' }],
+    errorLog: [],
+    defaultType: 'text/plain',
+    types: BUILTIN_TYPES,
+    autoindex: false,
+    serverTokens: 'on',
+    absoluteRedirect: true,
+    portInRedirect: true,
+    serverNameInRedirect: false,
+    keepaliveTimeoutMs: 75_000,
+    stubStatus: false,
+    internal: false,
+    directives: [],
+  };
+}
+
+const DEFAULT_PROXY_HEADERS = [
+  { name: 'Host', value: '$proxy_host' },
+  { name: 'Connection', value: 'close' },
+];
+
+/** proxy_set_header as nginx sends it: the configured ones, then the defaults not overridden. */
+export function effectiveProxyHeaders(configured: readonly { name: string; value: string }[]): { name: string; value: string }[] {
+  const names = new Set(configured.map((h) => h.name.toLowerCase()));
+  return [...configured, ...DEFAULT_PROXY_HEADERS.filter((h) => !names.has(h.name.toLowerCase()))];
+}
+
+const time = (node: ConfNode, text: string, sec = false): number => {
+  const v = parseTime(text, sec);
+  if (v === undefined) throw confError(node, `"${node.directive}" directive invalid value`);
+  return sec ? v * 1000 : v;
+};
+
+const flag = (node: ConfNode): boolean => {
+  const v = parseFlag(node.args[0] ?? '');
+  if (v === undefined) {
+    throw confError(node, `invalid value "${node.args[0]}" in "${node.directive}" directive, it must be "on" or "off"`);
+  }
+  return v;
+};
+
+/**
+ * Builds the merged conf of one level from its parent's merged conf and the level's own directives.
+ * Nested `location` blocks are not handled here (locations.ts does); `if` and `limit_except` are.
+ */
+export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], level: LevelInfo, ctx: ConvertContext): LocationConf {
+  const own = (name: string): ConfNode[] => nodes.filter((n) => n.directive === name);
+  const last = (name: string): ConfNode | undefined => {
+    const all = own(name);
+    return all[all.length - 1];
+  };
+  const prefix = ctx.paths.prefix;
+  const conf: LocationConf = {
+    ...parent,
+    // Not inherited: each level runs its own rewrite program and try_files, and handlers stay put.
+    rewrite: [],
+    tryFiles: undefined,
+    stubStatus: false,
+    internal: false,
+    limitExcept: undefined,
+    directives: nodes.filter((n) => n.directive !== 'location'),
+  };
+  // proxy_pass reaches `if` and `limit_except` blocks from the enclosing location, nowhere else.
+  if (level.kind !== 'if' && level.kind !== 'limit_except') conf.proxyPass = undefined;
+
+  for (const node of [last('root'), last('alias')]) {
+    if (!node) continue;
+    const alias = node.directive === 'alias';
+    let path = node.args[0]!;
+    // nginx drops a trailing slash from root (not from alias).
+    if (!alias && path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+    conf.root = { path: fullPath(prefix, path), alias, hasVariables: hasVariables(path) };
+  }
+
+  const idx = own('index');
+  if (idx.length) conf.index = idx.flatMap((n) => n.args);
+  const tf = last('try_files');
+  if (tf) conf.tryFiles = tf.args;
+
+  const ep = own('error_page');
+  if (ep.length) conf.errorPages = ep.map(errorPage);
+
+  const ah = own('add_header');
+  if (ah.length) {
+    conf.addHeaders = ah.map((n): HeaderSetting => ({ name: n.args[0]!, value: n.args[1] ?? '', always: n.args[2] === 'always' }));
+  }
+  const ex = last('expires');
+  if (ex) conf.expires = expires(ex);
+
+  const pp = last('proxy_pass');
+  if (pp) conf.proxyPass = proxyPass(pp, level, ctx);
+  const psh = own('proxy_set_header');
+  if (psh.length) conf.proxySetHeaders = psh.map((n) => ({ name: n.args[0]!, value: n.args[1] ?? '' }));
+  const phv = last('proxy_http_version');
+  if (phv) conf.proxyHttpVersion = phv.args[0]!;
+  const pr = own('proxy_redirect');
+  if (pr.length) conf.proxyRedirect = proxyRedirect(pr);
+  const pb = last('proxy_buffering');
+  if (pb) conf.proxyBuffering = flag(pb);
+  const pct = last('proxy_connect_timeout');
+  if (pct) conf.proxyConnectTimeoutMs = time(pct, pct.args[0]!);
+  const prt = last('proxy_read_timeout');
+  if (prt) conf.proxyReadTimeoutMs = time(prt, prt.args[0]!);
+  const pst = last('proxy_send_timeout');
+  if (pst) conf.proxySendTimeoutMs = time(pst, pst.args[0]!);
+  const pnu = last('proxy_next_upstream');
+  if (pnu) conf.proxyNextUpstream = pnu.args;
+  const pie = last('proxy_intercept_errors');
+  if (pie) conf.proxyInterceptErrors = flag(pie);
+
+  const cmbs = last('client_max_body_size');
+  if (cmbs) {
+    const v = parseOffset(cmbs.args[0]!);
+    if (v === undefined) throw confError(cmbs, `"client_max_body_size" directive invalid value`);
+    conf.clientMaxBodySize = v;
+  }
+
+  const rules = nodes.filter((n) => n.directive === 'allow' || n.directive === 'deny');
+  if (rules.length) conf.access = rules.map((n) => ({ allow: n.directive === 'allow', what: n.args[0]! }));
+
+  const ab = last('auth_basic');
+  const abf = last('auth_basic_user_file');
+  if (ab || abf) {
+    const realm = ab ? ab.args[0]! : parent.authBasic?.realm ?? 'off';
+    const userFile = abf ? fullPath(ctx.paths.confPrefix, abf.args[0]!) : parent.authBasic?.userFile;
+    conf.authBasic = { realm, userFile };
+  }
+
+  const lr = own('limit_req');
+  if (lr.length) conf.limitReq = lr.map((n) => limitReq(n, ctx));
+  const lc = own('limit_conn');
+  if (lc.length) {
+    conf.limitConn = lc.map((n) => {
+      ctx.zoneRefs.push({ kind: 'conn', zone: n.args[0]! });
+      return { zone: n.args[0]!, conn: Number(n.args[1]) };
+    });
+  }
+  const lrs = last('limit_req_status');
+  if (lrs) conf.limitReqStatus = Number(lrs.args[0]);
+  const lcs = last('limit_conn_status');
+  if (lcs) conf.limitConnStatus = Number(lcs.args[0]);
+
+  conf.gzip = gzip(parent.gzip, nodes);
+
+  const al = own('access_log');
+  if (al.length) conf.accessLog = accessLogs(al, ctx);
+  const el = own('error_log');
+  if (el.length) conf.errorLog = el.map((n) => logTarget(n, prefix));
+
+  const dt = last('default_type');
+  if (dt) conf.defaultType = dt.args[0]!;
+  const types = own('types');
+  if (types.length) conf.types = typesMap(types);
+
+  const ai = last('autoindex');
+  if (ai) conf.autoindex = flag(ai);
+  const st = last('server_tokens');
+  if (st) conf.serverTokens = st.args[0]!.toLowerCase() as LocationConf['serverTokens'];
+  for (const [directive, key] of [
+    ['absolute_redirect', 'absoluteRedirect'],
+    ['port_in_redirect', 'portInRedirect'],
+    ['server_name_in_redirect', 'serverNameInRedirect'],
+  ] as const) {
+    const n = last(directive);
+    if (n) conf[key] = flag(n);
+  }
+  const kt = last('keepalive_timeout');
+  if (kt) conf.keepaliveTimeoutMs = time(kt, kt.args[0]!, true);
+  if (last('stub_status')) conf.stubStatus = true;
+  if (last('internal')) conf.internal = true;
+
+  // The rewrite program, and `if` blocks as pseudo-locations merged from this level.
+  conf.rewrite = nodes.flatMap((n): RewriteOp[] => rewriteOp(n, conf, ctx));
+
+  const le = last('limit_except');
+  if (le) {
+    conf.limitExcept = {
+      methods: le.args.map((m) => m.toUpperCase()),
+      conf: buildConf(conf, le.block ?? [], { kind: 'limit_except' }, ctx),
+    };
+  }
+  return conf;
+}
+
+function rewriteOp(n: ConfNode, conf: LocationConf, ctx: ConvertContext): RewriteOp[] {
+  const at = { file: n.file, line: n.line };
+  switch (n.directive) {
+    case 'rewrite': {
+      const f = n.args[2];
+      if (f !== undefined && !['last', 'break', 'redirect', 'permanent'].includes(f)) {
+        throw confError(n, `invalid parameter "${f}"`);
+      }
+      return [{
+        op: 'rewrite', source: n.args[0]!, regex: compileRegex(n.args[0]!, false, n), replacement: n.args[1]!,
+        flag: (f ?? null) as 'last' | 'break' | 'redirect' | 'permanent' | null, ...at,
+      }];
+    }
+    case 'return':
+      return [{ op: 'return', ...returnArgs(n), ...at }];
+    case 'set': {
+      const v = n.args[0]!;
+      if (!v.startsWith('$') || v.length < 2) throw confError(n, `invalid variable name "${v}"`);
+      return [{ op: 'set', variable: v.slice(1), value: n.args[1] ?? '', ...at }];
+    }
+    case 'break':
+      return [{ op: 'break', ...at }];
+    case 'if':
+      return [{ op: 'if', condition: ifCondition(n), block: buildConf(conf, n.block ?? [], { kind: 'if' }, ctx), ...at }];
+  }
+  return [];
+}
+
+function returnArgs(n: ConfNode): { code: number; text?: string } {
+  const [a, b] = n.args as [string, string | undefined];
+  if (/^[0-9]+$/.test(a)) {
+    const code = Number(a);
+    if (code > 999) throw confError(n, `invalid return code "${a}"`);
+    return b === undefined ? { code } : { code, text: b };
+  }
+  if (b === undefined && (a.startsWith('http://') || a.startsWith('https://') || a.startsWith('$scheme'))) {
+    return { code: 302, text: a };
+  }
+  throw confError(n, `invalid return code "${a}"`);
+}
+
+/** ngx_http_rewrite_if_condition: parentheses may be separate words or glued to the first/last. */
+export function ifCondition(n: ConfNode): IfCondition {
+  const args = [...n.args];
+  if (args[0] === '(') args.shift();
+  else if (args[0]?.startsWith('(')) args[0] = args[0].slice(1);
+  const lastIdx = args.length - 1;
+  if (args[lastIdx] === ')') args.pop();
+  else if (args[lastIdx]?.endsWith(')')) args[lastIdx] = args[lastIdx]!.slice(0, -1);
+  if (args.length === 0 || args[0] === '') throw confError(n, `invalid condition "${n.args.join(' ')}"`);
+  if (args.length === 1) {
+    if (!args[0]!.startsWith('$')) throw confError(n, `invalid condition "${args[0]}"`);
+    return { kind: 'value', value: args[0]! };
+  }
+  if (args.length === 2 && /^!?-[fdex]$/.test(args[0]!)) {
+    return { kind: 'file', op: args[0] as '-f', operand: args[1]! };
+  }
+  if (args.length === 3) {
+    const [left, op, right] = args as [string, string, string];
+    if (op === '=' || op === '!=') return { kind: 'compare', op, left, right };
+    if (op === '~' || op === '~*' || op === '!~' || op === '!~*') {
+      return { kind: 'regex', op, left, source: right, regex: compileRegex(right, op.endsWith('*'), n) };
+    }
+    throw confError(n, `unexpected "${op}" in condition`);
+  }
+  throw confError(n, `invalid condition "${args.join(' ')}"`);
+}
+
+function errorPage(n: ConfNode): ErrorPage {
+  const args = [...n.args];
+  const uri = args.pop()!;
+  const codes: number[] = [];
+  let overwrite: ErrorPage['overwrite'];
+  for (const a of args) {
+    if (a.startsWith('=')) {
+      overwrite = a === '=' ? 'upstream' : Number(a.slice(1));
+      if (overwrite !== 'upstream' && !Number.isInteger(overwrite)) throw confError(n, `invalid value "${a}"`);
+      continue;
+    }
+    const code = Number(a);
+    if (!/^[0-9]+$/.test(a)) throw confError(n, `invalid value "${a}"`);
+    if (code < 300 || code > 599) throw confError(n, `value "${a}" must be between 300 and 599`);
+    codes.push(code);
+  }
+  return overwrite === undefined ? { codes, uri } : { codes, overwrite, uri };
+}
+
+function expires(n: ConfNode): Expires {
+  const raw = n.args;
+  let args = [...raw];
+  let modified = false;
+  if (args[0] === 'modified') {
+    modified = true;
+    args = args.slice(1);
+  }
+  const v = args[0]!;
+  if (v === 'off' || v === 'epoch' || v === 'max') return { kind: v, raw };
+  if (hasVariables(v)) return { kind: 'variable', raw };
+  const daily = v.startsWith('@');
+  const negative = v.startsWith('-');
+  const t = parseTime(v.replace(/^[@+-]/, ''), true);
+  if (t === undefined) throw confError(n, `invalid value "${v}"`);
+  return { kind: 'time', seconds: negative ? -t : t, modified, daily, raw };
+}
+
+const PROXY_URI_FORBIDDEN =
+  '"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block';
+
+/** Parses `proxy_pass URL` like ngx_http_proxy_pass (no DNS: hosts are resolved when serving). */
+export function proxyPass(n: ConfNode, level: LevelInfo, ctx: ConvertContext): ProxyPass {
+  const raw = n.args[0]!;
+  const vars = hasVariables(raw);
+  const m = /^(https?):\/\//i.exec(raw);
+  if (!m) {
+    if (vars) return { raw, scheme: 'variable', host: '', hasVariables: true };
+    throw confError(n, `invalid URL prefix in "${raw}"`);
+  }
+  const scheme = m[1]!.toLowerCase() as 'http' | 'https';
+  const rest = raw.slice(m[0].length);
+  let hostPart: string;
+  let uri: string | undefined;
+  let isUnix = false;
+  if (rest.toLowerCase().startsWith('unix:')) {
+    // http://unix:/path/to.sock:/uri
+    isUnix = true;
+    const colon = rest.indexOf(':', 5);
+    hostPart = colon < 0 ? rest : rest.slice(0, colon);
+    uri = colon < 0 ? undefined : rest.slice(colon + 1);
+  } else {
+    const slash = rest.search(/[/?]/);
+    hostPart = slash < 0 ? rest : rest.slice(0, slash);
+    uri = slash < 0 ? undefined : rest.slice(slash);
+  }
+  if (vars) {
+    return { raw, scheme: isUnix ? 'unix' : scheme, host: hostPart, ...(uri === undefined ? {} : { uri }), hasVariables: true };
+  }
+  if (uri !== undefined && (level.regexOrNamed || level.kind === 'if' || level.kind === 'limit_except')) {
+    throw confError(n, PROXY_URI_FORBIDDEN);
+  }
+  if (hostPart === '') throw confError(n, `no host in "${raw}"`);
+  const pm = /:([0-9]+)$/.exec(hostPart);
+  const port = !isUnix && pm ? Number(pm[1]) : undefined;
+  const upstream = ctx.upstreamNames.has(hostPart) ? hostPart : undefined;
+  return {
+    raw, scheme: isUnix ? 'unix' : scheme, host: hostPart, ...(port === undefined ? {} : { port }),
+    ...(upstream ? { upstream } : {}), ...(uri === undefined ? {} : { uri }), hasVariables: false,
+  };
+}
+
+function proxyRedirect(nodes: ConfNode[]): LocationConf['proxyRedirect'] {
+  const lastNode = nodes[nodes.length - 1]!;
+  if (nodes.length === 1 && (lastNode.args[0] === 'off' || lastNode.args[0] === 'default') && lastNode.args.length === 1) {
+    return lastNode.args[0] as 'off' | 'default';
+  }
+  return nodes
+    .filter((n) => n.args.length === 2)
+    .map((n) => {
+      const from = n.args[0]!;
+      if (from.startsWith('~')) {
+        const caseless = from.startsWith('~*');
+        const src = from.slice(caseless ? 2 : 1);
+        return { from, regex: compileRegex(src, caseless, n), to: n.args[1]! };
+      }
+      return { from, to: n.args[1]! };
+    });
+}
+
+function limitReq(n: ConfNode, ctx: ConvertContext): LimitReqRef {
+  let zone = '';
+  let burst = 0;
+  let nodelay = false;
+  let delay: number | undefined;
+  for (const a of n.args) {
+    if (a.startsWith('zone=')) zone = a.slice(5);
+    else if (a.startsWith('burst=')) burst = Number(a.slice(6));
+    else if (a === 'nodelay') nodelay = true;
+    else if (a.startsWith('delay=')) delay = Number(a.slice(6));
+    else throw confError(n, `invalid parameter "${a}"`);
+    if (Number.isNaN(burst) || (delay !== undefined && Number.isNaN(delay))) throw confError(n, `invalid parameter "${a}"`);
+  }
+  if (zone === '') throw confError(n, `"limit_req" must have "zone" parameter`);
+  ctx.zoneRefs.push({ kind: 'req', zone });
+  return delay === undefined ? { zone, burst, nodelay } : { zone, burst, nodelay, delay };
+}
+
+function gzip(parent: GzipSettings, nodes: readonly ConfNode[]): GzipSettings {
+  const g = { ...parent };
+  for (const n of nodes) {
+    switch (n.directive) {
+      case 'gzip': g.enabled = flag(n); break;
+      // text/html is always compressed when gzip is on.
+      case 'gzip_types': g.types = n.args.includes('*') ? ['*'] : ['text/html', ...n.args.filter((t) => t !== 'text/html')]; break;
+      case 'gzip_min_length': g.minLength = parseSize(n.args[0]!) ?? g.minLength; break;
+      case 'gzip_comp_level': g.compLevel = Number(n.args[0]); break;
+      case 'gzip_vary': g.vary = flag(n); break;
+      case 'gzip_proxied': g.proxied = n.args; break;
+      case 'gzip_http_version': g.httpVersion = n.args[0]!; break;
+      case 'gzip_disable': g.disable = n.args; break;
+    }
+  }
+  return g;
+}
+
+function accessLogs(nodes: ConfNode[], ctx: ConvertContext): 'off' | AccessLog[] {
+  if (nodes.some((n) => n.args[0] === 'off')) return 'off';
+  return nodes.map((n) => {
+    const [path, format = 'combined', ...opts] = n.args as [string, string | undefined, ...string[]];
+    if (!ctx.logFormatNames.has(format)) throw confError(n, `unknown log format "${format}"`);
+    const log: AccessLog = { path: fullPath(ctx.paths.prefix, path), format };
+    for (const o of opts) {
+      if (o.startsWith('if=')) log.ifCondition = o.slice(3);
+      else if (o.startsWith('buffer=')) log.buffer = parseSize(o.slice(7));
+      else if (o.startsWith('flush=')) log.flush = parseTime(o.slice(6), false);
+      else if (o === 'gzip' || o.startsWith('gzip=')) log.gzip = o === 'gzip' ? 1 : Number(o.slice(5));
+      else throw confError(n, `invalid parameter "${o}"`);
+    }
+    if (log.buffer !== undefined || log.gzip !== undefined) warn(ctx, n, 'buffered and gzip access logs are written unbuffered and uncompressed');
+    return log;
+  });
+}
+
+export function logTarget(n: ConfNode, prefix: string): LogTarget {
+  const p = n.args[0]!;
+  const path = p === 'stderr' || p.startsWith('syslog:') || p.startsWith('memory:') ? p : fullPath(prefix, p);
+  return n.args[1] === undefined ? { path } : { path, level: n.args[1] };
+}
+
+function typesMap(nodes: ConfNode[]): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const t of nodes) {
+    for (const entry of t.block ?? []) {
+      // Extensions match case-insensitively; a repeated extension takes the later type (nginx warns).
+      for (const ext of entry.args) map.set(ext.toLowerCase(), entry.directive);
+    }
+  }
+  return map;
+}

@@ -1,0 +1,370 @@
+// The shape of a converted configuration: plain data plus compiled regexes, built whole by
+// convert.ts and never mutated afterwards (a reload builds a new one).
+import type { ConfNode } from '../nginx/types.ts';
+
+// ---------- main context ----------
+
+export interface MainSettings {
+  /** `user USER [GROUP]`; undefined when the directive is absent (nginx then uses nobody when root). */
+  user?: { user: string; group?: string };
+  /** A count, or 'auto' (one per core). */
+  workerProcesses: number | 'auto';
+  /** Absolute pid file path (Debian default /run/nginx.pid). */
+  pid: string;
+  daemon: boolean;
+  masterProcess: boolean;
+  errorLogs: LogTarget[];
+}
+
+export interface LogTarget {
+  /** Absolute path, `stderr`, `syslog:…` or `memory:…` as written. */
+  path: string;
+  level?: string;
+}
+
+// ---------- listen sockets ----------
+
+export interface ListenSocket {
+  /** nginx's own text for it: `0.0.0.0:80`, `[::]:443`, `127.0.0.1:8080`, `unix:/run/x.sock`. */
+  key: string;
+  family: 'ipv4' | 'ipv6' | 'unix';
+  /** Address to bind: `0.0.0.0`, `::`, an IP literal, or the unix path. */
+  host: string;
+  port: number;
+  wildcard: boolean;
+  /**
+   * Whether nginx binds a socket of its own for this address. A specific address without `bind`
+   * on a port that also has the wildcard is served by the wildcard socket (the server table is
+   * still this address's: see addressKeyFor).
+   */
+  bound: boolean;
+  ssl: boolean;
+  http2: boolean;
+  proxyProtocol: boolean;
+  defaultServer: boolean;
+  /** Only meaningful for IPv6 wildcard sockets; nginx's default is on. */
+  ipv6only: boolean;
+  backlog?: number;
+  reuseport: boolean;
+  rcvbuf?: number;
+  sndbuf?: number;
+  deferred: boolean;
+  fastopen?: number;
+  soKeepalive?: string;
+  /** Where the socket options were given (or the first listen for it). */
+  file: string;
+  line: number;
+}
+
+// ---------- server selection ----------
+
+export interface ServerTable {
+  /** The ListenSocket key this table belongs to. */
+  key: string;
+  /** Servers listening on this address, in configuration order. */
+  servers: readonly ServerConf[];
+  defaultServer: ServerConf;
+  exact: ReadonlyMap<string, ServerConf>;
+  /** `*.example.com` / `.example.com`, most specific first; `suffix` includes the leading dot. */
+  leadingWildcards: readonly { suffix: string; matchesBare: boolean; server: ServerConf }[];
+  /** `www.example.*`, most specific first; `prefix` includes the trailing dot. */
+  trailingWildcards: readonly { prefix: string; server: ServerConf }[];
+  /** `~regex` names in configuration order. */
+  regexes: readonly { name: string; regex: RegExp; server: ServerConf }[];
+}
+
+export interface ServerName {
+  /** As written (lowercased unless a regex). */
+  name: string;
+  kind: 'exact' | 'leading' | 'trailing' | 'regex';
+  regex?: RegExp;
+}
+
+// ---------- per-level settings ----------
+
+export interface ProxyPass {
+  /** As written. */
+  raw: string;
+  scheme: 'http' | 'https' | 'unix' | 'variable';
+  /** Upstream group name or host[:port] (with port when given); '' when the whole URL is variable. */
+  host: string;
+  port?: number;
+  /** The upstream{} group this refers to, when one of that name exists. */
+  upstream?: string;
+  /** Text after host[:port], e.g. `/v1/`; undefined when the URL has no URI part. */
+  uri?: string;
+  hasVariables: boolean;
+}
+
+export interface HeaderSetting {
+  name: string;
+  value: string;
+  always: boolean;
+}
+
+export interface ErrorPage {
+  codes: number[];
+  /** `=code` → that code; `=` alone → 'upstream' (the response's own code); undefined = keep. */
+  overwrite?: number | 'upstream';
+  uri: string;
+}
+
+export interface AccessRule {
+  allow: boolean;
+  /** `all`, an address, a CIDR, or `unix:`. */
+  what: string;
+}
+
+export interface AccessLog {
+  path: string;
+  format: string;
+  ifCondition?: string;
+  buffer?: number;
+  flush?: number;
+  gzip?: number;
+}
+
+export interface LimitReqRef {
+  zone: string;
+  burst: number;
+  nodelay: boolean;
+  delay?: number;
+}
+
+export interface GzipSettings {
+  enabled: boolean;
+  types: string[];
+  minLength: number;
+  compLevel: number;
+  vary: boolean;
+  proxied: string[];
+  httpVersion: string;
+  disable: string[];
+}
+
+export type IfCondition =
+  | { kind: 'value'; value: string }
+  | { kind: 'compare'; op: '=' | '!='; left: string; right: string }
+  | { kind: 'regex'; op: '~' | '~*' | '!~' | '!~*'; left: string; source: string; regex: RegExp }
+  | { kind: 'file'; op: '-f' | '!-f' | '-d' | '!-d' | '-e' | '!-e' | '-x' | '!-x'; operand: string };
+
+/** The rewrite module's directives of one level, in order (they run as one program). */
+export type RewriteOp =
+  | { op: 'rewrite'; source: string; regex: RegExp; replacement: string; flag: 'last' | 'break' | 'redirect' | 'permanent' | null; file: string; line: number }
+  | { op: 'return'; code: number; text?: string; file: string; line: number }
+  | { op: 'set'; variable: string; value: string; file: string; line: number }
+  | { op: 'break'; file: string; line: number }
+  | { op: 'if'; condition: IfCondition; block: LocationConf; file: string; line: number };
+
+export interface Expires {
+  /** `off`, `epoch`, `max`, or a time (modified: relative to the file's mtime; daily: `@` time of day). */
+  kind: 'off' | 'epoch' | 'max' | 'time' | 'variable';
+  seconds?: number;
+  modified?: boolean;
+  daily?: boolean;
+  raw: string[];
+}
+
+/** Everything the request pipeline needs at one location (server/http values merged down). */
+export interface LocationConf {
+  root: { path: string; alias: boolean; hasVariables: boolean };
+  index: readonly string[];
+  /** Not inherited: try_files only acts in the level that has it. */
+  tryFiles?: readonly string[];
+  rewrite: readonly RewriteOp[];
+  errorPages: readonly ErrorPage[];
+  addHeaders: readonly HeaderSetting[];
+  expires?: Expires;
+  proxyPass?: ProxyPass;
+  proxySetHeaders: readonly { name: string; value: string }[];
+  proxyHttpVersion: string;
+  /** `default`, `off`, or explicit pairs (with `~`/`~*` regexes compiled). */
+  proxyRedirect: 'default' | 'off' | readonly { from: string; regex?: RegExp; to: string }[];
+  proxyBuffering: boolean;
+  proxyConnectTimeoutMs: number;
+  proxyReadTimeoutMs: number;
+  proxySendTimeoutMs: number;
+  proxyNextUpstream: readonly string[];
+  proxyInterceptErrors: boolean;
+  clientMaxBodySize: number;
+  access: readonly AccessRule[];
+  /** realm `off` means auth_basic is switched off at this level. */
+  authBasic?: { realm: string; userFile?: string };
+  limitReq: readonly LimitReqRef[];
+  limitConn: readonly { zone: string; conn: number }[];
+  limitReqStatus: number;
+  limitConnStatus: number;
+  gzip: GzipSettings;
+  /** `off` turns logging off at this level. */
+  accessLog: 'off' | readonly AccessLog[];
+  errorLog: readonly LogTarget[];
+  defaultType: string;
+  /** Lowercase extension → MIME type. */
+  types: ReadonlyMap<string, string>;
+  autoindex: boolean;
+  serverTokens: 'on' | 'off' | 'build';
+  absoluteRedirect: boolean;
+  portInRedirect: boolean;
+  serverNameInRedirect: boolean;
+  keepaliveTimeoutMs: number;
+  stubStatus: boolean;
+  internal: boolean;
+  /** `limit_except METHODS { … }`: methods allowed freely (GET implies HEAD), and the block's conf. */
+  limitExcept?: { methods: readonly string[]; conf: LocationConf };
+  /** This level's own directives, for whatever is not modelled. */
+  directives: readonly ConfNode[];
+}
+
+// ---------- locations ----------
+
+export type LocationKind = 'exact' | 'prefix' | 'prefix-noregex' | 'regex' | 'regex-caseless' | 'named';
+
+export interface Location {
+  kind: LocationKind;
+  /** The URI, regex source, or @name as written. */
+  name: string;
+  regex?: RegExp;
+  /** Redirect `/x` to `/x/` (a prefix ending in `/` whose handler is an upstream *_pass). */
+  autoRedirect: boolean;
+  conf: LocationConf;
+  nested: LocationLevel;
+  file: string;
+  line: number;
+}
+
+/** The locations of one block (server or location), ready for nginx's search order. */
+export interface LocationLevel {
+  exact: ReadonlyMap<string, Location>;
+  /** Prefix locations (plain and ^~), longest first. */
+  prefixes: readonly Location[];
+  /** Regex locations in configuration order. */
+  regexes: readonly Location[];
+}
+
+// ---------- servers ----------
+
+export interface TlsSettings {
+  certificates: readonly { certificate: string; key: string }[];
+  protocols: readonly string[];
+  ciphers: string;
+  preferServerCiphers: boolean;
+  sessionCache?: string[];
+  sessionTimeoutSec: number;
+  sessionTickets: boolean;
+  dhparam?: string;
+  trustedCertificate?: string;
+  stapling: boolean;
+}
+
+export interface ServerConf {
+  /** Index in configuration order across the whole config. */
+  index: number;
+  names: readonly ServerName[];
+  /** `$server_name`: the first name ('' if none). */
+  primaryName: string;
+  /** ListenSocket keys this server listens on. */
+  listenKeys: readonly string[];
+  /** The server-level conf (used when no location matches, and for server-level rewrite). */
+  conf: LocationConf;
+  locations: LocationLevel;
+  named: ReadonlyMap<string, Location>;
+  mergeSlashes: boolean;
+  /** Set when any of the server's listens has `ssl`. */
+  tls?: TlsSettings;
+  file: string;
+  line: number;
+}
+
+// ---------- http-level tables ----------
+
+export interface UpstreamServer {
+  address: string;
+  weight: number;
+  maxFails: number;
+  failTimeoutMs: number;
+  backup: boolean;
+  down: boolean;
+  maxConns: number;
+  file: string;
+  line: number;
+}
+
+export interface UpstreamGroup {
+  name: string;
+  servers: readonly UpstreamServer[];
+  method: { kind: 'round-robin' } | { kind: 'least_conn' } | { kind: 'ip_hash' } | { kind: 'hash'; key: string; consistent: boolean } | { kind: 'random'; twoChoices: boolean };
+  keepalive?: number;
+  keepaliveTimeoutMs: number;
+  keepaliveRequests: number;
+  /** Implicit groups are made from proxy_pass host:port without an upstream block. */
+  implicit: boolean;
+  file: string;
+  line: number;
+}
+
+export interface LimitReqZone {
+  name: string;
+  key: string;
+  size: number;
+  /** Requests per second (r/m converted). */
+  ratePerSecond: number;
+  file: string;
+  line: number;
+}
+
+export interface LimitConnZone {
+  name: string;
+  key: string;
+  size: number;
+  file: string;
+  line: number;
+}
+
+export interface MapBlock {
+  source: string;
+  /** Without the `$`. */
+  variable: string;
+  hostnames: boolean;
+  volatile: boolean;
+  default: string;
+  /** Keys lowercased: nginx matches exact keys case-insensitively (look up the lowercased value). */
+  exact: ReadonlyMap<string, string>;
+  /** hostnames wildcards, most specific first. */
+  leadingWildcards: readonly { suffix: string; matchesBare: boolean; value: string }[];
+  trailingWildcards: readonly { prefix: string; value: string }[];
+  regexes: readonly { source: string; regex: RegExp; value: string }[];
+  file: string;
+  line: number;
+}
+
+export interface LogFormat {
+  name: string;
+  escape: 'default' | 'json' | 'none';
+  format: string;
+}
+
+export interface TlsCertificateEntry {
+  /** ServerConf.index. */
+  server: number;
+  names: readonly ServerName[];
+  listenKeys: readonly string[];
+  tls: TlsSettings;
+}
+
+export interface RoutingState {
+  main: MainSettings;
+  paths: { prefix: string; confPrefix: string; confFile: string };
+  listens: readonly ListenSocket[];
+  /** Server table per ListenSocket key. */
+  tables: ReadonlyMap<string, ServerTable>;
+  servers: readonly ServerConf[];
+  upstreams: ReadonlyMap<string, UpstreamGroup>;
+  limitReqZones: ReadonlyMap<string, LimitReqZone>;
+  limitConnZones: ReadonlyMap<string, LimitConnZone>;
+  maps: readonly MapBlock[];
+  logFormats: ReadonlyMap<string, LogFormat>;
+  /** Every server with TLS, in configuration order (the first per address is the SNI default). */
+  tls: readonly TlsCertificateEntry[];
+  /** The http{} block's own directives (undefined if there is no http block). */
+  httpDirectives?: readonly ConfNode[];
+}
