@@ -1,0 +1,652 @@
+// The request pipeline: select server → server rewrite → find location → location rewrite (with
+// internal redirects, at most 10) → access → content (try_files, index, autoindex, static, return)
+// → error_page → response headers (Server, Date, add_header, expires) → access log.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { realpathSync } from 'node:fs';
+import type { Location, LocationConf, RewriteOp, RoutingState, ServerConf, ServerTable } from '../config/state.ts';
+import { parseRequestTarget, BadUriError, escapeUri, type ParsedUri } from './uri.ts';
+import { validateHost, selectServer, findLocation } from './select.ts';
+import { newVarContext, compiled, evaluate, setVariable, type VarContext } from './variables.ts';
+import {
+  applyRewrite, compileRewrite, evaluateIf, evaluateReturn, type IfCondition, type ReturnOutcome, type ReturnDirective,
+} from './rewrite.ts';
+import {
+  absoluteLocation, detectBrowser, serverHeader, specialResponse, statusReason, closesWithoutResponse,
+} from './responses.ts';
+import { serveStatic, sendBody, mapUriToPath, isUnderRoot, documentRoot, httpDate, type DocRoot } from './static.ts';
+import { resolveIndex, readAutoindexEntries, autoindexHtml, tryFiles, compileTryFiles } from './static-dir.ts';
+import { accessAllowed, unmapIPv4 } from './access.ts';
+import { addHeaders, expiresHeaders } from './headers.ts';
+import { createMapResolver } from './maps.ts';
+import { checkBasicAuth } from './auth-basic.ts';
+import {
+  compileLogFormat, formatLogLine, logCondition, COMBINED, LogFiles, type LogFormat, type ErrorLogEntry,
+} from './access-log.ts';
+import type { IfCondition as ConfIfCondition } from '../config/state.ts';
+
+/** nginx allows 10 URI changes (NGX_HTTP_MAX_URI_CHANGES) before "rewrite or internal redirection cycle". */
+const MAX_URI_CHANGES = 10;
+
+export interface PipelineOptions {
+  /** Shared access log files (reopen() them on SIGUSR1). */
+  logFiles?: LogFiles;
+  /** Error log sink; lines are formatted by the caller's logger. */
+  errorLog?: (entry: ErrorLogEntry) => void;
+  /** Content handler for proxy_pass locations; without it such locations answer 502. */
+  proxy?: (req: IncomingMessage, res: ServerResponse, r: RequestState) => Promise<ContentOutcome>;
+  /** stub_status text. */
+  stubStatus?: () => string;
+}
+
+/** What a content handler leaves for the pipeline to do. */
+export type ContentOutcome =
+  | { kind: 'done' }
+  | { kind: 'status'; status: number; headers?: [string, string][] }
+  | { kind: 'redirect-internal'; uri: string; args: string }
+  | { kind: 'named'; name: string };
+
+/** Per-request state the phases share. */
+export interface RequestState {
+  state: RoutingState;
+  ctx: VarContext;
+  server: ServerConf;
+  location?: Location;
+  /** Effective conf: the location's, or an `if` block's inside it, or the server's. */
+  conf: LocationConf;
+  method: string;
+  internal: boolean;
+  uriChanges: number;
+  /** error_page status override (nginx's r->err_status). */
+  errStatus?: number;
+  errorPageDone: boolean;
+  /** try_files hit on a regex alias: the alias gets the URI appended. */
+  addUriToAlias: boolean;
+  /** Headers a phase wants on the response (e.g. Content-Range on 416). */
+  extraHeaders: [string, string][];
+  localPort: number;
+  localAddress: string;
+  browser: ReturnType<typeof detectBrowser>;
+  logFiles: LogFiles;
+}
+
+/** $request_length before the body: request line and header lines as received. */
+function requestHeadLength(req: IncomingMessage, target: string, protocol: string): number {
+  let n = req.method!.length + target.length + protocol.length + 4;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) n += raw[i]!.length + raw[i + 1]!.length + 4;
+  return n + 2;
+}
+
+interface ConnInfo { id: number; requests: number }
+const connections = new WeakMap<Socket, ConnInfo>();
+let connectionCounter = 0;
+
+function connInfo(socket: Socket): ConnInfo {
+  let c = connections.get(socket);
+  if (!c) {
+    c = { id: ++connectionCounter, requests: 0 };
+    connections.set(socket, c);
+  }
+  c.requests++;
+  return c;
+}
+
+/** The server table for the socket that accepted the connection: exact address, else the wildcard. */
+export function tableFor(state: RoutingState, localAddress: string, localPort: number): ServerTable | undefined {
+  const addr = unmapIPv4(localAddress);
+  const v6 = addr.includes(':');
+  const candidates = v6 ? [`[${addr}]:${localPort}`, `[::]:${localPort}`] : [`${addr}:${localPort}`, `0.0.0.0:${localPort}`, `*:${localPort}`];
+  for (const k of candidates) {
+    const t = state.tables.get(k);
+    if (t) return t;
+  }
+  // A v4 client on a dual-stack [::] socket.
+  return state.tables.get(`[::]:${localPort}`) ?? state.tables.get(`0.0.0.0:${localPort}`);
+}
+
+// Conditions and ops arrive as text from config/; compile them once per op object.
+const ifCache = new WeakMap<ConfIfCondition, IfCondition>();
+function compiledIf(c: ConfIfCondition): IfCondition {
+  let v = ifCache.get(c);
+  if (!v) {
+    switch (c.kind) {
+      case 'value': v = { kind: 'value', value: compiled(c.value) }; break;
+      case 'compare': v = { kind: 'compare', op: c.op, left: compiled(c.left), right: compiled(c.right) }; break;
+      case 'regex': v = { kind: 'regex', op: c.op, left: compiled(c.left), regex: c.regex }; break;
+      case 'file': v = { kind: 'file', op: c.op, operand: compiled(c.operand) }; break;
+    }
+    ifCache.set(c, v);
+  }
+  return v;
+}
+const rewriteCache = new WeakMap<object, ReturnType<typeof compileRewrite>>();
+const returnCache = new WeakMap<object, ReturnDirective>();
+
+type RewriteResult =
+  | { kind: 'done'; uriChanged: boolean }
+  | { kind: 'break' }
+  | { kind: 'last' }
+  | { kind: 'return'; outcome: ReturnOutcome }
+  | { kind: 'status'; status: number };
+
+/** Runs one level's rewrite-module program (rewrite/return/set/break/if, `if` bodies inline). */
+function runRewrite(ops: readonly RewriteOp[], r: RequestState, quotedOrPlus: boolean, setConf: boolean): RewriteResult {
+  let uriChanged = false;
+  for (const op of ops) {
+    switch (op.op) {
+      case 'set':
+        setVariable(r.ctx, op.variable, evaluate(compiled(op.value), r.ctx));
+        break;
+      case 'break':
+        return { kind: 'break' };
+      case 'return': {
+        let ret = returnCache.get(op);
+        if (!ret) {
+          ret = { code: op.code, ...(op.text !== undefined ? { text: compiled(op.text) } : {}) };
+          returnCache.set(op, ret);
+        }
+        return { kind: 'return', outcome: evaluateReturn(ret, r.ctx) };
+      }
+      case 'rewrite': {
+        let rule = rewriteCache.get(op);
+        if (!rule) {
+          rule = compileRewrite(op.regex, op.replacement, op.flag);
+          rewriteCache.set(op, rule);
+        }
+        const out = applyRewrite(rule, r.ctx, { quotedOrPlus });
+        if (out.kind === 'nomatch') break;
+        if (out.kind === 'error') return { kind: 'status', status: 500 };
+        if (out.kind === 'redirect') return { kind: 'return', outcome: { kind: 'redirect', status: out.status, location: out.location } };
+        r.ctx.uri = out.uri;
+        r.ctx.args = out.args;
+        uriChanged = true;
+        if (out.flag === 'break') return { kind: 'break' };
+        if (out.flag === 'last') return { kind: 'last' };
+        break;
+      }
+      case 'if': {
+        if (!evaluateIf(compiledIf(op.condition), r.ctx)) break;
+        if (setConf) r.conf = op.block;
+        const inner = runRewrite(op.block.rewrite, r, quotedOrPlus, setConf);
+        if (inner.kind !== 'done') return inner;
+        uriChanged ||= inner.uriChanged;
+        break;
+      }
+    }
+  }
+  return { kind: 'done', uriChanged };
+}
+
+function docRootFor(r: RequestState): DocRoot {
+  const root = r.conf.root;
+  const path = root.hasVariables ? evaluate(compiled(root.path), r.ctx) : root.path;
+  if (!root.alias) return { kind: 'root', path };
+  const loc = r.location;
+  if (loc && (loc.kind === 'regex' || loc.kind === 'regex-caseless')) return { kind: 'regexAlias', path };
+  return { kind: 'alias', path, locationPrefix: loc?.name ?? '' };
+}
+
+const mapResolvers = new WeakMap<RoutingState, ReturnType<typeof createMapResolver>>();
+function mapResolver(state: RoutingState): ReturnType<typeof createMapResolver> {
+  let m = mapResolvers.get(state);
+  if (!m) {
+    m = createMapResolver(state.maps);
+    mapResolvers.set(state, m);
+  }
+  return m;
+}
+
+const logFormatCache = new WeakMap<RoutingState, Map<string, LogFormat>>();
+function logFormat(state: RoutingState, name: string): LogFormat | undefined {
+  if (name === 'combined') return COMBINED;
+  let m = logFormatCache.get(state);
+  if (!m) { m = new Map(); logFormatCache.set(state, m); }
+  let f = m.get(name);
+  if (!f) {
+    const def = state.logFormats.get(name);
+    if (!def) return undefined;
+    f = compileLogFormat(name, [def.format], def.escape);
+    m.set(name, f);
+  }
+  return f;
+}
+
+/** Builds the node:http request listener serving whatever state getState() returns at arrival. */
+export function createRequestHandler(getState: () => RoutingState, opts: PipelineOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
+  const logFiles = opts.logFiles ?? new LogFiles();
+  return (req, res) => {
+    handle(getState(), req, res, opts, logFiles).catch((err) => {
+      opts.errorLog?.({ level: 'alert', message: `internal error: ${(err as Error).stack ?? String(err)}` });
+      if (!res.headersSent) {
+        res.statusCode = 500;
+        res.end();
+      } else {
+        res.destroy();
+      }
+    });
+  };
+}
+
+async function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, logFiles: LogFiles): Promise<void> {
+  const startMs = Date.now();
+  const socket = req.socket;
+  const conn = connInfo(socket);
+  const localAddress = unmapIPv4(socket.localAddress ?? '');
+  const localPort = socket.localPort ?? 0;
+  const scheme: 'http' | 'https' = (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  const method = req.method ?? 'GET';
+  const protocol = `HTTP/${req.httpVersion}`;
+  const target = req.url ?? '/';
+  const table = tableFor(state, localAddress, localPort);
+  if (!table) {
+    res.destroy();
+    return;
+  }
+
+  let parsed: ParsedUri | undefined;
+  let badRequest = false;
+  try {
+    parsed = parseRequestTarget(target);
+  } catch (e) {
+    if (!(e instanceof BadUriError)) throw e;
+    badRequest = true;
+  }
+  const hostHeader = req.headers.host;
+  if ((req.headersDistinct.host?.length ?? 0) > 1) badRequest = true; // "client sent duplicate host header"
+  let host = '';
+  if (parsed?.host !== undefined) host = validateHost(parsed.host) ?? '';
+  else if (hostHeader !== undefined) {
+    const v = validateHost(hostHeader);
+    if (v === undefined) badRequest = true;
+    else host = v;
+  } else if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
+    badRequest = true; // HTTP/1.1 without Host
+  }
+
+  const ctx = newVarContext({
+    method,
+    requestLine: `${method} ${target} ${protocol}`,
+    protocol,
+    rawUri: parsed?.rawUri ?? target,
+    uri: parsed?.uri ?? '',
+    args: parsed?.args ?? '',
+    headers: req.headersDistinct as Record<string, string[]>,
+    scheme,
+    remoteAddr: unmapIPv4(socket.remoteAddress ?? ''),
+    remotePort: socket.remotePort ?? 0,
+    serverAddr: localAddress,
+    serverPort: localPort,
+    host,
+    startMs,
+    connection: conn.id,
+    connectionRequests: conn.requests,
+    requestLength: requestHeadLength(req, target, protocol),
+    extra: mapResolver(state),
+  });
+  const server = badRequest ? table.defaultServer : selectServer(table, host, ctx);
+  ctx.serverName = server.primaryName;
+  if (parsed && !server.mergeSlashes) {
+    try {
+      parsed = parseRequestTarget(target, false);
+      ctx.uri = parsed.uri;
+    } catch { badRequest = true; }
+  }
+
+  const r: RequestState = {
+    state, ctx, server, conf: server.conf, method, internal: false, uriChanges: MAX_URI_CHANGES + 1,
+    errorPageDone: false, addUriToAlias: false, extraHeaders: [], localPort, localAddress,
+    browser: detectBrowser(req.headers['user-agent']),
+    logFiles,
+  };
+  ctx.paths = {
+    documentRoot: () => documentRoot(docRootFor(r)),
+    realpathRoot: () => {
+      const d = documentRoot(docRootFor(r));
+      try { return realpathSync(Buffer.from(d, 'latin1'), { encoding: 'buffer' }).toString('latin1'); } catch { return d; }
+    },
+    requestFilename: () => mapUriToPath(docRootFor(r), ctx.uri, r.addUriToAlias),
+  };
+
+  res.on('finish', () => writeAccessLog(r));
+  res.on('close', () => {
+    // The client went away before the response was complete: nginx logs 499.
+    if (!res.writableFinished) {
+      if (!res.headersSent) r.ctx.response.status = 499;
+      writeAccessLog(r);
+    }
+  });
+
+  if (badRequest) {
+    await sendSpecial(r, res, 400);
+    return;
+  }
+  const quotedOrPlus = /[%+]/.test((parsed!.rawUri.split('?')[0]) ?? '');
+  await runPhases(r, req, res, opts, quotedOrPlus, true);
+}
+
+/** From server rewrite (fromServerRewrite) or find-location, until a response is sent. */
+async function runPhases(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean, fromServerRewrite: boolean): Promise<void> {
+  let doServerRewrite = fromServerRewrite;
+  for (;;) {
+    if (doServerRewrite) {
+      r.conf = r.server.conf;
+      r.location = undefined;
+      const sr = runRewrite(r.server.conf.rewrite, r, quotedOrPlus, false);
+      if (sr.kind === 'return') return sendReturn(r, res, sr.outcome, req, opts, quotedOrPlus);
+      if (sr.kind === 'status') return finalize(r, req, res, opts, quotedOrPlus, sr.status);
+      doServerRewrite = false;
+    }
+
+    // find config
+    const match = findLocation(r.server, r.ctx.uri, r.ctx);
+    if (match.kind === 'auto-redirect') {
+      r.location = match.location;
+      r.conf = match.location.conf;
+      const loc = escapeUri(r.ctx.uri) + '/' + (r.ctx.args ? '?' + r.ctx.args : '');
+      return sendSpecial(r, res, 301, loc);
+    }
+    r.location = match.kind === 'found' ? match.location : undefined;
+    r.conf = r.location ? r.location.conf : r.server.conf;
+    if (r.conf.internal && !r.internal) return finalize(r, req, res, opts, quotedOrPlus, 404);
+    const bodyLength = Number(req.headers['content-length'] ?? 0);
+    if (r.conf.clientMaxBodySize && bodyLength > r.conf.clientMaxBodySize) {
+      logError(r, opts, 'error', `client intended to send too large body: ${bodyLength} bytes`);
+      return finalize(r, req, res, opts, quotedOrPlus, 413);
+    }
+
+    // location rewrite
+    const lr = runRewrite(r.conf.rewrite, r, quotedOrPlus, true);
+    if (lr.kind === 'return') return sendReturn(r, res, lr.outcome, req, opts, quotedOrPlus);
+    if (lr.kind === 'status') return finalize(r, req, res, opts, quotedOrPlus, lr.status);
+    if (lr.kind === 'last' || (lr.kind === 'done' && lr.uriChanged)) {
+      if (--r.uriChanges === 0) {
+        logError(r, opts, 'error', `rewrite or internal redirection cycle while processing "${r.ctx.uri}"`);
+        return finalize(r, req, res, opts, quotedOrPlus, 500);
+      }
+      continue;
+    }
+
+    // access
+    if (!accessAllowed(r.conf.access, r.ctx.remoteAddr)) return finalize(r, req, res, opts, quotedOrPlus, 403);
+    const le = r.conf.limitExcept;
+    if (le && !le.methods.includes(r.method) && !(r.method === 'HEAD' && le.methods.includes('GET'))) {
+      if (!accessAllowed(le.conf.access, r.ctx.remoteAddr)) return finalize(r, req, res, opts, quotedOrPlus, 403);
+    }
+
+    const ab = r.conf.authBasic;
+    if (ab && ab.userFile) {
+      const realm = evaluate(compiled(ab.realm), r.ctx);
+      if (realm !== 'off') {
+        const auth = await checkBasicAuth(req.headers.authorization, evaluate(compiled(ab.userFile), r.ctx));
+        if (auth.kind !== 'ok') {
+          if (auth.log) logError(r, opts, 'error', auth.log);
+          if (auth.kind === 'status') return finalize(r, req, res, opts, quotedOrPlus, auth.status);
+          r.extraHeaders.push(['WWW-Authenticate', `Basic realm="${realm}"`]);
+          return finalize(r, req, res, opts, quotedOrPlus, 401);
+        }
+      }
+    }
+
+    // content
+    const outcome = await content(r, req, res, opts);
+    switch (outcome.kind) {
+      case 'done':
+        return;
+      case 'status':
+        r.extraHeaders.push(...(outcome.headers ?? []));
+        return finalize(r, req, res, opts, quotedOrPlus, outcome.status);
+      case 'redirect-internal':
+        if (!internalRedirect(r, outcome.uri, outcome.args, opts)) return finalize(r, req, res, opts, quotedOrPlus, 500);
+        doServerRewrite = true;
+        continue;
+      case 'named': {
+        const named = r.server.named.get(outcome.name);
+        if (!named) return finalize(r, req, res, opts, quotedOrPlus, 500);
+        return runNamed(r, named, req, res, opts, quotedOrPlus);
+      }
+    }
+  }
+}
+
+/** Logs an error-log entry with nginx's request context (client, server, request, host, referrer). */
+function logError(r: RequestState, opts: PipelineOptions, level: ErrorLogEntry['level'], message: string): void {
+  if (!opts.errorLog) return;
+  const referrer = r.ctx.headers['referer'];
+  opts.errorLog({
+    level, message, connection: r.ctx.connection, client: r.ctx.remoteAddr, server: r.server.primaryName,
+    request: r.ctx.requestLine, ...(r.ctx.host ? { host: r.ctx.host } : {}),
+    ...(referrer !== undefined ? { referrer: Array.isArray(referrer) ? String(referrer[0]) : String(referrer) } : {}),
+  });
+}
+
+function internalRedirect(r: RequestState, uri: string, args: string, opts: PipelineOptions): boolean {
+  if (--r.uriChanges === 0) {
+    logError(r, opts, 'error', `rewrite or internal redirection cycle while internally redirecting to "${uri}"`);
+    return false;
+  }
+  r.ctx.uri = uri;
+  r.ctx.args = args;
+  r.internal = true;
+  r.addUriToAlias = false;
+  return true;
+}
+
+async function runNamed(r: RequestState, named: Location, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean): Promise<void> {
+  if (--r.uriChanges === 0) return finalize(r, req, res, opts, quotedOrPlus, 500);
+  r.internal = true;
+  r.location = named;
+  r.conf = named.conf;
+  const lr = runRewrite(r.conf.rewrite, r, quotedOrPlus, true);
+  if (lr.kind === 'return') return sendReturn(r, res, lr.outcome, req, opts, quotedOrPlus);
+  if (lr.kind === 'status') return finalize(r, req, res, opts, quotedOrPlus, lr.status);
+  if (lr.kind === 'last' || (lr.kind === 'done' && lr.uriChanged)) return runPhases(r, req, res, opts, quotedOrPlus, false);
+  const outcome = await content(r, req, res, opts);
+  if (outcome.kind === 'done') return;
+  if (outcome.kind === 'status') return finalize(r, req, res, opts, quotedOrPlus, outcome.status);
+  if (outcome.kind === 'redirect-internal') {
+    if (!internalRedirect(r, outcome.uri, outcome.args, opts)) return finalize(r, req, res, opts, quotedOrPlus, 500);
+    return runPhases(r, req, res, opts, quotedOrPlus, true);
+  }
+  const next = r.server.named.get(outcome.name);
+  return next ? runNamed(r, next, req, res, opts, quotedOrPlus) : finalize(r, req, res, opts, quotedOrPlus, 500);
+}
+
+/** The content phase of the selected location. */
+async function content(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions): Promise<ContentOutcome> {
+  const conf = r.conf;
+  if (conf.proxyPass) {
+    if (opts.proxy) return opts.proxy(req, res, r);
+    logError(r, opts, 'error', 'proxy_pass is not served by this build');
+    return { kind: 'status', status: 502 };
+  }
+  if (conf.stubStatus) {
+    const text = opts.stubStatus?.() ?? '';
+    sendBuffer(r, res, 200, 'text/plain', Buffer.from(text, 'latin1'));
+    return { kind: 'done' };
+  }
+  const root = docRootFor(r);
+  if (conf.tryFiles && conf.tryFiles.length > 0) {
+    const tf = await tryFiles(compileTryFiles(conf.tryFiles, compiled), root, r.ctx);
+    if (tf.kind === 'status') return { kind: 'status', status: tf.status };
+    if (tf.kind === 'named') return { kind: 'named', name: tf.name };
+    if (tf.kind === 'redirect') return { kind: 'redirect-internal', uri: tf.uri, args: tf.args };
+    r.ctx.uri = tf.uri;
+    r.addUriToAlias = tf.addUriToAlias ?? false;
+  }
+  const uri = r.ctx.uri;
+  // index, autoindex and static all decline other methods; static then answers 405.
+  if (r.method !== 'GET' && r.method !== 'HEAD' && r.method !== 'POST') return { kind: 'status', status: 405 };
+  if (uri.endsWith('/')) {
+    const names = conf.index.map((n) => evaluate(compiled(n), r.ctx));
+    const idx = await resolveIndex(root, uri, r.method, names);
+    if (idx.kind === 'redirect') return { kind: 'redirect-internal', uri: idx.uri, args: r.ctx.args };
+    if (idx.kind === 'error') return { kind: 'status', status: idx.status };
+    if (conf.autoindex && (r.method === 'GET' || r.method === 'HEAD')) {
+      const entries = await readAutoindexEntries(mapUriToPath(root, uri));
+      if ('status' in entries) return { kind: 'status', status: entries.status };
+      // nginx streams listings without a Content-Length (chunked on 1.1, close on 1.0).
+      sendBuffer(r, res, 200, 'text/html', Buffer.from(autoindexHtml(uri, entries), 'latin1'), [], false);
+      return { kind: 'done' };
+    }
+    logError(r, opts, 'error', `directory index of "${mapUriToPath(root, uri)}" is forbidden`);
+    return { kind: 'status', status: 403 };
+  }
+  const file = mapUriToPath(root, uri, r.addUriToAlias);
+  if (!isUnderRoot(root, file)) return { kind: 'status', status: 404 };
+  const result = await serveStatic(file, { method: r.method, uri, args: r.ctx.args, headers: req.headers }, {
+    types: conf.types, defaultType: conf.defaultType, httpVersion: req.httpVersionMajor * 1000 + req.httpVersionMinor,
+  });
+  if (result.kind === 'error') {
+    if (result.reason) logError(r, opts, 'error', result.reason);
+    return { kind: 'status', status: result.status, headers: result.headers };
+  }
+  if (result.kind === 'redirect') {
+    await sendSpecial(r, res, 301, result.location);
+    return { kind: 'done' };
+  }
+  const status = result.status === 200 && r.errStatus !== undefined ? r.errStatus : result.status;
+  const lm = result.headers.find(([k]) => k === 'Last-Modified')?.[1];
+  writeHead(r, res, status, result.headers, lm ? Math.floor(Date.parse(lm) / 1000) : undefined);
+  const len = Number(result.headers.find(([k]) => k === 'Content-Length')?.[1] ?? 0);
+  r.ctx.response.bodyBytesSent = r.method === 'HEAD' || status === 304 ? 0 : len;
+  await sendBody(res, result.body);
+  return { kind: 'done' };
+}
+
+const FIRST_HEADERS = ['Content-Type', 'Content-Length', 'Last-Modified', 'Location'];
+
+/**
+ * writeHead with nginx's header order: Server, Date, Content-Type, Content-Length, Last-Modified,
+ * Location, then the header list (ETag, expires, add_header, Accept-Ranges/Content-Range …).
+ * Last-Modified survives only on 200/206/304 and Accept-Ranges only on 200, as in nginx.
+ */
+function writeHead(r: RequestState, res: ServerResponse, status: number, headers: [string, string][], lastModifiedSec?: number): void {
+  r.ctx.response.status = status;
+  const now = Date.now();
+  const first: [string, string][] = [];
+  for (const name of FIRST_HEADERS) {
+    const h = headers.find(([k]) => k === name);
+    if (!h) continue;
+    if (name === 'Last-Modified' && status !== 200 && status !== 206 && status !== 304) continue;
+    first.push(h);
+  }
+  const rest = headers.filter(([k]) => !FIRST_HEADERS.includes(k) && !(k === 'Accept-Ranges' && status !== 200));
+  const etag = rest.filter(([k]) => k === 'ETag');
+  const others = rest.filter(([k]) => k !== 'ETag');
+  const filters = [...expiresHeaders(r.conf.expires, status, now, lastModifiedSec), ...addHeaders(r.conf.addHeaders, status, r.ctx)];
+  const all: [string, string][] = [
+    ['Server', serverHeader(r.conf.serverTokens !== 'off')], ['Date', httpDate(now)], ...first, ...etag, ...filters, ...others,
+  ];
+  for (const [k, v] of all) r.ctx.response.headers[k.toLowerCase()] = v;
+  res.sendDate = false;
+  res.writeHead(status, statusReason(status) || ' ', all.flat());
+  r.ctx.response.bytesSent = all.reduce((n, [k, v]) => n + k.length + v.length + 4, 17);
+}
+
+function sendBuffer(r: RequestState, res: ServerResponse, status: number, type: string | undefined, body: Buffer, extra: [string, string][] = [], withLength = true): void {
+  const headers: [string, string][] = [];
+  if (type !== undefined && status !== 204) headers.push(['Content-Type', type]);
+  if (withLength && status !== 204 && status !== 304) headers.push(['Content-Length', String(body.length)]);
+  headers.push(...extra);
+  writeHead(r, res, status, headers);
+  const head = r.method === 'HEAD' || status === 204 || status === 304;
+  r.ctx.response.bodyBytesSent = head ? 0 : body.length;
+  r.ctx.response.bytesSent += r.ctx.response.bodyBytesSent;
+  res.end(head ? undefined : body);
+}
+
+function redirectContext(r: RequestState) {
+  return {
+    absoluteRedirect: r.conf.absoluteRedirect, serverNameInRedirect: r.conf.serverNameInRedirect,
+    portInRedirect: r.conf.portInRedirect, scheme: r.ctx.scheme, host: r.ctx.host, serverName: r.server.primaryName,
+    localAddress: r.localAddress, localPort: r.localPort,
+  };
+}
+
+const CLOSING_STATUSES = new Set([400, 413, 414, 495, 496, 497, 500]);
+
+/** nginx's generated page for `status` (with an optional Location), no error_page lookup. */
+async function sendSpecial(r: RequestState, res: ServerResponse, status: number, location?: string): Promise<void> {
+  const sp = specialResponse(status, { serverTokens: r.conf.serverTokens !== 'off', browser: r.browser });
+  if (sp === null) {
+    r.ctx.response.status = status;
+    res.destroy();
+    writeAccessLog(r);
+    return;
+  }
+  const extra: [string, string][] = [...r.extraHeaders];
+  if (location !== undefined) extra.push(['Location', absoluteLocation(location, redirectContext(r))]);
+  // These errors end keep-alive in nginx (ngx_http_special_response_handler).
+  if (CLOSING_STATUSES.has(status)) extra.push(['Connection', 'close']);
+  sendBuffer(r, res, sp.status, sp.contentType, sp.body, extra);
+}
+
+function sendReturn(r: RequestState, res: ServerResponse, outcome: ReturnOutcome, req?: IncomingMessage, opts?: PipelineOptions, quotedOrPlus = false): Promise<void> | void {
+  switch (outcome.kind) {
+    case 'close':
+      r.ctx.response.status = 444;
+      res.destroy();
+      writeAccessLog(r);
+      return;
+    case 'redirect':
+      return sendSpecial(r, res, outcome.status, outcome.location);
+    case 'text':
+      sendBuffer(r, res, outcome.status, r.conf.defaultType, Buffer.from(outcome.body, 'latin1'));
+      return;
+    case 'status':
+      if (req && opts) return finalize(r, req, res, opts, quotedOrPlus, outcome.status);
+      return sendSpecial(r, res, outcome.status);
+  }
+}
+
+/** ngx_http_special_response_handler: error_page first (once), else the built-in page. */
+async function finalize(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean, status: number): Promise<void> {
+  if (!r.errorPageDone && status >= 300) {
+    const ep = r.conf.errorPages.find((e) => e.codes.includes(status));
+    if (ep) {
+      r.errorPageDone = true;
+      r.errStatus = ep.overwrite === undefined ? status : ep.overwrite === 'upstream' ? undefined : ep.overwrite;
+      const target = evaluate(compiled(ep.uri), r.ctx);
+      if (target.startsWith('/')) {
+        const q = target.indexOf('?');
+        const uri = q < 0 ? target : target.slice(0, q);
+        const args = q < 0 ? r.ctx.args : target.slice(q + 1);
+        if (r.method !== 'HEAD') r.method = 'GET';
+        r.extraHeaders = [];
+        if (!internalRedirect(r, uri, args, opts)) return sendSpecial(r, res, 500);
+        return runPhases(r, req, res, opts, quotedOrPlus, true);
+      }
+      if (target.startsWith('@')) {
+        const named = r.server.named.get(target);
+        if (!named) return sendSpecial(r, res, 500);
+        return runNamed(r, named, req, res, opts, quotedOrPlus);
+      }
+      const code = typeof ep.overwrite === 'number' && [301, 302, 303, 307, 308].includes(ep.overwrite) ? ep.overwrite : 302;
+      return sendSpecial(r, res, code, target);
+    }
+  }
+  if (closesWithoutResponse(status)) {
+    r.ctx.response.status = status;
+    res.destroy();
+    writeAccessLog(r);
+    return;
+  }
+  return sendSpecial(r, res, status);
+}
+
+const logged = new WeakSet<VarContext>();
+
+function writeAccessLog(r: RequestState): void {
+  if (logged.has(r.ctx)) return;
+  logged.add(r.ctx);
+  const files = r.logFiles;
+  const logs = r.conf.accessLog;
+  if (logs === 'off') return;
+  for (const l of logs) {
+    if (l.ifCondition !== undefined && !logCondition(evaluate(compiled(l.ifCondition.replace(/^if=/, '')), r.ctx))) continue;
+    const fmt = logFormat(r.state, l.format);
+    if (!fmt || l.path === 'off') continue;
+    files.get(l.path, { bufferSize: l.buffer ?? 0, ...(l.flush !== undefined ? { flushMs: l.flush } : {}) }).write(formatLogLine(fmt, r.ctx));
+  }
+}

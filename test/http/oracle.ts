@@ -1,0 +1,126 @@
+// Test helpers: run the real nginx (the oracle) on a loopback port with a given http{} body, and
+// send raw HTTP/1.x requests so URIs reach the server byte for byte.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const NGINX_BIN = '/usr/sbin/nginx';
+export const haveNginx = existsSync(NGINX_BIN);
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Oracle {
+  port: number;
+  prefix: string;
+  stop(): Promise<void>;
+}
+
+/** Starts nginx in the foreground; `http` is the http{} body, `PORT` in it is replaced by the port. */
+export async function startNginx(http: string, prefix = mkdtempSync(join(tmpdir(), 'bext-oracle-'))): Promise<Oracle> {
+  const port = await freePort();
+  mkdirSync(join(prefix, 'logs'), { recursive: true });
+  const conf = [
+    'daemon off;',
+    'master_process off;',
+    `pid ${join(prefix, 'nginx.pid')};`,
+    `error_log ${join(prefix, 'logs', 'error.log')} info;`,
+    'events { worker_connections 64; }',
+    'http {',
+    `  access_log ${join(prefix, 'logs', 'access.log')};`,
+    `  client_body_temp_path ${join(prefix, 'tmp')};`,
+    `  proxy_temp_path ${join(prefix, 'tmp')};`,
+    `  fastcgi_temp_path ${join(prefix, 'tmp')};`,
+    `  uwsgi_temp_path ${join(prefix, 'tmp')};`,
+    `  scgi_temp_path ${join(prefix, 'tmp')};`,
+    http.replaceAll('PORT', String(port)),
+    '}',
+  ].join('\n');
+  writeFileSync(join(prefix, 'nginx.conf'), conf);
+  const child: ChildProcess = spawn(NGINX_BIN, ['-p', prefix + '/', '-c', join(prefix, 'nginx.conf')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Wait until the port accepts connections.
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (i > 100) throw new Error(`nginx did not start: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  return {
+    port,
+    prefix,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGQUIT');
+        await exited;
+      }
+      rmSync(prefix, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RawResponse {
+  status: number;
+  statusLine: string;
+  headers: Record<string, string>;
+  /** Header lines in order, as sent. */
+  headerLines: string[];
+  body: Buffer;
+  raw: Buffer;
+}
+
+/** Sends one request (`Connection: close` is added) and parses the whole response. */
+export async function rawRequest(port: number, head: string, body: Buffer | string = ''): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    s.on('data', (d) => chunks.push(d));
+    s.on('error', reject);
+    s.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const sep = raw.indexOf('\r\n\r\n');
+      const headText = raw.subarray(0, sep < 0 ? raw.length : sep).toString('latin1');
+      const lines = headText.split('\r\n');
+      const statusLine = lines[0] ?? '';
+      const headers: Record<string, string> = {};
+      for (const l of lines.slice(1)) {
+        const i = l.indexOf(':');
+        headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+      }
+      resolve({
+        status: Number(statusLine.split(' ')[1]),
+        statusLine,
+        headers,
+        headerLines: lines.slice(1),
+        body: sep < 0 ? Buffer.alloc(0) : raw.subarray(sep + 4),
+        raw,
+      });
+    });
+    s.write(head.endsWith('\r\n\r\n') ? head : head + '\r\n\r\n', 'latin1');
+    if (body.length) s.write(body);
+  });
+}
+
+/** `GET <target> HTTP/1.0` with a Host header. */
+export function get(port: number, target: string, extra: string[] = [], method = 'GET'): Promise<RawResponse> {
+  return rawRequest(port, [`${method} ${target} HTTP/1.0`, 'Host: localhost', ...extra].join('\r\n'));
+}
