@@ -1,7 +1,12 @@
 // bext-server: `bext-server nginx check|dump …` (the configuration engine's front door) and serving.
+import cluster from 'node:cluster';
 import { checkCommand, type CheckOptions } from '../nginx/check.ts';
+import { Master } from './master.ts';
+import { parseServeArgs } from './options.ts';
+import { runWorker } from './worker.ts';
 
-const USAGE = `Usage: bext-server nginx check [-c FILE] [-p PREFIX] [-g DIRECTIVES] [-e FILE] [-q] [--json]
+const USAGE = `Usage: bext-server [--nginx-masquerade] [-c FILE] [-p PREFIX] [-g DIRECTIVES] [-e FILE]
+       bext-server nginx check [-c FILE] [-p PREFIX] [-g DIRECTIVES] [-e FILE] [-q] [--json]
        bext-server nginx dump  [-c FILE] [-p PREFIX] [-g DIRECTIVES]
 `;
 
@@ -36,8 +41,14 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  process.stderr.write(`bext-server: unknown command ${JSON.stringify(argv.join(' '))}\n${USAGE}`);
-  return 2;
+  const opts = parseServeArgs(argv);
+  if (typeof opts === 'string') {
+    process.stderr.write(`bext-server: ${opts}\n${USAGE}`);
+    return 2;
+  }
+  // The master holds sockets and workers: leave explicitly once it is done.
+  process.exit(await new Master(opts).run());
 }
 
-process.exitCode = await main(process.argv.slice(2));
+if (cluster.isWorker) runWorker();
+else process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,298 @@
+// The master process, like nginx's: it stays root, reads the configuration and the TLS keys, owns
+// the pid file and the signals, and supervises workers that serve as the `user` account. Sockets are
+// bound by the master on the workers' behalf (node:cluster with SCHED_NONE: the master binds, every
+// worker accepts on the shared socket), so privileged ports work after the workers drop root.
+import cluster, { type Worker } from 'node:cluster';
+import { chownSync, closeSync, openSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../nginx/parser.ts';
+import { ConfError, type LoadedConfig } from '../nginx/types.ts';
+import { convert } from '../config/convert.ts';
+import { daemonize, isDaemonChild, reportToCaller } from './daemon.ts';
+import { ErrorLog } from './error-log.ts';
+import type { ToMaster, ToWorker, WorkerConfig } from './ipc.ts';
+import { mainSettings, fromPrefix, type MainSettings } from './settings.ts';
+import { removePidFile, writePidFile } from './pid-file.ts';
+import type { ServeOptions } from './options.ts';
+
+/** One configuration generation: its settings and the workers serving it. */
+interface Generation {
+  id: number;
+  loaded: LoadedConfig;
+  settings: MainSettings;
+  config: WorkerConfig;
+  workers: Set<Worker>;
+}
+
+const READY_TIMEOUT_MS = 15_000;
+
+export class Master {
+  private current?: Generation;
+  private nextId = 1;
+  private stopping = false;
+  private reloading: Promise<void> | undefined;
+  private reloadAgain = false;
+  private readonly log: ErrorLog;
+
+  constructor(private readonly opts: ServeOptions) {
+    this.log = new ErrorLog(opts.errorLog ?? 'stderr');
+  }
+
+  /** Reads the configuration; a ConfError is printed nginx's way (`[emerg] … in FILE:LINE`). */
+  private load(): { loaded: LoadedConfig; settings: MainSettings; config: WorkerConfig } {
+    const loaded = loadConfig({ prefix: this.opts.prefix, confFile: this.opts.confFile, globals: this.opts.globals });
+    const { warnings } = convert(loaded); // the workers convert again; here it only has to succeed
+    for (const w of warnings) this.log.log('warn', `${w.message} in ${w.file}:${w.line}`);
+    const settings = mainSettings(loaded, { errorLog: this.opts.errorLog ?? 'stderr' });
+    const config: WorkerConfig = {
+      loaded: { tree: loaded.tree, paths: loaded.paths },
+      certificates: readCertificates(loaded),
+      user: settings.user && resolveUser(settings.user),
+      shutdownTimeoutMs: settings.shutdownTimeoutMs,
+    };
+    prepareLogFiles(loaded, config.user);
+    return { loaded, settings, config };
+  }
+
+  async run(): Promise<number> {
+    let first;
+    try {
+      first = this.load();
+    } catch (err) {
+      const text = describe(err);
+      if (isDaemonChild()) reportToCaller([`nginx: [emerg] ${text}`], false);
+      else process.stderr.write(`nginx: [emerg] ${text}\n`);
+      return 1;
+    }
+    if (first.settings.daemon && !this.opts.masquerade && !isDaemonChild()) return daemonize();
+
+    // comm must be exactly "nginx": start-stop-daemon --name nginx and pgrep -x nginx look for it.
+    process.title = 'nginx';
+    this.installSignals();
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    this.log.retarget(first.settings.errorLog.target, first.settings.errorLog.level);
+    writePidFile(first.settings.pidFile);
+
+    const gen = this.makeGeneration(first);
+    const failure = await this.startWorkers(gen);
+    if (failure) {
+      removePidFile(first.settings.pidFile);
+      for (const l of failure) this.log.log('emerg', l);
+      if (isDaemonChild()) reportToCaller(failure.map((l) => `nginx: [emerg] ${l}`), false);
+      else for (const l of failure) process.stderr.write(`nginx: [emerg] ${l}\n`);
+      return 1;
+    }
+    this.current = gen;
+    reportToCaller([], true);
+    this.log.log('notice', `bext-masquerade serving ${first.loaded.paths.confFile} with ${gen.workers.size} worker(s)`);
+    return new Promise<number>((resolve) => (this.exit = resolve));
+  }
+
+  private exit: (code: number) => void = () => {};
+
+  private makeGeneration(l: ReturnType<Master['load']>): Generation {
+    return { id: this.nextId++, loaded: l.loaded, settings: l.settings, config: l.config, workers: new Set() };
+  }
+
+  /** Forks the generation's workers; resolves with error lines if any cannot serve. */
+  private startWorkers(gen: Generation): Promise<string[] | undefined> {
+    const pending = [];
+    for (let i = 0; i < gen.settings.workers; i++) pending.push(this.forkWorker(gen));
+    return Promise.all(pending).then((results) => {
+      const errors = results.find((r) => r !== undefined);
+      if (errors) for (const w of gen.workers) w.process.kill('SIGKILL');
+      return errors;
+    });
+  }
+
+  private forkWorker(gen: Generation): Promise<string[] | undefined> {
+    const worker = cluster.fork({ BEXT_WORKER: '1' });
+    gen.workers.add(worker);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve([`worker process ${worker.process.pid} did not start in time`]), READY_TIMEOUT_MS);
+      worker.on('message', (msg: ToMaster) => {
+        if (msg.type === 'waiting') worker.send({ type: 'start', generation: gen.id, config: gen.config } satisfies ToWorker);
+        else if (msg.type === 'ready') {
+          clearTimeout(timer);
+          resolve(undefined);
+        } else if (msg.type === 'failed') {
+          clearTimeout(timer);
+          resolve(msg.lines);
+        } else if (msg.type === 'log') this.log.write(msg.entry);
+      });
+      worker.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolve([`worker process ${worker.process.pid} ${signal ? `exited on signal ${signal}` : `exited with code ${code}`} before it was ready`]);
+        gen.workers.delete(worker);
+        this.onWorkerExit(gen, worker, code, signal);
+      });
+    });
+  }
+
+  /** A worker of the serving generation that dies unasked is replaced, as nginx's master does. */
+  private onWorkerExit(gen: Generation, worker: Worker, code: number | null, signal: string | null): void {
+    if (this.stopping) {
+      if (this.allWorkersGone()) this.finish(0);
+      return;
+    }
+    if (gen !== this.current || worker.exitedAfterDisconnect) return;
+    const how = signal ? `exited on signal ${signal}` : `exited with code ${code}`;
+    this.log.log('alert', `worker process ${worker.process.pid} ${how}`);
+    void this.forkWorker(gen).then((err) => {
+      if (err) for (const l of err) this.log.log('alert', l);
+    });
+  }
+
+  private allWorkersGone(): boolean {
+    return Object.keys(cluster.workers ?? {}).length === 0;
+  }
+
+  private installSignals(): void {
+    // Node's defaults would kill us on HUP and USR2 and start the inspector on USR1.
+    process.on('SIGHUP', () => void this.reload());
+    process.on('SIGUSR1', () => this.reopen());
+    process.on('SIGTERM', () => this.shutdown(true));
+    process.on('SIGQUIT', () => this.shutdown(false));
+    process.on('SIGINT', () => this.shutdown(false));
+    process.on('SIGWINCH', () => {});
+    process.on('SIGUSR2', () =>
+      this.log.log('notice', 'USR2 (binary upgrade) is not supported by bext-masquerade: the running server keeps serving; a package upgrade falls back to a restart'),
+    );
+  }
+
+  /** HUP: a new generation from a fresh read of the configuration; on any error the old one serves on. */
+  reload(): Promise<void> {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = this.doReload().finally(() => {
+      this.reloading = undefined;
+      if (this.reloadAgain) {
+        this.reloadAgain = false;
+        void this.reload();
+      }
+    });
+    return this.reloading;
+  }
+
+  private async doReload(): Promise<void> {
+    if (this.stopping || !this.current) return;
+    this.log.log('notice', 'signal 1 (SIGHUP) received, reconfiguring');
+    let next;
+    try {
+      next = this.load();
+    } catch (err) {
+      this.log.log('emerg', describe(err));
+      return;
+    }
+    const gen = this.makeGeneration(next);
+    const failure = await this.startWorkers(gen);
+    if (failure) {
+      for (const l of failure) this.log.log('emerg', l);
+      this.log.log('alert', 'reload failed: the previous configuration keeps serving');
+      return;
+    }
+    const old = this.current;
+    this.current = gen;
+    this.log.retarget(gen.settings.errorLog.target, gen.settings.errorLog.level);
+    if (gen.settings.pidFile !== old.settings.pidFile) {
+      writePidFile(gen.settings.pidFile);
+      removePidFile(old.settings.pidFile);
+    }
+    for (const w of old.workers) this.stopWorker(w, true, old.settings.shutdownTimeoutMs);
+  }
+
+  /** USR1: logrotate renamed the files; recreate them for the workers' account, and every process reopens. */
+  reopen(): void {
+    this.log.log('notice', 'signal 10 (SIGUSR1) received, reopening logs');
+    this.log.reopen();
+    if (!this.current) return;
+    prepareLogFiles(this.current.loaded, this.current.config.user);
+    for (const w of this.current.workers) w.send({ type: 'reopen' } satisfies ToWorker);
+  }
+
+  private shutdown(graceful: boolean): void {
+    if (this.stopping && graceful) return;
+    this.stopping = true;
+    this.log.log('notice', graceful ? 'graceful shutdown' : 'exiting');
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+    if (workers.length === 0) return this.finish(0);
+    const timeout = this.current?.settings.shutdownTimeoutMs ?? 10_000;
+    for (const w of workers) this.stopWorker(w, graceful, timeout);
+  }
+
+  private stopWorker(w: Worker, graceful: boolean, timeoutMs: number): void {
+    w.send({ type: 'stop', graceful, timeoutMs } satisfies ToWorker);
+    // A worker that cannot finish (a stuck request) is killed after the drain time.
+    setTimeout(() => w.isDead() || w.process.kill('SIGKILL'), graceful ? timeoutMs + 1000 : 1000).unref();
+  }
+
+  private finish(code: number): void {
+    if (this.current) removePidFile(this.current.settings.pidFile);
+    this.exit(code);
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof ConfError) return err.message;
+  return (err as Error)?.message ?? String(err);
+}
+
+/** The master reads every certificate and key (root-only files); workers get the PEM text. */
+function readCertificates(loaded: LoadedConfig): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (nodes: LoadedConfig['tree']) => {
+    for (const n of nodes) {
+      if ((n.directive === 'ssl_certificate' || n.directive === 'ssl_certificate_key') && !n.args[0].includes('$')) {
+        const file = path.resolve(loaded.paths.confPrefix, n.args[0]);
+        if (!(file in out)) {
+          try {
+            out[file] = readFileSync(file, 'utf8');
+          } catch (err) {
+            const e = err as NodeJS.ErrnoException;
+            throw new ConfError(`cannot load certificate${n.directive.endsWith('key') ? ' key' : ''} "${file}": ${e.code === 'ENOENT' ? 'No such file or directory' : e.message}`, n.file, n.line);
+          }
+        }
+      }
+      if (n.block) walk(n.block);
+    }
+  };
+  walk(loaded.tree);
+  return out;
+}
+
+/**
+ * The workers open their logs by path as the `user` account, so the master creates each file and
+ * gives it to that account, as nginx's master does when it reopens logs.
+ */
+function prepareLogFiles(loaded: LoadedConfig, user: { uid: number; gid: number } | undefined): void {
+  const walk = (nodes: LoadedConfig['tree']) => {
+    for (const n of nodes) {
+      const isLog = n.directive === 'access_log' || n.directive === 'error_log';
+      const target = n.args[0];
+      if (isLog && target && target !== 'off' && target !== 'stderr' && !target.startsWith('syslog:') && !target.includes('$')) {
+        const file = fromPrefix(loaded, target);
+        try {
+          closeSync(openSync(file, 'a', 0o644));
+        } catch (err) {
+          const e = err as NodeJS.ErrnoException;
+          throw new ConfError(`open() "${file}" failed (${e.errno === undefined ? '' : `${-e.errno}: `}${e.code === 'ENOENT' ? 'No such file or directory' : e.code === 'EACCES' ? 'Permission denied' : e.message})`);
+        }
+        if (user) chownSync(file, user.uid, user.gid);
+      }
+      if (n.block) walk(n.block);
+    }
+  };
+  walk(loaded.tree);
+}
+
+function resolveUser({ name, group, node }: NonNullable<MainSettings['user']>): { uid: number; gid: number } {
+  const passwd = readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':'));
+  const groups = readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':'));
+  const u = passwd.find((f) => f[0] === name);
+  if (!u) throw new ConfError(`getpwnam("${name}") failed`, node.file, node.line);
+  const g = groups.find((f) => f[0] === group);
+  if (!g) throw new ConfError(`getgrnam("${group}") failed`, node.file, node.line);
+  return { uid: Number(u[2]), gid: Number(g[2]) };
+}

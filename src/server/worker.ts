@@ -1,0 +1,48 @@
+// A worker: builds its RoutingState from what the master sends, drops to the `user` account, and
+// serves every listen socket until the master says stop. The master owns all signals.
+import { convert } from '../config/convert.ts';
+import type { ToMaster, ToWorker, WorkerConfig } from './ipc.ts';
+import { startListeners, type Listeners } from './listeners.ts';
+
+function send(msg: ToMaster): void {
+  process.send?.(msg);
+}
+
+async function start(config: WorkerConfig): Promise<Listeners> {
+  const { state, warnings } = convert({ ...config.loaded, files: [] });
+  void warnings; // the master has logged them
+  if (config.user) {
+    // Group first: after setuid the worker could no longer change it.
+    process.setgid!(config.user.gid);
+    process.setuid!(config.user.uid);
+  }
+  return startListeners(state, config.certificates, (entry) => send({ type: 'log', entry: { pid: process.pid, ...entry } }));
+}
+
+export function runWorker(): void {
+  process.title = 'bext: worker process';
+  // Signals are the master's business; a terminal's Ctrl-C reaches the whole group, the master decides.
+  for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGINT', 'SIGQUIT'] as const) process.on(sig, () => {});
+  let listeners: Listeners | undefined;
+  process.on('message', (msg: ToWorker) => {
+    if (msg.type === 'start') {
+      start(msg.config).then(
+        (l) => {
+          listeners = l;
+          send({ type: 'ready' });
+        },
+        (err: Error) => {
+          send({ type: 'failed', lines: [err.message] });
+          setTimeout(() => process.exit(1), 50);
+        },
+      );
+    } else if (msg.type === 'reopen') listeners?.reopenLogs();
+    else if (msg.type === 'stop') {
+      if (!listeners || !msg.graceful) process.exit(0);
+      listeners.close(msg.timeoutMs).then(() => process.exit(0));
+    }
+  });
+  send({ type: 'waiting' });
+  // The master is gone (killed with -9): do not serve orphaned.
+  process.on('disconnect', () => process.exit(0));
+}
