@@ -22,6 +22,17 @@ if (!existsSync(crt)) {
 }
 
 const server = path.join(root, 'dist/bext-server.js');
-const args = ['nginx', 'check', '-p', `${examples}/`, '-c', 'nginx.conf'];
-const child = spawn(process.execPath, [server, ...args], { stdio: 'inherit' });
-child.on('exit', (code, signal) => process.exit(signal ? 1 : code ?? 1));
+const prefix = ['-p', `${examples}/`, '-c', 'nginx.conf'];
+// First what `nginx -t` would say (warnings included), then serve in the foreground until Ctrl-C.
+execFileSync(process.execPath, [server, 'nginx', 'check', ...prefix], { stdio: 'inherit' });
+const child = spawn(process.execPath, [server, ...prefix, '-g', 'daemon off;'], { stdio: 'inherit' });
+console.log(`bext-server (pid ${child.pid}) serving examples/nginx.conf:
+  http://127.0.0.1:8080/              the static site (Host: www.example.test, localhost)
+  http://127.0.0.1:8080/docs/         an autoindex listing
+  http://127.0.0.1:8080/old-page      a 301 redirect
+  https://127.0.0.1:8443/             the same site over TLS (self-signed: curl -k)
+  curl -H 'Host: example.test' http://127.0.0.1:8080/x   a redirect to the canonical name
+Logs: examples/logs/. Ctrl-C stops it.`);
+// Ctrl-C reaches the whole process group; the master drains and exits, and so do we.
+process.on('SIGINT', () => {});
+child.on('exit', (code, signal) => process.exit(signal ? 0 : code ?? 1));
