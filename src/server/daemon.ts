@@ -3,7 +3,7 @@
 // caller exits 0 only once the server serves, reports bind errors itself, and holds no pipe of its
 // caller's open (certbot's fallback start waits for it to exit).
 import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 
 const CHILD_ENV = 'BEXT_DAEMON_CHILD';
@@ -51,8 +51,9 @@ export function daemonize(): Promise<number> {
 export function reportToCaller(lines: string[], ok: boolean): void {
   if (!isDaemonChild()) return;
   try {
-    const out = createWriteStream('', { fd: READY_FD });
-    out.end([...lines.map((l) => `error ${l}`), ...(ok ? ['ready'] : [])].join('\n') + '\n');
+    // Synchronous: the process may exit right after a failed start.
+    writeSync(READY_FD, [...lines.map((l) => `error ${l}`), ...(ok ? ['ready'] : [])].join('\n') + '\n');
+    closeSync(READY_FD);
   } catch {
     // the caller is gone; nothing to tell
   }

@@ -10,7 +10,7 @@ import type { ListenSocket, RoutingState, ServerConf, TlsSettings } from '../con
 import { selectServer } from '../config/select.ts';
 import { LogFiles, type ErrorLogEntry } from '../http/access-log.ts';
 import { createRequestHandler } from '../http/pipeline.ts';
-import { errnoSuffix } from '../shim/errno.ts';
+import { errnoSuffix } from '../nginx/errno.ts';
 
 export interface Listeners {
   /** Stop accepting, let in-flight requests finish (at most timeoutMs), then resolve. */
@@ -38,7 +38,7 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       if (!listen.bound) continue;
       const server = createServer(state, listen, pems, contextFor);
       server.on('request', handler);
-      await bind(server, listen, log);
+      await bind(server, listen);
       servers.push(server);
     }
   } catch (err) {
@@ -110,9 +110,13 @@ function pem(pems: Record<string, string>, file: string): string {
   return text;
 }
 
-/** Listens, retrying an address in use as nginx does; errors in nginx's words. */
-async function bind(server: Server, listen: ListenSocket, log: Log): Promise<void> {
+/**
+ * Listens, retrying an address in use as nginx does (five tries, 500 ms apart); the error carries
+ * every line nginx would print, one per line.
+ */
+async function bind(server: Server, listen: ListenSocket): Promise<void> {
   const where = listen.family === 'unix' ? listen.host : listen.key;
+  const lines: string[] = [];
   for (let attempt = 1; ; attempt++) {
     try {
       await new Promise<void>((resolve, reject) => {
@@ -128,10 +132,9 @@ async function bind(server: Server, listen: ListenSocket, log: Log): Promise<voi
       });
       return;
     } catch (err) {
-      const text = `bind() to ${where} failed${errnoSuffix(err)}`;
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw new Error(text);
-      log({ level: 'emerg', message: text });
-      if (attempt === BIND_TRIES) throw new Error('still could not bind()');
+      lines.push(`bind() to ${where} failed${errnoSuffix(err)}`);
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw new Error(lines.join('\n'));
+      if (attempt === BIND_TRIES) throw new Error([...lines, 'still could not bind()'].join('\n'));
       await new Promise((r) => setTimeout(r, BIND_RETRY_MS));
     }
   }

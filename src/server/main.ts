@@ -4,10 +4,12 @@ import { checkCommand, type CheckOptions } from '../nginx/check.ts';
 import { Master } from './master.ts';
 import { parseServeArgs } from './options.ts';
 import { runWorker } from './worker.ts';
+import { waitReady } from './wait-ready.ts';
 
 const USAGE = `Usage: bext-server [--nginx-masquerade] [-c FILE] [-p PREFIX] [-g DIRECTIVES] [-e FILE]
        bext-server nginx check [-c FILE] [-p PREFIX] [-g DIRECTIVES] [-e FILE] [-q] [--json]
        bext-server nginx dump  [-c FILE] [-p PREFIX] [-g DIRECTIVES]
+       bext-server wait-ready PIDFILE [PID] [--timeout SECONDS]
 `;
 
 /** Parses the options shared by `nginx check` and `nginx dump`; values in the same or the next argument. */
@@ -37,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
     if (argv[1] === 'dump') opts.dump = true;
     return checkCommand(opts, { stdout: process.stdout, stderr: process.stderr });
   }
+  if (argv[0] === 'wait-ready') return waitReady(argv.slice(1));
   if (argv[0] === '-h' || argv[0] === '--help' || argv[0] === 'help') {
     process.stdout.write(USAGE);
     return 0;

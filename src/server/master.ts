@@ -6,6 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { chownSync, closeSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../nginx/parser.ts';
+import { errnoSuffix } from '../nginx/errno.ts';
 import { ConfError, type LoadedConfig } from '../nginx/types.ts';
 import { convert } from '../config/convert.ts';
 import { daemonize, isDaemonChild, reportToCaller } from './daemon.ts';
@@ -71,18 +72,20 @@ export class Master {
     this.installSignals();
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     this.log.retarget(first.settings.errorLog.target, first.settings.errorLog.level);
-    writePidFile(first.settings.pidFile);
 
     const gen = this.makeGeneration(first);
     const failure = await this.startWorkers(gen);
     if (failure) {
-      removePidFile(first.settings.pidFile);
       for (const l of failure) this.log.log('emerg', l);
       if (isDaemonChild()) reportToCaller(failure.map((l) => `nginx: [emerg] ${l}`), false);
       else for (const l of failure) process.stderr.write(`nginx: [emerg] ${l}\n`);
       return 1;
     }
     this.current = gen;
+    // Written once every worker listens: the drop-in's ExecStartPost (`bext-server wait-ready`) waits for
+    // it, so `systemctl start` returns only once bext serves. A start that fails leaves the pid file of a
+    // server that may already run untouched.
+    writePidFile(first.settings.pidFile);
     reportToCaller([], true);
     this.log.log('notice', `bext-masquerade serving ${first.loaded.paths.confFile} with ${gen.workers.size} worker(s)`);
     return new Promise<number>((resolve) => (this.exit = resolve));
@@ -277,7 +280,7 @@ function prepareLogFiles(loaded: LoadedConfig, user: { uid: number; gid: number 
           closeSync(openSync(file, 'a', 0o644));
         } catch (err) {
           const e = err as NodeJS.ErrnoException;
-          throw new ConfError(`open() "${file}" failed (${e.errno === undefined ? '' : `${-e.errno}: `}${e.code === 'ENOENT' ? 'No such file or directory' : e.code === 'EACCES' ? 'Permission denied' : e.message})`);
+          throw new ConfError(`open() "${file}" failed${errnoSuffix(e)}`);
         }
         if (user) chownSync(file, user.uid, user.gid);
       }

@@ -3,6 +3,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { ConfNode, LoadedConfig } from '../nginx/types.ts';
+import { parseTime } from '../nginx/values.ts';
 import type { LogLevel } from './error-log.ts';
 
 export interface MainSettings {
@@ -45,13 +46,6 @@ export function mainSettings(loaded: LoadedConfig, defaults: { errorLog: string 
     user,
     workers,
     errorLog: { target, level },
-    shutdownTimeoutMs: wst ? parseSeconds(wst) * 1000 : 10_000,
+    shutdownTimeoutMs: (wst === undefined ? undefined : parseTime(wst, false)) ?? 10_000,
   };
-}
-
-function parseSeconds(v: string): number {
-  const m = /^(\d+)(ms|s|m|h)?$/.exec(v);
-  if (!m) return 10;
-  const n = Number(m[1]);
-  return m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : m[2] === 'h' ? n * 3600 : n;
 }

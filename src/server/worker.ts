@@ -32,7 +32,7 @@ export function runWorker(): void {
           send({ type: 'ready' });
         },
         (err: Error) => {
-          send({ type: 'failed', lines: [err.message] });
+          send({ type: 'failed', lines: err.message.split('\n') });
           setTimeout(() => process.exit(1), 50);
         },
       );
