@@ -7,10 +7,11 @@ import https from 'node:https';
 import type { Server } from 'node:net';
 import tls from 'node:tls';
 import type { ListenSocket, RoutingState, ServerConf, TlsSettings } from '../config/state.ts';
-import { selectServer } from '../config/select.ts';
+import { addressKeyFor, selectServer } from '../config/select.ts';
+import { unmapIPv4 } from '../http/access.ts';
 import { LogFiles, type ErrorLogEntry } from '../http/access-log.ts';
 import { createRequestHandler } from '../http/pipeline.ts';
-import { errnoSuffix } from '../nginx/errno.ts';
+import { errnoSuffix } from '../shim/errno.ts';
 
 export interface Listeners {
   /** Stop accepting, let in-flight requests finish (at most timeoutMs), then resolve. */
@@ -69,8 +70,14 @@ function createServer(
   const options: tls.TlsOptions = {
     // The server's own context (used when SNI picks nothing else): the default server's certificate.
     ...(fallback ? secureOptions(fallback, pems) : {}),
-    SNICallback: (servername, cb) => {
-      const chosen: ServerConf | undefined = table && selectServer(table, servername);
+    // A function, not an arrow: Node calls it on the TLSSocket, whose local address picks the server
+    // table (a specific address without its own socket is accepted on the wildcard one).
+    SNICallback(this: tls.TLSSocket, servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) {
+      // nginx validates the SNI name like a Host header: lowercased, one trailing dot dropped.
+      const name = servername.toLowerCase().replace(/\.$/, '');
+      const key = this?.localAddress ? addressKeyFor(state, unmapIPv4(this.localAddress), this.localPort ?? 0) : undefined;
+      const byAddress = (key && state.tables.get(key)) || table;
+      const chosen: ServerConf | undefined = byAddress && selectServer(byAddress, name);
       const settings = chosen?.tls ?? fallback;
       try {
         cb(null, settings ? contextFor(settings) : undefined);
