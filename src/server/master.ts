@@ -6,7 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { chownSync, closeSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../nginx/parser.ts';
-import { errnoSuffix } from '../nginx/errno.ts';
+import { errnoSuffix } from '../shim/errno.ts';
 import { ConfError, type LoadedConfig } from '../nginx/types.ts';
 import { convert } from '../config/convert.ts';
 import { daemonize, isDaemonChild, reportToCaller } from './daemon.ts';
