@@ -26,6 +26,8 @@ const GLIBC_TEXT: Record<string, string> = {
   ENAMETOOLONG: 'File name too long',
   ELOOP: 'Too many levels of symbolic links',
   EOVERFLOW: 'Value too large for defined data type',
+  EADDRINUSE: 'Address already in use',
+  EADDRNOTAVAIL: 'Cannot assign requested address',
 };
 
 /** ` (2: No such file or directory)` for a Node system error; its own message when it is not one. */
