@@ -1,0 +1,248 @@
+// Benchmark: real nginx and bext-server on the same generated config (ports shifted), driven in turn
+// by wrk over loopback, alternating A B A B so drift hits both. Reports req/s, p50/p99 latency, peak
+// RSS (master + workers) and bext/nginx ratios (min/median/max over the rounds), the reload cost, and
+// writes bench/results/http-<date>.json. Not a timed test: run it by hand.
+// Run: node scripts/build.mjs && node --import tsx bench/http.ts [--rounds 3] [--duration 5] [--only NAME]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir, cpus } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const NGINX = '/usr/sbin/nginx';
+const SERVER = path.join(ROOT, 'dist/bext-server.js');
+
+const argv = process.argv.slice(2);
+const opt = (name: string, def: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : def;
+};
+const ROUNDS = Number(opt('rounds', '3'));
+const DURATION = Number(opt('duration', '5'));
+const ONLY = opt('only', '');
+const CONNECTIONS = 32;
+
+interface Scenario {
+  name: string;
+  /** Extra http{} text and the server{} body; @PORT@ and @DIR@ are filled in per server. */
+  http?: string;
+  server: string;
+  extraServers?: string;
+  path: string;
+  https?: boolean;
+  host?: string;
+}
+
+function routingHeavy(): { servers: string; locations: string } {
+  const names: string[] = [];
+  for (let i = 0; i < 2000; i++) names.push(`server { listen 127.0.0.1:@PORT@; server_name site${i}.example.test; return 200 "site ${i}"; }`);
+  const locs: string[] = [];
+  for (let i = 0; i < 1000; i++) locs.push(`location ~ ^/r${i}/(\\d+)$ { return 200 "r${i} $1"; }`);
+  return { servers: names.join('\n'), locations: locs.join('\n') };
+}
+
+const heavy = routingHeavy();
+const SCENARIOS: Scenario[] = [
+  { name: 'small static 1 KiB', server: 'location / { }', path: '/small.html' },
+  { name: 'static 1 MiB', server: 'location / { }', path: '/big.bin' },
+  { name: 'HTTPS small static', server: 'location / { }', path: '/small.html', https: true },
+  { name: 'routing-heavy config', server: heavy.locations, extraServers: heavy.servers, path: '/r999/42', host: 'site1999.example.test' },
+  { name: 'access logging on', http: 'access_log @DIR@/logs/bench-access.log;', server: 'location / { }', path: '/small.html' },
+];
+
+function config(s: Scenario, dir: string, port: number): string {
+  const fill = (t: string) => t.replaceAll('@PORT@', String(port)).replaceAll('@DIR@', dir);
+  return fill(`worker_processes auto;
+pid @DIR@/logs/nginx-@PORT@.pid;
+error_log @DIR@/logs/error-@PORT@.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 100000;
+    ${s.http ?? ''}
+    default_type application/octet-stream;
+    ${s.extraServers ?? ''}
+    server {
+        listen 127.0.0.1:@PORT@${s.https ? ' ssl' : ''} default_server;
+        ${s.https ? 'ssl_certificate @DIR@/cert.pem; ssl_certificate_key @DIR@/key.pem;' : ''}
+        root @DIR@/html;
+        ${s.server}
+    }
+}
+`);
+}
+
+interface Run {
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  rssMiB: number;
+}
+
+function parseWrk(out: string): Omit<Run, 'rssMiB'> {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const lat = (q: string) => {
+    const m = new RegExp(`\\s${q}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    if (!m) return NaN;
+    const v = Number(m[1]);
+    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+  };
+  return { rps, p50ms: lat('50'), p99ms: lat('99') };
+}
+
+/** Resident memory of a process tree (master + workers), in MiB. */
+function treeRss(pid: number): number {
+  const out = spawnSync('ps', ['-o', 'rss=', '--ppid', String(pid), '-p', String(pid)], { encoding: 'utf8' }).stdout;
+  return out.split('\n').filter(Boolean).reduce((a, l) => a + Number(l.trim()), 0) / 1024;
+}
+
+async function waitUp(port: number, https: boolean): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = spawnSync('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', `${https ? 'https' : 'http'}://127.0.0.1:${port}/`]).stdout?.toString();
+    if (ok && ok !== '000') return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing answers on port ${port}`);
+}
+
+function startServer(kind: 'nginx' | 'bext', dir: string, conf: string): ChildProcess {
+  const args = ['-p', `${dir}/`, '-c', conf, '-g', 'daemon off;'];
+  return kind === 'nginx'
+    ? spawn(NGINX, args, { stdio: 'ignore' })
+    : spawn(process.execPath, [SERVER, ...args], { stdio: 'ignore' });
+}
+
+async function stopServer(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null) return;
+  const done = new Promise((r) => p.once('exit', r));
+  p.kill('SIGQUIT');
+  await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
+  if (p.exitCode === null) p.kill('SIGKILL');
+}
+
+function wrk(s: Scenario, port: number, pid: number): Run {
+  let peak = 0;
+  const timer = setInterval(() => (peak = Math.max(peak, treeRss(pid))), 500);
+  const url = `${s.https ? 'https' : 'http'}://127.0.0.1:${port}${s.path}`;
+  const args = ['-t', '2', '-c', String(CONNECTIONS), '-d', `${DURATION}s`, '--latency', url];
+  if (s.host) args.push('-H', `Host: ${s.host}`);
+  const r = spawnSync('wrk', args, { encoding: 'utf8' });
+  clearInterval(timer);
+  peak = Math.max(peak, treeRss(pid));
+  return { ...parseWrk(r.stdout), rssMiB: Math.round(peak) };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+
+/** Time from SIGHUP to the new configuration answering, for bext and nginx. */
+async function reloadCost(kind: 'nginx' | 'bext', dir: string, port: number): Promise<number[]> {
+  const conf = path.join(dir, `reload-${kind}.conf`);
+  const write = (gen: number) =>
+    writeFileSync(conf, config({ name: 'reload', server: `location = /gen { return 200 "gen ${gen}"; }`, path: '/gen' }, dir, port));
+  write(0);
+  const p = startServer(kind, dir, conf);
+  const times: number[] = [];
+  try {
+    await waitUp(port, false);
+    const pidFile = path.join(dir, `logs/nginx-${port}.pid`);
+    for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    for (let gen = 1; gen <= 10; gen++) {
+      write(gen);
+      const t0 = performance.now();
+      process.kill(pid, 'SIGHUP');
+      for (;;) {
+        const body = await new Promise<string>((resolve) =>
+          http.get({ host: '127.0.0.1', port, path: '/gen', agent: false }, (res) => {
+            let b = '';
+            res.on('data', (c) => (b += c));
+            res.on('end', () => resolve(b));
+          }).on('error', () => resolve('')),
+        );
+        if (body === `gen ${gen}`) break;
+        if (performance.now() - t0 > 10_000) throw new Error('reload never became live');
+      }
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    await stopServer(p);
+  }
+  return times;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(NGINX)) throw new Error('real nginx is needed (apt-get install nginx)');
+  if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is needed (apt-get install wrk)');
+  if (!existsSync(SERVER)) throw new Error('build first: node scripts/build.mjs');
+  const dir = mkdtempSync(path.join(tmpdir(), 'bext-bench-'));
+  spawnSync('chmod', ['755', dir]);
+  mkdirSync(path.join(dir, 'html'));
+  mkdirSync(path.join(dir, 'logs'));
+  writeFileSync(path.join(dir, 'html/small.html'), 'x'.repeat(1024));
+  writeFileSync(path.join(dir, 'html/big.bin'), Buffer.alloc(1024 * 1024, 1));
+  writeFileSync(path.join(dir, 'html/index.html'), 'index');
+  spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
+    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+
+  const results: Record<string, unknown>[] = [];
+  const rows: string[] = [];
+  try {
+    for (const s of SCENARIOS.filter((x) => !ONLY || x.name.includes(ONLY))) {
+      const runs: Record<'nginx' | 'bext', Run[]> = { nginx: [], bext: [] };
+      const ports = { nginx: 18900, bext: 18901 };
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const kind of ['nginx', 'bext'] as const) {
+          const conf = `${kind}.conf`;
+          writeFileSync(path.join(dir, conf), config(s, dir, ports[kind]));
+          const p = startServer(kind, dir, conf);
+          try {
+            await waitUp(ports[kind], !!s.https);
+            runs[kind].push(wrk(s, ports[kind], p.pid!));
+          } finally {
+            await stopServer(p);
+          }
+        }
+      }
+      const ratio = runs.bext.map((b, i) => b.rps / runs.nginx[i].rps);
+      const entry = {
+        scenario: s.name,
+        nginx: runs.nginx,
+        bext: runs.bext,
+        ratio: { min: Math.min(...ratio), median: median(ratio), max: Math.max(...ratio) },
+        p99Ratio: median(runs.bext.map((b) => b.p99ms)) / median(runs.nginx.map((n) => n.p99ms)),
+      };
+      results.push(entry);
+      rows.push(
+        `| ${s.name} | ${fmt(median(runs.nginx.map((r) => r.rps)), 0)} | ${fmt(median(runs.bext.map((r) => r.rps)), 0)} | ` +
+          `${fmt(entry.ratio.min)} / ${fmt(entry.ratio.median)} / ${fmt(entry.ratio.max)} | ` +
+          `${fmt(median(runs.nginx.map((r) => r.p99ms)))} / ${fmt(median(runs.bext.map((r) => r.p99ms)))} | ` +
+          `${median(runs.nginx.map((r) => r.rssMiB))} / ${median(runs.bext.map((r) => r.rssMiB))} |`,
+      );
+      console.error(`done: ${s.name}`);
+    }
+    const reload = { nginx: await reloadCost('nginx', dir, 18910), bext: await reloadCost('bext', dir, 18911) };
+    results.push({ scenario: 'reload (SIGHUP to new config live, ms)', ...reload });
+    const table = [
+      `bext vs nginx, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ` +
+        `wrk -c${CONNECTIONS} -d${DURATION}s, ${ROUNDS} rounds, worker_processes auto`,
+      '',
+      '| scenario | nginx req/s | bext req/s | ratio min / median / max | p99 ms nginx / bext | peak RSS MiB nginx / bext |',
+      '| --- | --- | --- | --- | --- | --- |',
+      ...rows,
+      '',
+      `Reload, SIGHUP to the new config answering (median of 10): nginx ${fmt(median(reload.nginx), 1)} ms, bext ${fmt(median(reload.bext), 1)} ms.`,
+    ].join('\n');
+    console.log(table);
+    mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
+    const out = path.join(ROOT, `bench/results/http-${new Date().toISOString().slice(0, 10)}.json`);
+    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, results }, null, 2) + '\n');
+    console.log(`\nwritten: ${path.relative(ROOT, out)}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
