@@ -312,3 +312,22 @@ export function compileRegex(pattern: string, caseless: boolean, node: Pick<Conf
     throw new ConfError(`pcre2_compile() failed: ${(err as Error).message.replace(/^Invalid regular expression: /, '')} in "${pattern}"`, node.file, node.line);
   }
 }
+
+/** Captures as the engine hands them on: index 0 is the whole match. */
+export interface RegexCaptures {
+  captures: (string | undefined)[];
+  namedCaptures?: Record<string, string | undefined>;
+}
+
+/** The first entry whose regex matches `text`, in order (ngx_regex_exec_array), with its captures. */
+export function firstRegexMatch<T extends { regex: RegExp }>(list: readonly T[], text: string): ({ entry: T } & RegexCaptures) | undefined {
+  for (const entry of list) {
+    entry.regex.lastIndex = 0;
+    const m = entry.regex.exec(text);
+    if (m) return { entry, captures: Array.from(m), ...(m.groups ? { namedCaptures: { ...m.groups } } : {}) };
+  }
+  return undefined;
+}
+
+/** How many capturing groups a regex has (nginx's `captures`): an empty alternative always matches. */
+export const captureCount = (re: RegExp): number => new RegExp(`${re.source}|`, re.flags.replace(/[gy]/g, '')).exec('')!.length - 1;

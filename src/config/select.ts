@@ -2,6 +2,7 @@
 // belongs to, which server{} a host selects, which location a URI selects.
 import { isIPv4 } from 'node:net';
 import { matchLeading, matchTrailing, selectServerInTable, socketKey, type ServerMatch } from './servers.ts';
+import { firstRegexMatch } from './regex.ts';
 import type { MapBlock, RoutingState, ServerConf, ServerTable } from './state.ts';
 
 export { findLocation, findNamedLocation, type LocationMatch } from './locations.ts';
@@ -62,13 +63,7 @@ export function lookupMap(map: MapBlock, input: string): MapLookup {
     const trail = matchTrailing(map.trailingWildcards, low);
     if (trail) return { value: trail.value };
   }
-  for (const r of map.regexes) {
-    r.regex.lastIndex = 0;
-    const m = r.regex.exec(key);
-    if (!m) continue;
-    const out: MapLookup = { value: r.value, captures: Array.from(m) };
-    if (m.groups) out.namedCaptures = { ...m.groups };
-    return out;
-  }
+  const re = firstRegexMatch(map.regexes, key);
+  if (re) return { value: re.entry.value, captures: re.captures, ...(re.namedCaptures ? { namedCaptures: re.namedCaptures } : {}) };
   return { value: map.default };
 }

@@ -2,43 +2,22 @@
 // (ngx_http_add_listen / ngx_http_add_addresses / ngx_http_server_names / ngx_http_find_virtual_server).
 import { isIP } from 'node:net';
 import type { ConfNode } from '../nginx/types.ts';
-import { parseListenAddress, parseNumber, parseSize } from '../nginx/values.ts';
+import { canonicalIPv6, parseListenParams, socketKey, type ListenParams } from '../nginx/listen.ts';
+import { parseListenAddress } from '../nginx/values.ts';
 import { confError, warn, type ConvertContext } from './context.ts';
-import { compileRegex } from './regex.ts';
+import { captureCount, compileRegex, firstRegexMatch } from './regex.ts';
 import type { ListenSocket, ServerConf, ServerName, ServerTable } from './state.ts';
 
+export { socketKey };
+
 /** One `listen` directive of one server, parsed. */
-export interface ListenSpec {
+export interface ListenSpec extends Omit<ListenParams, 'ignored'> {
   key: string;
   family: ListenSocket['family'];
   host: string;
   port: number;
   wildcard: boolean;
-  defaultServer: boolean;
-  ssl: boolean;
-  http2: boolean;
-  proxyProtocol: boolean;
-  /** Socket options were given (they may appear once per address). */
-  setsOptions: boolean;
-  bind: boolean;
-  ipv6only?: boolean;
-  backlog?: number;
-  reuseport: boolean;
-  rcvbuf?: number;
-  sndbuf?: number;
-  deferred: boolean;
-  fastopen?: number;
-  soKeepalive?: string;
   node: ConfNode;
-}
-
-function canonicalIPv6(host: string): string {
-  return new URL(`http://[${host}]/`).hostname.slice(1, -1);
-}
-
-export function socketKey(family: ListenSocket['family'], host: string, port: number): string {
-  if (family === 'unix') return host;
-  return family === 'ipv6' ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Parses one `listen`; `defaultPort` is 80 (root) or 8000. */
@@ -52,7 +31,7 @@ export function parseListen(node: ConfNode, ctx: ConvertContext, defaultPort = 8
     host = addr.host;
   } else if (addr.ipv6) {
     family = 'ipv6';
-    host = canonicalIPv6(addr.host);
+    host = canonicalIPv6(addr.host)!; // parseListenAddress has checked the literal
   } else if (addr.host === '*') {
     family = 'ipv4';
     host = '0.0.0.0';
@@ -65,56 +44,27 @@ export function parseListen(node: ConfNode, ctx: ConvertContext, defaultPort = 8
     host = addr.host.toLowerCase() === 'localhost' ? '127.0.0.1' : addr.host;
     if (host !== '127.0.0.1') warn(ctx, node, `listen host name "${addr.host}" is not resolved; use an IP address`);
   }
+  const params = parseListenParams(node.args.slice(1));
+  if ('error' in params) throw confError(node, params.error);
+  const { ignored: _ignored, ipv6only, ...rest } = params;
   const spec: ListenSpec = {
+    ...rest,
     key: socketKey(family, host, addr.port),
     family, host, port: addr.port,
     wildcard: host === '0.0.0.0' || host === '::',
-    defaultServer: false, ssl: false, http2: false, proxyProtocol: false,
-    setsOptions: false, bind: false, reuseport: false, deferred: false,
+    // Only an IPv6 socket has IPV6_V6ONLY to set.
+    ...(family === 'ipv6' && ipv6only !== undefined ? { ipv6only } : {}),
     node,
   };
-  const number = (text: string, a: string): number => {
-    const v = parseNumber(text);
-    if (v === undefined || v === 0) throw confError(node, `invalid ${a.split('=')[0]} "${text}"`);
-    return v;
-  };
-  const unapplied: string[] = [];
-  for (const a of node.args.slice(1)) {
-    const eq = a.indexOf('=');
-    const name = eq < 0 ? a : a.slice(0, eq);
-    const value = eq < 0 ? '' : a.slice(eq + 1);
-    const option = (): void => {
-      spec.setsOptions = true;
-      spec.bind = true;
-    };
-    switch (name) {
-      case 'default_server': case 'default': spec.defaultServer = true; break;
-      case 'ssl': spec.ssl = true; break;
-      case 'http2': spec.http2 = true; break;
-      case 'proxy_protocol': spec.proxyProtocol = true; break;
-      case 'bind': option(); break;
-      case 'deferred': option(); spec.deferred = true; unapplied.push(name); break;
-      case 'reuseport': option(); spec.reuseport = true; break;
-      case 'backlog': option(); spec.backlog = number(value, a); break;
-      case 'rcvbuf': option(); spec.rcvbuf = parseSize(value); unapplied.push(name); break;
-      case 'sndbuf': option(); spec.sndbuf = parseSize(value); unapplied.push(name); break;
-      case 'fastopen': option(); spec.fastopen = number(value, a); unapplied.push(name); break;
-      case 'so_keepalive': option(); spec.soKeepalive = value; unapplied.push(name); break;
-      case 'setfib': case 'accept_filter': option(); unapplied.push(name); break;
-      case 'ipv6only':
-        if (value !== 'on' && value !== 'off') throw confError(node, `invalid ipv6only flags "${value}"`);
-        if (family !== 'ipv6' || !spec.wildcard) throw confError(node, `ipv6only is not supported on addr "${spec.key}", ignored`);
-        option();
-        spec.ipv6only = value === 'on';
-        break;
-      default:
-        throw confError(node, `invalid parameter "${a}"`);
-    }
-  }
   // Node's net module cannot set these socket options.
-  for (const name of unapplied) warn(ctx, node, `listen parameter "${name}" is accepted but not applied by bext`);
+  for (const a of node.args.slice(1)) {
+    const name = a.split('=')[0]!;
+    if (UNAPPLIED.has(name)) warn(ctx, node, `listen parameter "${name}" is accepted but not applied by bext`);
+  }
   return spec;
 }
+
+const UNAPPLIED = new Set(['deferred', 'rcvbuf', 'sndbuf', 'fastopen', 'so_keepalive']);
 
 /** The implicit `listen` of a server without one: `*:80` as root, `*:8000` otherwise. */
 export function implicitListen(server: ConfNode, root: boolean, ctx: ConvertContext): ListenSpec {
@@ -212,6 +162,9 @@ export function buildServerTable(key: string, servers: ServerConf[], defaultServ
   const leading = new Map<string, { suffix: string; matchesBare: boolean; server: ServerConf }>();
   const trailing = new Map<string, { prefix: string; server: ServerConf }>();
   const regexes: ServerTable['regexes'][number][] = [];
+  // ngx_http_optimize_servers builds the names hash (and so finds conflicts) only for an address with
+  // several servers, or whose default server has a regex name with captures.
+  const hashed = servers.length > 1 || (defaultServer ?? servers[0])?.names.some((n) => n.regex && captureCount(n.regex) > 0) === true;
   for (const server of servers) {
     for (const n of server.names) {
       // nginx keys both `*.x` and `.x` as the wildcard "x": either conflicts with the other.
@@ -225,10 +178,14 @@ export function buildServerTable(key: string, servers: ServerConf[], defaultServ
         : n.kind === 'trailing' ? trailing.get(n.name)?.server
         : undefined;
       const taken = owner !== undefined;
-      if (taken && owner === server) continue; // the same name twice in one server is harmless
+      if (taken && !hashed) continue; // one server alone: its repeated names are never compared
       if (taken) {
         const at = nameNodes.get(server)?.[0] ?? { file: server.file, line: server.line, directive: 'server_name', args: [] };
-        ctx.warnings.push({ file: at.file, line: at.line, directive: 'server_name', message: `conflicting server name "${n.name}" on ${key}, ignored` });
+        // ngx_http_server_names logs this with the cycle's log: no file:line, before "syntax is ok".
+        ctx.warnings.push({
+          file: at.file, line: at.line, directive: 'server_name', message: `conflicting server name "${n.name}" on ${key}, ignored`,
+          beforeSyntaxOk: true, noLocation: true,
+        });
         continue;
       }
       if (n.kind === 'exact') exact.set(n.name, server);
@@ -309,14 +266,8 @@ export function selectServerInTable(table: ServerTable, host: string): ServerMat
     if (lead) return { server: lead.server };
     const trail = matchTrailing(table.trailingWildcards, host);
     if (trail) return { server: trail.server };
-    for (const r of table.regexes) {
-      r.regex.lastIndex = 0;
-      const m = r.regex.exec(host);
-      if (!m) continue;
-      const match: ServerMatch = { server: r.server, captures: Array.from(m) };
-      if (m.groups) match.namedCaptures = { ...m.groups };
-      return match;
-    }
+    const re = firstRegexMatch(table.regexes, host);
+    if (re) return { server: re.entry.server, captures: re.captures, ...(re.namedCaptures ? { namedCaptures: re.namedCaptures } : {}) };
   }
   return { server: table.defaultServer };
 }

@@ -3,7 +3,8 @@
 // directives (add_header, proxy_set_header, error_page, access_log, allow/deny, limit_req …) are
 // inherited only when this level defines none of that directive.
 import type { ConfNode } from '../nginx/types.ts';
-import { parseFlag, parseOffset, parseSize, parseTime } from '../nginx/values.ts';
+import { parseIfCondition } from '../nginx/if-condition.ts';
+import { parseFlag, parseOffset, parseSize, parseTime, parseUrl, upstreamUrl } from '../nginx/values.ts';
 import { confError, fullPath, hasVariables, warn, type ConvertContext } from './context.ts';
 import { compileRegex } from './regex.ts';
 import type {
@@ -82,10 +83,11 @@ export function effectiveProxyHeaders(configured: readonly { name: string; value
   return [...configured, ...DEFAULT_PROXY_HEADERS.filter((h) => !names.has(h.name.toLowerCase()))];
 }
 
-const time = (node: ConfNode, text: string, sec = false): number => {
-  const v = parseTime(text, sec);
+/** A time in milliseconds (ngx_conf_set_msec_slot). */
+const time = (node: ConfNode, text: string): number => {
+  const v = parseTime(text, false);
   if (v === undefined) throw confError(node, `"${node.directive}" directive invalid value`);
-  return sec ? v * 1000 : v;
+  return v;
 };
 
 const flag = (node: ConfNode): boolean => {
@@ -154,12 +156,16 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
   if (pr.length) conf.proxyRedirect = proxyRedirect(pr);
   const pb = last('proxy_buffering');
   if (pb) conf.proxyBuffering = flag(pb);
-  const pct = last('proxy_connect_timeout');
-  if (pct) conf.proxyConnectTimeoutMs = time(pct, pct.args[0]!);
-  const prt = last('proxy_read_timeout');
-  if (prt) conf.proxyReadTimeoutMs = time(prt, prt.args[0]!);
-  const pst = last('proxy_send_timeout');
-  if (pst) conf.proxySendTimeoutMs = time(pst, pst.args[0]!);
+  // ngx_conf_set_msec_slot: milliseconds; the first argument of keepalive_timeout is one too.
+  for (const [directive, key] of [
+    ['proxy_connect_timeout', 'proxyConnectTimeoutMs'],
+    ['proxy_read_timeout', 'proxyReadTimeoutMs'],
+    ['proxy_send_timeout', 'proxySendTimeoutMs'],
+    ['keepalive_timeout', 'keepaliveTimeoutMs'],
+  ] as const) {
+    const n = last(directive);
+    if (n) conf[key] = time(n, n.args[0]!);
+  }
   const pnu = last('proxy_next_upstream');
   if (pnu) conf.proxyNextUpstream = pnu.args;
   const pie = last('proxy_intercept_errors');
@@ -221,8 +227,6 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
     const n = last(directive);
     if (n) conf[key] = flag(n);
   }
-  const kt = last('keepalive_timeout');
-  if (kt) conf.keepaliveTimeoutMs = time(kt, kt.args[0]!, true);
   if (last('stub_status')) conf.stubStatus = true;
   if (last('internal')) conf.internal = true;
 
@@ -280,31 +284,13 @@ function returnArgs(n: ConfNode): { code: number; text?: string } {
   throw confError(n, `invalid return code "${a}"`);
 }
 
-/** ngx_http_rewrite_if_condition: parentheses may be separate words or glued to the first/last. */
+/** ngx_http_rewrite_if_condition, with the regex compiled. */
 export function ifCondition(n: ConfNode): IfCondition {
-  const args = [...n.args];
-  if (args[0] === '(') args.shift();
-  else if (args[0]?.startsWith('(')) args[0] = args[0].slice(1);
-  const lastIdx = args.length - 1;
-  if (args[lastIdx] === ')') args.pop();
-  else if (args[lastIdx]?.endsWith(')')) args[lastIdx] = args[lastIdx]!.slice(0, -1);
-  if (args.length === 0 || args[0] === '') throw confError(n, `invalid condition "${n.args.join(' ')}"`);
-  if (args.length === 1) {
-    if (!args[0]!.startsWith('$')) throw confError(n, `invalid condition "${args[0]}"`);
-    return { kind: 'value', value: args[0]! };
-  }
-  if (args.length === 2 && /^!?-[fdex]$/.test(args[0]!)) {
-    return { kind: 'file', op: args[0] as '-f', operand: args[1]! };
-  }
-  if (args.length === 3) {
-    const [left, op, right] = args as [string, string, string];
-    if (op === '=' || op === '!=') return { kind: 'compare', op, left, right };
-    if (op === '~' || op === '~*' || op === '!~' || op === '!~*') {
-      return { kind: 'regex', op, left, source: right, regex: compileRegex(right, op.endsWith('*'), n) };
-    }
-    throw confError(n, `unexpected "${op}" in condition`);
-  }
-  throw confError(n, `invalid condition "${args.join(' ')}"`);
+  const parts = parseIfCondition(n.args);
+  if ('error' in parts) throw confError(n, parts.error);
+  if (parts.kind !== 'regex') return parts;
+  const { op, left, right } = parts;
+  return { kind: 'regex', op, left, source: right, regex: compileRegex(right, op.endsWith('*'), n) };
 }
 
 function errorPage(n: ConfNode): ErrorPage {
@@ -350,40 +336,30 @@ const PROXY_URI_FORBIDDEN =
 /** Parses `proxy_pass URL` like ngx_http_proxy_pass (no DNS: hosts are resolved when serving). */
 export function proxyPass(n: ConfNode, level: LevelInfo, ctx: ConvertContext): ProxyPass {
   const raw = n.args[0]!;
-  const vars = hasVariables(raw);
-  const m = /^(https?):\/\//i.exec(raw);
-  if (!m) {
-    if (vars) return { raw, scheme: 'variable', host: '', hasVariables: true };
-    throw confError(n, `invalid URL prefix in "${raw}"`);
+  const target = upstreamUrl(raw);
+  if (target === undefined) {
+    if (hasVariables(raw)) return { raw, scheme: 'variable', host: '', hasVariables: true };
+    throw confError(n, 'invalid URL prefix');
   }
-  const scheme = m[1]!.toLowerCase() as 'http' | 'https';
-  const rest = raw.slice(m[0].length);
-  let hostPart: string;
-  let uri: string | undefined;
-  let isUnix = false;
-  if (rest.toLowerCase().startsWith('unix:')) {
-    // http://unix:/path/to.sock:/uri
-    isUnix = true;
-    const colon = rest.indexOf(':', 5);
-    hostPart = colon < 0 ? rest : rest.slice(0, colon);
-    uri = colon < 0 ? undefined : rest.slice(colon + 1);
-  } else {
-    const slash = rest.search(/[/?]/);
-    hostPart = slash < 0 ? rest : rest.slice(0, slash);
-    uri = slash < 0 ? undefined : rest.slice(slash);
+  const scheme = raw.slice(0, 5).toLowerCase() === 'https' ? 'https' : 'http';
+  if (hasVariables(raw)) {
+    // Resolved per request: only split off the URI part here.
+    const unix = target.slice(0, 5).toLowerCase() === 'unix:';
+    const end = unix ? target.indexOf(':', 5) : target.search(/[/?]/);
+    const host = end < 0 ? target : target.slice(0, end);
+    const uri = end < 0 ? undefined : target.slice(unix ? end + 1 : end);
+    return { raw, scheme: unix ? 'unix' : scheme, host, ...(uri === undefined ? {} : { uri }), hasVariables: true };
   }
-  if (vars) {
-    return { raw, scheme: isUnix ? 'unix' : scheme, host: hostPart, ...(uri === undefined ? {} : { uri }), hasVariables: true };
-  }
-  if (uri !== undefined && (level.regexOrNamed || level.kind === 'if' || level.kind === 'limit_except')) {
+  const url = parseUrl(target, { uriPart: true });
+  if ('error' in url) throw confError(n, `${url.error} in upstream "${target}"`);
+  const { uri } = url;
+  if ((uri ?? '') !== '' && (level.regexOrNamed || level.kind === 'if' || level.kind === 'limit_except')) {
     throw confError(n, PROXY_URI_FORBIDDEN);
   }
-  if (hostPart === '') throw confError(n, `no host in "${raw}"`);
-  const pm = /:([0-9]+)$/.exec(hostPart);
-  const port = !isUnix && pm ? Number(pm[1]) : undefined;
-  const upstream = ctx.upstreamNames.has(hostPart) ? hostPart : undefined;
+  const host = url.authority;
+  const upstream = ctx.upstreamNames.has(host) ? host : undefined;
   return {
-    raw, scheme: isUnix ? 'unix' : scheme, host: hostPart, ...(port === undefined ? {} : { port }),
+    raw, scheme: url.unix ? 'unix' : scheme, host, ...(url.noPort ? {} : { port: url.port }),
     ...(upstream ? { upstream } : {}), ...(uri === undefined ? {} : { uri }), hasVariables: false,
   };
 }

@@ -1,5 +1,6 @@
 // The shape of a converted configuration: plain data plus compiled regexes, built whole by
 // convert.ts and never mutated afterwards (a reload builds a new one).
+import type { SocketOptions } from '../nginx/listen.ts';
 import type { ConfNode } from '../nginx/types.ts';
 
 // ---------- main context ----------
@@ -24,7 +25,7 @@ export interface LogTarget {
 
 // ---------- listen sockets ----------
 
-export interface ListenSocket {
+export interface ListenSocket extends SocketOptions {
   /** nginx's own text for it: `0.0.0.0:80`, `[::]:443`, `127.0.0.1:8080`, `unix:/run/x.sock`. */
   key: string;
   family: 'ipv4' | 'ipv6' | 'unix';
@@ -44,13 +45,6 @@ export interface ListenSocket {
   defaultServer: boolean;
   /** Only meaningful for IPv6 wildcard sockets; nginx's default is on. */
   ipv6only: boolean;
-  backlog?: number;
-  reuseport: boolean;
-  rcvbuf?: number;
-  sndbuf?: number;
-  deferred: boolean;
-  fastopen?: number;
-  soKeepalive?: string;
   /** Where the socket options were given (or the first listen for it). */
   file: string;
   line: number;

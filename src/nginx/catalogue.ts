@@ -50,6 +50,8 @@ export interface Level {
   seen: Map<string, ConfNode>;
   /** For location blocks: the parsed location, for the nesting rules. */
   location?: LocationInfo;
+  /** Extension → content type of this level's `types {}` blocks (all of them share one table). */
+  mimeTypes?: Map<string, string>;
 }
 
 export interface LocationInfo {
@@ -197,7 +199,7 @@ export function checkStatement(state: ParseState, level: Level, node: ConfNode, 
   }
   if (FREE_FORM.has(level.context)) {
     if (opensBlock) fail('unexpected "{"');
-    return checkFreeFormEntry(level, node, fail);
+    return checkFreeFormEntry(state, level, node, fail);
   }
 
   const name = node.directive;
@@ -256,7 +258,7 @@ export function parseLocationInfo(node: ConfNode): LocationInfo {
 }
 
 /** Entries of map/geo/types/split_clients/charset_map blocks, checked by those modules' handlers. */
-function checkFreeFormEntry(level: Level, node: ConfNode, fail: (m: string) => never): StatementOutcome {
+function checkFreeFormEntry(state: ParseState, level: Level, node: ConfNode, fail: (m: string) => never): StatementOutcome {
   const words = [node.directive, ...node.args];
   switch (level.context) {
     case 'types':
@@ -264,6 +266,7 @@ function checkFreeFormEntry(level: Level, node: ConfNode, fail: (m: string) => n
         if (words.length !== 2) fail('invalid number of arguments in "include" directive');
         return { include: node.args[0] };
       }
+      checkMimeTypes(state, level, node);
       return {};
     case 'map':
       if (words.length === 1 && (node.directive === 'hostnames' || node.directive === 'volatile')) return {};
@@ -284,6 +287,20 @@ function checkFreeFormEntry(level: Level, node: ConfNode, fail: (m: string) => n
     default:
       if (words.length !== 2) fail('invalid parameters number');
       return {};
+  }
+}
+
+/** ngx_http_core_type: a repeated extension (lowercased) takes the later type, with nginx's warning. */
+function checkMimeTypes(state: ParseState, level: Level, node: ConfNode): void {
+  const table = ((level.parent ?? level).mimeTypes ??= new Map());
+  for (const arg of node.args) {
+    const ext = arg.toLowerCase();
+    const previous = table.get(ext);
+    if (previous !== undefined) {
+      const text = `duplicate extension "${ext}", content type: "${node.directive}", previous content type: "${previous}"`;
+      (state.warnings ??= []).push(new ConfError(text, node.file, node.line, 'warn'));
+    }
+    table.set(ext, node.directive);
   }
 }
 

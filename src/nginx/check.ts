@@ -48,16 +48,31 @@ export async function checkCommand(opts: CheckOptions, io: CheckIO): Promise<num
   let loaded: LoadedConfig | undefined;
   let warnings: ConversionWarning[] = [];
   let state: RoutingState | undefined;
+  const reportWarning = (w: ConversionWarning): void => {
+    log.message(w.noLocation ? new ConfError(w.message, undefined, undefined, 'warn') : new ConfError(w.message, w.file, w.line, 'warn'));
+    report.warnings.push({ message: w.message, file: w.file, line: w.line, directive: w.directive });
+  };
   try {
     loaded = loadConfig({ prefix: opts.prefix, confFile: opts.confFile, globals: opts.globals });
     for (const w of loaded.parseWarnings ?? []) {
       log.message(w);
       report.warnings.push({ message: w.text, file: w.file, line: w.line });
     }
+    // nginx finds some of what the conversion warns about while reading (its own `[warn]`s): those
+    // come before "syntax is ok"; the conversion's errors still come after it, as they always have.
+    let converted: ReturnType<typeof convert> | undefined;
+    let convertError: ConfError | undefined;
+    try {
+      converted = convert(loaded);
+    } catch (err) {
+      if (!(err instanceof ConfError)) throw err;
+      convertError = err;
+    }
+    for (const w of converted?.warnings ?? []) if (w.beforeSyntaxOk) reportWarning(w);
     log.info(`the configuration file ${confFile} syntax is ok`);
-    const converted = convert(loaded);
+    if (!converted) throw convertError;
     state = converted.state;
-    warnings = mergeWarnings(catalogueWarnings(loaded.tree), converted.warnings);
+    warnings = mergeWarnings(catalogueWarnings(loaded.tree), converted.warnings.filter((w) => !w.beforeSyntaxOk));
   } catch (err) {
     if (!(err instanceof ConfError)) throw err;
     if (err instanceof PostParseError) log.info(`the configuration file ${confFile} syntax is ok`);
@@ -68,10 +83,7 @@ export async function checkCommand(opts: CheckOptions, io: CheckIO): Promise<num
   }
 
   log.info(`configuration file ${confFile} test is successful`);
-  for (const w of warnings) {
-    log.message(new ConfError(w.message, w.file, w.line, 'warn'));
-    report.warnings.push({ message: w.message, file: w.file, line: w.line, directive: w.directive });
-  }
+  for (const w of warnings) reportWarning(w);
   report.ok = true;
   if (opts.json && state) report.state = describeState(state);
   if (opts.dump && !opts.json) io.stdout.write(dumpFiles(loaded.files));

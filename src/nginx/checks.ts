@@ -7,7 +7,8 @@ import { isIP } from 'node:net';
 import { ConfError, type ConfNode } from './types.ts';
 import type { Level, ParseState } from './catalogue.ts';
 import { parseLocationInfo, systemGroupExists, systemUserExists } from './catalogue.ts';
-import { parseFlag, parseNumber, parseOffset, parseSize, parseTime } from './values.ts';
+import { parseFlag, parseNumber, parseOffset, parseSize, parseTime, parseUrl, upstreamUrl } from './values.ts';
+import { parseIfCondition } from './if-condition.ts';
 import { checkListen } from './listen.ts';
 import { FIXED_VARIABLES } from './variables.ts';
 
@@ -302,32 +303,8 @@ function checkReturn(a: string[], fail: Fail): void {
 
 /** ngx_http_rewrite_if_condition's syntax checks. */
 function checkIfCondition(args: string[], fail: Fail): void {
-  const v = [...args];
-  let cur = 0;
-  let last = v.length - 1;
-  if (v[0].length < 1 || v[0][0] !== '(') fail(`invalid condition "${v[0]}"`);
-  if (v[0].length === 1) cur = 1;
-  else v[0] = v[0].slice(1);
-  if (v[last].length < 1 || !v[last].endsWith(')')) fail(`invalid condition "${v[last]}"`);
-  if (v[last].length === 1) last--;
-  else v[last] = v[last].slice(0, -1);
-  if (cur > last) fail(`invalid condition "${v[cur] ?? ''}"`);
-
-  const p = v[cur];
-  if (p.length > 1 && p[0] === '$') {
-    if (cur !== last && cur + 2 !== last) fail(`invalid condition "${p}"`);
-    if (cur === last) return;
-    const op = v[cur + 1];
-    if (!['=', '!=', '~', '~*', '!~', '!~*'].includes(op)) fail(`unexpected "${op}" in condition`);
-    return;
-  }
-  if ((p.length === 2 && p[0] === '-') || (p.length === 3 && p[0] === '!' && p[1] === '-')) {
-    if (cur + 1 !== last) fail(`invalid condition "${p}"`);
-    const test = p[p.length - 1];
-    if (!['f', 'd', 'e', 'x'].includes(test)) fail(`invalid condition "${p}"`);
-    return;
-  }
-  fail(`invalid condition "${p}"`);
+  const parsed = parseIfCondition(args);
+  if ('error' in parsed) fail(parsed.error);
 }
 
 function checkErrorPage(a: string[], fail: Fail): void {
@@ -349,17 +326,11 @@ function checkPass(level: Level, node: ConfNode, duplicate: () => void, fail: Fa
   if (node.directive !== 'proxy_pass') return;
   const url = node.args[0];
   if (hasVariables(url)) return;
-  const lower = url.toLowerCase();
-  const schemeLength = lower.startsWith('http://') ? 7 : lower.startsWith('https://') ? 8 : 0;
-  if (schemeLength === 0) fail('invalid URL prefix');
-  let rest = url.slice(schemeLength);
-  if (rest.toLowerCase().startsWith('unix:')) {
-    // unix:/path/to.sock:/uri — the URI part follows the colon after the socket path.
-    const colon = rest.indexOf(':', 5);
-    rest = colon < 0 ? '' : rest.slice(colon);
-    if (colon >= 0) rest = '/' + rest.slice(1);
-  }
-  const hasUri = rest.includes('/');
+  const target = upstreamUrl(url);
+  if (target === undefined) return fail('invalid URL prefix');
+  const parsed = parseUrl(target, { uriPart: true });
+  if ('error' in parsed) return fail(`${parsed.error} in upstream "${target}"`);
+  const hasUri = (parsed.uri ?? '') !== '';
   const location = level.location;
   const inSpecial = level.context === 'lif' || level.context === 'limit_except' || location?.regex || location?.named || location?.noname;
   if (hasUri && inSpecial) {

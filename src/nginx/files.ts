@@ -1,34 +1,8 @@
 // File access the way nginx does it: `open()`/`pread()` error texts with errno, and glob(3) for
 // `include` patterns (sorted in byte order, hidden files only matched by an explicit leading dot).
 import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { errnoSuffix } from './errno.ts';
 import { ConfError } from './types.ts';
-
-/** strerror() texts for the errno values a config read can hit (Linux numbering). */
-const ERRNO: Record<string, [number, string]> = {
-  ENOENT: [2, 'No such file or directory'],
-  EACCES: [13, 'Permission denied'],
-  EISDIR: [21, 'Is a directory'],
-  ENOTDIR: [20, 'Not a directory'],
-  ELOOP: [40, 'Too many levels of symbolic links'],
-  ENAMETOOLONG: [36, 'File name too long'],
-  EMFILE: [24, 'Too many open files'],
-  EIO: [5, 'Input/output error'],
-};
-
-/** strerror() text for a Node error. */
-export function errnoText(err: unknown): string {
-  const known = ERRNO[(err as NodeJS.ErrnoException).code ?? ''];
-  return known ? known[1] : (err as Error).message;
-}
-
-/** nginx's ` (N: text)` errno suffix for a Node error. */
-export function errnoSuffix(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  const known = ERRNO[code];
-  if (known) return ` (${known[0]}: ${known[1]})`;
-  const errno = Math.abs((err as NodeJS.ErrnoException).errno ?? 0);
-  return ` (${errno}: ${(err as Error).message})`;
-}
 
 /**
  * Reads a config file. Failures become nginx's messages: `open() "F" failed (…)`, or for a

@@ -5,7 +5,7 @@
 // address that has a `listen … ssl` needs a certificate (at that server's line), unless it sets
 // `ssl_reject_handshake on`. Certificates are inherited from http{}.
 import { readFileSync } from 'node:fs';
-import { errnoText } from './files.ts';
+import { errnoText } from './errno.ts';
 import { ConfError, type ConfNode } from './types.ts';
 import { listenKey } from './listen.ts';
 import { parseListenAddress } from './values.ts';

@@ -40,6 +40,13 @@ export interface ConversionWarning {
   line: number;
   directive: string;
   message: string;
+  /**
+   * One of nginx's own `[warn]`s that it logs while reading the configuration (e.g. a conflicting
+   * server name): `-t` prints it before "syntax is ok", not with bext's own warnings after the test.
+   */
+  beforeSyntaxOk?: boolean;
+  /** nginx prints it without ` in FILE:LINE` (file and line still say where it came from). */
+  noLocation?: boolean;
 }
 
 /** A whole configuration as read from disk: the tree with includes inlined, and every file read. */

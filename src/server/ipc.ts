@@ -14,6 +14,8 @@ export interface WorkerConfig {
 
 export type ToWorker =
   | { type: 'start'; generation: number; config: WorkerConfig }
+  /** Reload in place: same sockets, user and worker count; only the state changes. */
+  | { type: 'swap'; config: WorkerConfig }
   | { type: 'reopen' }
   | { type: 'stop'; graceful: boolean; timeoutMs: number };
 
@@ -21,5 +23,6 @@ export type ToMaster =
   /** Sent once the worker listens for messages: anything sent before that would be lost. */
   | { type: 'waiting' }
   | { type: 'ready' }
+  | { type: 'swapped' }
   | { type: 'failed'; lines: string[] }
   | { type: 'log'; entry: ErrorLogEntry };

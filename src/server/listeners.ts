@@ -11,11 +11,16 @@ import { addressKeyFor, selectServer } from '../config/select.ts';
 import { unmapIPv4 } from '../http/access.ts';
 import { LogFiles, type ErrorLogEntry } from '../http/access-log.ts';
 import { createRequestHandler } from '../http/pipeline.ts';
-import { errnoSuffix } from '../shim/errno.ts';
+import { errnoSuffix } from '../nginx/errno.ts';
 
 export interface Listeners {
   /** Stop accepting, let in-flight requests finish (at most timeoutMs), then resolve. */
   close(timeoutMs: number): Promise<void>;
+  /**
+   * Reload in place: the same sockets serve the new state from the next request on; requests in
+   * flight finish on the state they started with. Throws (keeping the old state) on a bad certificate.
+   */
+  swap(state: RoutingState, pems: Record<string, string>): void;
   reopenLogs(): void;
 }
 
@@ -25,19 +30,23 @@ const BIND_RETRY_MS = 500;
 type Log = (entry: ErrorLogEntry) => void;
 
 export async function startListeners(state: RoutingState, pems: Record<string, string>, log: Log): Promise<Listeners> {
+  // One reference to swap on reload; every request and handshake reads it when it starts.
+  let current = { state, pems, contexts: new Map<TlsSettings, tls.SecureContext>() };
+  const getState = () => current.state;
   const logFiles = new LogFiles();
-  const handler = createRequestHandler(() => state, { logFiles, errorLog: log });
-  const contexts = new Map<TlsSettings, tls.SecureContext>();
+  const handler = createRequestHandler(getState, { logFiles, errorLog: log });
   const contextFor = (s: TlsSettings) => {
-    let ctx = contexts.get(s);
-    if (!ctx) contexts.set(s, (ctx = tls.createSecureContext(secureOptions(s, pems))));
+    let ctx = current.contexts.get(s);
+    if (!ctx) current.contexts.set(s, (ctx = tls.createSecureContext(secureOptions(s, current.pems))));
     return ctx;
   };
   const servers: Server[] = [];
+  const tlsServers: { server: tls.Server; listen: ListenSocket }[] = [];
   try {
     for (const listen of state.listens) {
       if (!listen.bound) continue;
-      const server = createServer(state, listen, pems, contextFor);
+      const server = createServer(getState, listen, pems, contextFor);
+      if (listen.ssl) tlsServers.push({ server: server as tls.Server, listen });
       server.on('request', handler);
       await bind(server, listen);
       servers.push(server);
@@ -48,6 +57,17 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
   }
   return {
     reopenLogs: () => void logFiles.reopenAll(),
+    swap(next, nextPems) {
+      // Every certificate is loaded before anything changes, so a bad one leaves the old state whole.
+      const contexts = new Map<TlsSettings, tls.SecureContext>();
+      for (const entry of next.tls) contexts.set(entry.tls, tls.createSecureContext(secureOptions(entry.tls, nextPems)));
+      const defaults = tlsServers.map(({ listen }) => next.tables.get(listen.key)?.defaultServer.tls);
+      current = { state: next, pems: nextPems, contexts };
+      tlsServers.forEach(({ server }, i) => {
+        const d = defaults[i];
+        if (d) server.setSecureContext(secureOptions(d, nextPems));
+      });
+    },
     async close(timeoutMs) {
       const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
       for (const s of servers) (s as http.Server).closeIdleConnections?.();
@@ -58,15 +78,14 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
 }
 
 function createServer(
-  state: RoutingState,
+  getState: () => RoutingState,
   listen: ListenSocket,
   pems: Record<string, string>,
   contextFor: (s: TlsSettings) => tls.SecureContext,
 ): Server {
   // requireHostHeader: nginx answers a Host-less HTTP/1.1 request itself (400), through the log.
   if (!listen.ssl) return http.createServer({ keepAliveTimeout: 65_000, requireHostHeader: false });
-  const table = state.tables.get(listen.key);
-  const fallback = table?.defaultServer.tls;
+  const fallback = getState().tables.get(listen.key)?.defaultServer.tls;
   const options: tls.TlsOptions = {
     // The server's own context (used when SNI picks nothing else): the default server's certificate.
     ...(fallback ? secureOptions(fallback, pems) : {}),
@@ -75,10 +94,11 @@ function createServer(
     SNICallback(this: tls.TLSSocket, servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) {
       // nginx validates the SNI name like a Host header: lowercased, one trailing dot dropped.
       const name = servername.toLowerCase().replace(/\.$/, '');
+      const state = getState();
       const key = this?.localAddress ? addressKeyFor(state, unmapIPv4(this.localAddress), this.localPort ?? 0) : undefined;
-      const byAddress = (key && state.tables.get(key)) || table;
+      const byAddress = (key && state.tables.get(key)) || state.tables.get(listen.key);
       const chosen: ServerConf | undefined = byAddress && selectServer(byAddress, name);
-      const settings = chosen?.tls ?? fallback;
+      const settings = chosen?.tls ?? byAddress?.defaultServer.tls;
       try {
         cb(null, settings ? contextFor(settings) : undefined);
       } catch (err) {

@@ -6,7 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { chownSync, closeSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../nginx/parser.ts';
-import { errnoSuffix } from '../shim/errno.ts';
+import { errnoSuffix } from '../nginx/errno.ts';
 import { ConfError, type LoadedConfig } from '../nginx/types.ts';
 import { convert } from '../config/convert.ts';
 import { daemonize, isDaemonChild, reportToCaller } from './daemon.ts';
@@ -22,6 +22,8 @@ interface Generation {
   loaded: LoadedConfig;
   settings: MainSettings;
   config: WorkerConfig;
+  /** What only new worker processes can change: sockets, account, count. Equal shapes reload in place. */
+  shape: string;
   workers: Set<Worker>;
 }
 
@@ -40,11 +42,13 @@ export class Master {
   }
 
   /** Reads the configuration; a ConfError is printed nginx's way (`[emerg] … in FILE:LINE`). */
-  private load(): { loaded: LoadedConfig; settings: MainSettings; config: WorkerConfig } {
+  private load(): { loaded: LoadedConfig; settings: MainSettings; config: WorkerConfig; shape: string } {
     const loaded = loadConfig({ prefix: this.opts.prefix, confFile: this.opts.confFile, globals: this.opts.globals });
-    const { warnings } = convert(loaded); // the workers convert again; here it only has to succeed
+    const { state, warnings } = convert(loaded); // the workers convert again; here it has to succeed
     for (const w of warnings) this.log.log('warn', `${w.message} in ${w.file}:${w.line}`);
     const settings = mainSettings(loaded, { errorLog: this.opts.errorLog ?? 'stderr' });
+    // The drop-in's --pid-file (a custom `bext nginx masquerade install --pid-file`): the file systemd watches.
+    if (this.opts.pidFile) settings.pidFile = this.opts.pidFile;
     const config: WorkerConfig = {
       loaded: { tree: loaded.tree, paths: loaded.paths },
       certificates: readCertificates(loaded),
@@ -52,7 +56,11 @@ export class Master {
       shutdownTimeoutMs: settings.shutdownTimeoutMs,
     };
     prepareLogFiles(loaded, config.user);
-    return { loaded, settings, config };
+    const sockets = state.listens
+      .filter((l) => l.bound)
+      .map((l) => [l.key, l.ssl, l.http2, l.ipv6only, l.backlog, l.reuseport]);
+    const shape = JSON.stringify([sockets, config.user, settings.workers]);
+    return { loaded, settings, config, shape };
   }
 
   async run(): Promise<number> {
@@ -94,7 +102,7 @@ export class Master {
   private exit: (code: number) => void = () => {};
 
   private makeGeneration(l: ReturnType<Master['load']>): Generation {
-    return { id: this.nextId++, loaded: l.loaded, settings: l.settings, config: l.config, workers: new Set() };
+    return { id: this.nextId++, loaded: l.loaded, settings: l.settings, config: l.config, shape: l.shape, workers: new Set() };
   }
 
   /** Forks the generation's workers; resolves with error lines if any cannot serve. */
@@ -189,6 +197,7 @@ export class Master {
       this.log.log('emerg', describe(err));
       return;
     }
+    if (next.shape === this.current.shape && (await this.reloadInPlace(this.current, next))) return;
     const gen = this.makeGeneration(next);
     const failure = await this.startWorkers(gen);
     if (failure) {
@@ -204,6 +213,44 @@ export class Master {
       removePidFile(old.settings.pidFile);
     }
     for (const w of old.workers) this.stopWorker(w, true, old.settings.shutdownTimeoutMs);
+  }
+
+  /**
+   * The fast reload: the running workers swap to the new state (certbot waits only a second).
+   * If any worker refuses it, those that took it go back, and the caller starts a new generation.
+   */
+  private async reloadInPlace(gen: Generation, next: ReturnType<Master['load']>): Promise<boolean> {
+    const swap = (w: Worker, config: WorkerConfig) =>
+      new Promise<string[] | undefined>((resolve) => {
+        const timer = setTimeout(() => done([`worker process ${w.process.pid} did not take the new configuration in time`]), READY_TIMEOUT_MS);
+        const onMessage = (msg: ToMaster) => {
+          if (msg.type === 'swapped') done(undefined);
+          else if (msg.type === 'failed') done(msg.lines);
+        };
+        const done = (r: string[] | undefined) => {
+          clearTimeout(timer);
+          w.off('message', onMessage);
+          resolve(r);
+        };
+        w.on('message', onMessage);
+        w.send({ type: 'swap', config } satisfies ToWorker);
+      });
+    const workers = [...gen.workers];
+    const results = await Promise.all(workers.map((w) => swap(w, next.config)));
+    const failed = results.find((r) => r !== undefined);
+    if (failed) {
+      for (const l of failed) this.log.log('emerg', l);
+      await Promise.all(workers.filter((_, i) => results[i] === undefined).map((w) => swap(w, gen.config)));
+      return false;
+    }
+    const oldPid = gen.settings.pidFile;
+    Object.assign(gen, { loaded: next.loaded, settings: next.settings, config: next.config });
+    this.log.retarget(gen.settings.errorLog.target, gen.settings.errorLog.level);
+    if (gen.settings.pidFile !== oldPid) {
+      writePidFile(gen.settings.pidFile);
+      removePidFile(oldPid);
+    }
+    return true;
   }
 
   /** USR1: logrotate renamed the files; recreate them for the workers' account, and every process reopens. */

@@ -8,6 +8,8 @@ export interface ServeOptions {
   errorLog?: string;
   /** systemd's `Type=exec` main process: /etc/nginx/nginx.conf, always in the foreground. */
   masquerade: boolean;
+  /** `--pid-file PATH`: overrides the `pid` directive (the drop-in's PIDFile= when installed with a custom one). */
+  pidFile?: string;
 }
 
 const VALUE_FLAGS: Record<string, keyof ServeOptions> = { c: 'confFile', p: 'prefix', g: 'globals', e: 'errorLog' };
@@ -18,6 +20,12 @@ export function parseServeArgs(argv: string[]): ServeOptions | string {
     const arg = argv[i];
     if (arg === '--nginx-masquerade') {
       opts.masquerade = true;
+      continue;
+    }
+    if (arg === '--pid-file') {
+      const value = argv[++i];
+      if (!value || !value.startsWith('/')) return 'option "--pid-file" requires an absolute path';
+      opts.pidFile = value;
       continue;
     }
     const flag = arg[1];

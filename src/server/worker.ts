@@ -36,6 +36,13 @@ export function runWorker(): void {
           setTimeout(() => process.exit(1), 50);
         },
       );
+    } else if (msg.type === 'swap') {
+      try {
+        listeners!.swap(convert({ ...msg.config.loaded, files: [] }).state, msg.config.certificates);
+        send({ type: 'swapped' });
+      } catch (err) {
+        send({ type: 'failed', lines: (err as Error).message.split('\n') });
+      }
     } else if (msg.type === 'reopen') listeners?.reopenLogs();
     else if (msg.type === 'stop') {
       if (!listeners || !msg.graceful) process.exit(0);

@@ -5,7 +5,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { LoadedConfig } from '../nginx/types.ts';
 import type { SignalName } from './argv.ts';
-import { errnoSuffix } from './errno.ts';
+import { errnoSuffix } from '../nginx/errno.ts';
 import { StartupLog, type Level } from './startup-log.ts';
 import { DEFAULTS } from './version.ts';
 

@@ -3,7 +3,7 @@
 // `YYYY/MM/DD HH:MM:SS [level] PID#TID: message`; when the log is a file, warn and worse also get a
 // console copy `nginx: [level] message` on stderr, as ngx_log_error_core does.
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { errnoSuffix } from './errno.ts';
+import { errnoSuffix } from '../nginx/errno.ts';
 import { DEFAULTS } from './version.ts';
 
 export type Level = 'emerg' | 'alert' | 'crit' | 'error' | 'warn' | 'notice' | 'info' | 'debug';

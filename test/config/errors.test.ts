@@ -41,6 +41,9 @@ const cases: [string, string, string][] = [
   ['empty upstream', 'upstream u { }\nserver { listen 18091; }', 'no servers are inside upstream in FILE:4'],
   ['combined redefined', 'log_format combined x;', 'duplicate "log_format" name "combined" in FILE:4'],
   ['unknown log format', 'server { listen 18091; access_log /dev/null foo; }', 'unknown log format "foo" in FILE:4'],
+  ['proxy_pass without host', 'server { listen 18091;\nlocation / { proxy_pass http://; } }', 'no host in upstream "" in FILE:5'],
+  ['proxy_pass port out of range', 'server { listen 18091;\nlocation / { proxy_pass http://a:99999; } }', 'invalid port in upstream "a:99999" in FILE:5'],
+  ['listen ipv6only bad flags', 'server {\nlisten 127.0.0.1:18091 ipv6only=oui; }', 'invalid ipv6only flags "oui" in FILE:5'],
   ['zone too small', 'limit_req_zone $binary_remote_addr zone=one:1k rate=1r/s;', 'zone "zone=one:1k" is too small in FILE:4'],
 ];
 
@@ -74,6 +77,15 @@ test('config-time errors carry nginx\'s text and file:line', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('what nginx accepts converts: keepalive_timeout in ms, ipv6only on any address', () => {
+  const { state, warnings } = conv('events {} http {\nserver { listen 127.0.0.1:18091 ipv6only=on; listen [::1]:18091 ipv6only=off; keepalive_timeout 500ms 10; } }\n');
+  assert.equal(state.servers[0]!.conf.keepaliveTimeoutMs, 500);
+  assert.equal(state.listens.find((l) => l.key === '[::1]:18091')!.ipv6only, false);
+  // ipv6only is a socket option: the IPv4 address gets a socket of its own, with no warning.
+  assert.equal(state.listens.find((l) => l.key === '127.0.0.1:18091')!.bound, true);
+  assert.deepEqual(warnings.filter((w) => w.directive === 'listen'), []);
 });
 
 test('what nginx accepts converts: repeated regex and named locations, same name twice in a server', () => {

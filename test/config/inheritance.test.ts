@@ -66,6 +66,8 @@ test('proxy_pass is parsed; the URI part is refused where nginx refuses it', () 
       location ~ ^/c { proxy_pass http://backend; }
       location /d/ { proxy_pass http://$host:8080/x$request_uri; }
       location /e/ { proxy_pass http://unix:/run/app.sock:/api/; }
+      location /f/ { proxy_pass http://[::1]:8080/y?z; }
+      location /g/ { proxy_pass http://a?b; }
     }
   `));
   const p = (uri: string) => findLocation(state.servers[0]!, uri).conf.proxyPass;
@@ -75,6 +77,9 @@ test('proxy_pass is parsed; the URI part is refused where nginx refuses it', () 
   assert.equal(p('/d/')?.hasVariables, true);
   assert.equal(p('/e/')?.scheme, 'unix');
   assert.equal(p('/e/')?.uri, '/api/');
+  assert.equal(p('/e/')?.host, 'unix:/run/app.sock');
+  assert.deepEqual(p('/f/'), { raw: 'http://[::1]:8080/y?z', scheme: 'http', host: '[::1]:8080', port: 8080, uri: '/y?z', hasVariables: false });
+  assert.deepEqual(p('/g/'), { raw: 'http://a?b', scheme: 'http', host: 'a', uri: '?b', hasVariables: false });
   for (const where of ['location ~ ^/x { proxy_pass http://b/; }', 'location @n { proxy_pass http://b/; }', 'location /x { if ($arg_a) { proxy_pass http://b/; } }']) {
     assert.throws(
       () => conv(http(`upstream b { server 127.0.0.1; } server { listen 80; ${where} }`)),

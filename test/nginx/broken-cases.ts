@@ -91,6 +91,9 @@ export const CASES: ConfCase[] = [
   one('size value', http('client_body_buffer_size 1g;')),
   one('offset value', http('client_max_body_size 10x;')),
   one('time value', http('keepalive_timeout 30m1h;')),
+  one('keepalive_timeout in milliseconds', server('keepalive_timeout 500ms;')),
+  one('keepalive_timeout header time in seconds only', server('keepalive_timeout 500ms 1s;\nlocation / { keepalive_timeout 1s 500ms; }')),
+  one('proxy timeouts in milliseconds', server('proxy_connect_timeout 500ms; proxy_read_timeout 1m30s; proxy_send_timeout 250ms;')),
   one('time ms not in sec slot', http('ssl_session_timeout 5ms;')),
   one('number value', http('types_hash_max_size 2k;')),
   one('enum value', http('proxy_http_version 2.0;')),
@@ -114,6 +117,23 @@ export const CASES: ConfCase[] = [
   one('listen bad ipv6', server('listen [::1:80;')),
   one('duplicate default server', http('server { listen 127.0.0.1:18195 default_server; }\nserver { listen 127.0.0.1:18195 default_server; }')),
   one('duplicate listen options', http('server { listen 127.0.0.1:18196 backlog=10; }\nserver { listen 127.0.0.1:18196 reuseport; }')),
+  // ipv6only: nginx 1.22 takes it on any address (silently: IPV6_V6ONLY is set on IPv6 sockets only)
+  one('listen ipv6only on an IPv4 address', server('listen 127.0.0.1:18230 ipv6only=on;')),
+  one('listen ipv6only on a specific IPv6 address', server('listen [::1]:18231 ipv6only=off;')),
+  one('listen ipv6only counts as a socket option', http('server { listen 127.0.0.1:18232 ipv6only=on; }\nserver { listen 127.0.0.1:18232 ipv6only=off; }')),
+  one('listen ipv6only bad flags', server('listen 127.0.0.1:18233 ipv6only=of;')),
+  one('listen ipv6only= is no ipv6only', server('listen 127.0.0.1:18234 ipv6only=;')),
+  one('listen colon in port', server('listen a:b:80;')),
+  one('listen URI part', server('listen 127.0.0.1/x;')),
+  one('listen text after IPv6', server('listen [::1]x;')),
+  one('listen fastopen=0 is a number', server('listen 127.0.0.1:18235 fastopen=0;')),
+  one('listen fastopen not a number', server('listen 127.0.0.1:18236 fastopen=x;')),
+  one('listen accept_filter: logged at emerg and ignored on Linux', server('listen 127.0.0.1:18237 accept_filter=dataready;')),
+  one('listen so_keepalive idle only', server('listen 127.0.0.1:18238 so_keepalive=1m;')),
+  one('listen so_keepalive all zero', server('listen 127.0.0.1:18239 so_keepalive=::;')),
+  one('listen so_keepalive bad count (text after the value)', server('listen 127.0.0.1:18239 so_keepalive=1:2:3:4;')),
+  one('listen so_keepalive bad time', server('listen 127.0.0.1:18239 so_keepalive=:x:;')),
+  one('listen bind counts as a socket option', http('server { listen 127.0.0.1:18244 bind; }\nserver { listen 127.0.0.1:18244 backlog=5; }')),
   one('invalid server name', server('server_name *bad.example;')),
   one('location modifier', server('location ! /a { }')),
   one('location outside parent', server('location /a { location /b { } }')),
@@ -127,6 +147,8 @@ export const CASES: ConfCase[] = [
   one('if bad operator', server('if ($host ~~ a) { return 404; }')),
   one('if too many words', server('if ($host = a b) { return 404; }')),
   one('if file test without operand', server('if (-f) { return 404; }')),
+  one('if empty condition', server('if ( ) { return 404; }')),
+  one('if unknown file test', server('if (-z $uri) { return 404; }')),
   one('if certbot redirect ok', server('if ($host = example.test) {\n    return 301 https://$host$request_uri;\n} # managed by Certbot\nreturn 404;')),
   one('return bad code', server('return 1000;')),
   one('return text code', server('return abc;')),
@@ -140,6 +162,23 @@ export const CASES: ConfCase[] = [
   one('proxy_pass URI in regex location', server('location ~ \\.php$ { proxy_pass http://127.0.0.1:9000/x; }')),
   one('proxy_pass URI in if', server('location / { if ($host) { proxy_pass http://127.0.0.1:9000/; } }')),
   one('proxy_pass bad scheme', server('location / { proxy_pass ftp://a; }')),
+  // ngx_parse_url's errors, wrapped as `… in upstream "URL-after-scheme"`, before the URI-part rule
+  one('proxy_pass without host', server('location / { proxy_pass http://; }')),
+  one('proxy_pass port out of range', server('location / { proxy_pass http://a:99999; }')),
+  one('proxy_pass port 0 (scheme in capitals)', server('location / { proxy_pass HTTP://a:0; }')),
+  one('proxy_pass empty host before port', server('location / { proxy_pass http://:80/x; }')),
+  one('proxy_pass port error comes before the URI-part rule', server('location ~ /x { proxy_pass http://a:99999/x; }')),
+  one('proxy_pass no host comes before the URI-part rule', server('location ~ /x { proxy_pass http:///x; }')),
+  one('proxy_pass colon in port', server('location / { proxy_pass http://a:b:c; }')),
+  one('proxy_pass unterminated IPv6', server('location / { proxy_pass http://[::1; }')),
+  one('proxy_pass bad IPv6', server('location / { proxy_pass http://[zz]:80; }')),
+  one('proxy_pass text after IPv6', server('location / { proxy_pass http://[::1]x/y; }')),
+  one('proxy_pass IPv6 port takes the query', server('location / { proxy_pass http://[::1]:80?x; }')),
+  one('proxy_pass unix socket without path', server('location / { proxy_pass http://unix:; }')),
+  one('proxy_pass unix socket path too long', server(`location / { proxy_pass http://unix:/tmp/${'a'.repeat(110)}.sock; }`)),
+  one('proxy_pass unix socket with an empty URI in a regex location', server('location ~ /x { proxy_pass http://unix:/tmp/x.sock:; }')),
+  one('proxy_pass query is a URI part', server('location ~ /x { proxy_pass http://a?x:99999; }')),
+  one('proxy_pass IPv6 with a URI', server('location / { proxy_pass http://[::1]:8080/y; }')),
   one('unknown log format', http('access_log @DIR@/a.log nosuch;')),
   one('log format used before defined', http('access_log @DIR@/a.log main;\nlog_format main "$remote_addr";')),
   one('duplicate log_format', http('log_format a "x";\nlog_format a "y";')),
@@ -198,4 +237,20 @@ export const CASES: ConfCase[] = [
   one('ssl_session_cache too small', http('ssl_session_cache shared:x:1k;')),
   one('http2 directive unknown in 1.22', server('http2 on;')),
   one('ssl deprecated warning is fine', server('ssl off;')),
+];
+
+/**
+ * Valid configurations on which nginx prints `[warn]`s while reading: the warnings, their order and
+ * whether they carry `in FILE:LINE` must match up to "syntax is ok".
+ */
+export const WARN_CASES: ConfCase[] = [
+  one('conflicting server names: no file:line, before syntax is ok', http(
+    'server { listen 127.0.0.1:18240; server_name x X; }\nserver { listen 127.0.0.1:18240; server_name x y; }\n' +
+    'server { listen 127.0.0.1:18241; server_name *.a.test; }\nserver { listen 127.0.0.1:18241; server_name .a.test; }')),
+  one('one server alone: its repeated names are never compared', server('server_name a a A;')),
+  one('one server whose regex name has captures: repeated names conflict', server('server_name a a ~^(b)$;')),
+  one('duplicate MIME extensions, across types blocks and lowercased', server(
+    'types { text/a aa; text/b AA\n  ab; }\ntypes { text/c ab; }\nlocation / { types { text/d aa; } }')),
+  one('parse warnings and conflicting names in nginx order', http(
+    'server { listen 127.0.0.1:18242; server_name z; ssl off; }\nserver { listen 127.0.0.1:18242; server_name z; types { a/b c; a/d c; } }')),
 ];

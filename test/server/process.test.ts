@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  alive, ensureBuilt, get, makePrefix, readPid, requestLoop, run, SERVER, SHIM, waitFor, workerPids, type Prefix,
+  alive, ensureBuilt, freePort, get, makePrefix, readPid, requestLoop, run, SERVER, SHIM, waitFor, workerPids, type Prefix,
 } from './helpers.ts';
 
 const asRoot = process.getuid?.() === 0;
@@ -113,6 +113,7 @@ describe('reload', () => {
   test('20 reloads while a request loop runs: 0 failed requests, the last config is live', async () => {
     const loop = requestLoop(p.port, '/gen');
     const pid = readPid(p.pidFile)!;
+    const workersBefore = workerPids(pid).sort();
     for (let i = 1; i <= 20; i++) {
       p.write(config(`gen ${i}`));
       const r = await run(process.execPath, [SHIM, '-p', `${p.dir}/`, '-c', 'nginx.conf', '-s', 'reload'], shimEnv);
@@ -124,7 +125,20 @@ describe('reload', () => {
     assert.equal(stats.failed, 0, stats.failures.join('\n'));
     assert.ok(stats.sent > 20);
     assert.equal(readPid(p.pidFile), pid, 'same master');
-    await waitFor(() => workerPids(pid).length === 2, 10_000, 'the old workers to finish, leaving the new ones');
+    // Same sockets, user and worker count: the running workers took each new state in place.
+    assert.deepEqual(workerPids(pid).sort(), workersBefore);
+  });
+
+  test('a reload that adds a socket starts a new generation of workers, which serve both ports', async () => {
+    const pid = readPid(p.pidFile)!;
+    const workersBefore = workerPids(pid);
+    const second = await freePort();
+    p.write(config('gen moved', `listen 127.0.0.1:${second};`));
+    process.kill(pid, 'SIGHUP');
+    await waitFor(async () => (await get(second, '/gen').catch(() => ({ body: '' }))).body === 'gen moved\n', 10_000, 'the new socket');
+    // Until the old generation has stopped accepting, both may answer on the old port (as with nginx).
+    await waitFor(async () => (await get(p.port, '/gen')).body === 'gen moved\n', 10_000, 'the old port on the new state');
+    await waitFor(() => workerPids(pid).every((w) => !workersBefore.includes(w)), 10_000, 'the old generation to exit');
   });
 
   test('a broken config: reload keeps the old one serving and logs the error with file:line', async () => {

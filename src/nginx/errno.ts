@@ -1,5 +1,6 @@
 // nginx appends a failed system call's error as ` (ERRNO: strerror text)`. Node's errors carry the
-// code ("ENOENT") but libuv's own wording, so the glibc texts for the errors the shim can meet are here.
+// code ("ENOENT") but libuv's own wording, so the glibc texts for the errors bext can meet are here:
+// one table for the config reader, the shim and the master.
 import { constants } from 'node:os';
 
 const GLIBC_TEXT: Record<string, string> = {
@@ -30,11 +31,21 @@ const GLIBC_TEXT: Record<string, string> = {
   EADDRNOTAVAIL: 'Cannot assign requested address',
 };
 
-/** ` (2: No such file or directory)` for a Node system error; its own message when it is not one. */
+const code = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | null)?.code;
+const message = (err: unknown): string => (err as Error | null)?.message ?? String(err);
+
+/** strerror() text for a Node system error; its own message when it is not one bext knows. */
+export function errnoText(err: unknown): string {
+  return GLIBC_TEXT[code(err) ?? ''] ?? message(err);
+}
+
+/** ` (2: No such file or directory)` for a Node system error; ` (its message)` when it has no errno. */
 export function errnoSuffix(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const c = code(err);
   const errnos = constants.errno as Record<string, number | undefined>;
-  const num = code === undefined ? undefined : errnos[code];
-  if (code === undefined || num === undefined) return ` (${(err as Error)?.message ?? String(err)})`;
-  return ` (${num}: ${GLIBC_TEXT[code] ?? code})`;
+  // Linux numbers by code; Node's negative errno where the code is not a system one.
+  const rawErrno = (err as NodeJS.ErrnoException | null)?.errno;
+  const num = (c === undefined ? undefined : errnos[c]) ?? (typeof rawErrno === 'number' ? Math.abs(rawErrno) : undefined);
+  if (num === undefined) return ` (${message(err)})`;
+  return ` (${num}: ${GLIBC_TEXT[c ?? ''] ?? c ?? message(err)})`;
 }
