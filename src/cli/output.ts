@@ -98,8 +98,8 @@ export function statusText(s: StatusReport): string {
     `  real nginx  ${s.paths.realBin}: ${s.binary.realPresent ? `present, sha256 ${yes(s.binary.realChecksumOk) === 'yes' ? 'verified' : yes(s.binary.realChecksumOk) === 'no' ? 'CHANGED' : 'not recorded'}` : 'absent'} (${s.binary.method ?? 'not backed up'}${s.binary.divertedBy ? `, diverted by ${s.binary.divertedBy}` : ''})`,
     `  drop-in     ${s.paths.dropIn}: ${s.dropIn.present ? (s.dropIn.current ? 'present' : 'present, differs') : 'absent'}`,
     `  bext-server ${s.paths.bextBin}`,
-    `  service     ${s.service.checked ? `nginx.service ${s.service.active}, main pid ${s.service.mainPid ?? '-'}${s.service.mainCommand ? ` (${s.service.mainCommand})` : ''}` : `not checked (${s.root !== '/' ? '--root' : 'no systemd'})`}`,
-    `  pid file    ${s.paths.pidFile}: ${s.pidFile.present ? `pid ${s.pidFile.pid ?? '(invalid)'}${s.pidFile.command ? ` (${s.pidFile.command})` : ''}` : 'absent'}`,
+    `  service     ${s.service.checked ? `nginx.service ${s.service.active}, main pid ${s.service.mainPid ?? '-'}${s.service.mainCommand || s.service.mainExe ? ` (${[s.service.mainCommand, s.service.mainExe && `exe ${s.service.mainExe}`, s.service.mainIsBext === null ? null : s.service.mainIsBext ? 'bext' : 'not bext'].filter(Boolean).join(', ')})` : ''}` : `not checked (${s.root !== '/' ? '--root' : 'no systemd'})`}`,
+    `  pid file    ${s.paths.pidFile}: ${s.pidFile.present ? `pid ${s.pidFile.pid ?? '(invalid)'}${s.pidFile.command || s.pidFile.exe ? ` (${[s.pidFile.command, s.pidFile.exe && `exe ${s.pidFile.exe}`].filter(Boolean).join(', ')})` : ''}` : 'absent'}`,
     `  versions    bext ${s.versions.bext}; nginx ${s.versions.nginx ?? 'unknown'}${s.versions.nginxPackage ? ` (${s.versions.nginxPackage})` : ''}`,
   ];
   if (s.problems.length === 0) lines.push(s.installed ? 'No problems found.' : '');

@@ -1,6 +1,6 @@
 // Step 1's conversion check: runs `bext-server nginx check -c <conf>` and sorts its nginx-style
 // messages ("nginx: [warn] … in FILE:LINE") into errors and warnings.
-import { exists } from './fsutil.ts';
+import { exists, readIfExists } from './fsutil.ts';
 import type { ConfigReport } from './context.ts';
 import { run } from './system.ts';
 import { PreflightError } from './engine.ts';
@@ -36,4 +36,15 @@ export function groupWarnings(warnings: string[]): { message: string; where: str
     groups.set(message, where);
   }
   return [...groups].map(([message, where]) => ({ message, where }));
+}
+
+/**
+ * The `pid` directive of the main nginx.conf, read as Debian's init script reads it (top-level file
+ * only, absolute paths only); null when there is none.
+ */
+export async function configuredPidFile(confHost: string): Promise<string | null> {
+  const text = (await readIfExists(confHost))?.toString();
+  if (!text) return null;
+  const m = /^\s*pid\s+["']?(\/[^\s;"']+)["']?\s*;/m.exec(text);
+  return m ? m[1] : null;
 }

@@ -17,6 +17,8 @@ const HEADER = `# Written by \`bext nginx masquerade install\`; removed by \`bex
 # The empty ExecStartPre=, ExecStart=, ExecReload= and ExecStop= lines clear the values of the
 # packaged unit first: these settings accumulate across drop-ins, and systemd refuses a service
 # with a second ExecStart= ("Service has more than one ExecStart= setting").
+# ExecStartPost= waits until bext-server listens (its pid file names $MAINPID), so that
+# \`systemctl start|restart nginx\` returns once bext serves, as with Debian's Type=forking unit.
 # ExecReload= checks the configuration before HUP, so a broken config fails the reload and the
 # running configuration keeps serving.
 `;
@@ -27,7 +29,12 @@ export function dropInSettings(p: DropInPaths): Record<string, string | string[]
     Type: 'exec',
     PIDFile: p.pidFile,
     ExecStartPre: '',
-    ExecStart: ['', `${p.bextBin} --nginx-masquerade`],
+    // --pid-file: bext-server writes the very file PIDFile= and ExecStartPost= watch, whatever nginx.conf's
+    // `pid` says (the installer notes a difference), so a custom --pid-file cannot leave systemd waiting.
+    ExecStart: ['', `${p.bextBin} --nginx-masquerade --pid-file ${p.pidFile}`],
+    // Type=exec is "started" once bext-server is exec'd; this returns once its pid file names $MAINPID,
+    // which the master writes when every worker listens (as Debian's Type=forking returns once nginx runs).
+    ExecStartPost: ['', `${p.bextBin} wait-ready ${p.pidFile} $MAINPID --timeout 60`],
     ExecReload: ['', `${p.bextBin} nginx check -q`, '/bin/kill -s HUP $MAINPID'],
     ExecStop: ['', '/bin/kill -s TERM $MAINPID'],
     ExecStopPost: `/bin/rm -f ${p.pidFile}`,

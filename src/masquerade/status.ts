@@ -4,7 +4,7 @@ import { exists, hostPath, readIfExists, sha256File } from './fsutil.ts';
 import { pathsOf, SERVICE, type MasqueradeOptions } from './options.ts';
 import { isOurShim } from './shim-file.ts';
 import { readState, type BackupMethod } from './state.ts';
-import { detectInitSystem, divertedBy, nginxVersion, processCommand, serviceActive, serviceMainPid, usesSystemctl } from './system.ts';
+import { detectInitSystem, divertedBy, identifyProcess, nginxVersion, serviceActive, serviceMainPid, usesSystemctl } from './system.ts';
 import { optionsFromState } from './uninstall.ts';
 import { BEXT_VERSION } from './version.ts';
 
@@ -21,8 +21,8 @@ export interface StatusReport {
   paths: { shimBin: string; realBin: string; shimBundle: string; bextBin: string; pidFile: string; dropIn: string; stateFile: string };
   binary: { method: BackupMethod | null; shimIsOurs: boolean; realPresent: boolean; realSha256: string | null; realChecksumOk: boolean | null; divertedBy: string | null };
   dropIn: { present: boolean; current: boolean };
-  service: { initSystem: 'systemd' | 'other'; checked: boolean; active: string | null; mainPid: number | null; mainCommand: string | null };
-  pidFile: { present: boolean; pid: number | null; command: string | null; isBext: boolean | null };
+  service: { initSystem: 'systemd' | 'other'; checked: boolean; active: string | null; mainPid: number | null; mainCommand: string | null; mainExe: string | null; mainIsBext: boolean | null };
+  pidFile: { present: boolean; pid: number | null; command: string | null; exe: string | null; isBext: boolean | null };
   versions: { bext: string; nginx: string | null; nginxPackage: string | null };
   problems: Problem[];
 }
@@ -49,13 +49,15 @@ export async function status(base: MasqueradeOptions): Promise<StatusReport> {
   const checked = usesSystemctl(opts.root, initSystem);
   const active = checked ? await serviceActive() : null;
   const mainPid = checked ? await serviceMainPid() : null;
-  const mainCommand = mainPid ? await processCommand(mainPid) : null;
+  const main = mainPid ? await identifyProcess(mainPid, p.bextBin) : null;
+  const mainCommand = main?.command ?? null;
 
   const pidText = (await readIfExists(h(p.pidFile)))?.toString().trim() ?? null;
   const pid = pidText && /^\d+$/.test(pidText) ? Number(pidText) : null;
   // A pid file inside --root names a pid of this host only by accident: report it, do not inspect it.
-  const pidCommand = pid && opts.root === '/' ? await processCommand(pid) : null;
-  const pidIsBext = pidCommand ? pidCommand.includes(p.bextBin) || pidCommand.includes('bext') : null;
+  const pidProcess = pid && opts.root === '/' ? await identifyProcess(pid, p.bextBin) : null;
+  const pidCommand = pidProcess?.command ?? null;
+  const pidIsBext = pidProcess && (pidProcess.command || pidProcess.exe) ? pidProcess.isBext : null;
 
   if (state) {
     if (!shimIsOurs) {
@@ -68,8 +70,9 @@ export async function status(base: MasqueradeOptions): Promise<StatusReport> {
     if (state.binary.method === 'dpkg-divert' && diversion !== 'bext-masquerade') problems.push({ code: 'diversion-missing', message: `the dpkg diversion of ${p.shimBin} is gone`, fix: REINSTALL });
     if (!dropInText) problems.push({ code: 'dropin-missing', message: `${p.dropIn} is missing`, fix: REINSTALL });
     else if (!dropInCurrent) problems.push({ code: 'dropin-changed', message: `${p.dropIn} differs from what bext writes`, fix: REINSTALL });
-    if (checked && active === 'active' && mainCommand && !mainCommand.includes(p.bextBin)) {
-      problems.push({ code: 'service-not-bext', message: `${SERVICE} runs ${mainCommand}, not bext`, fix: `systemctl daemon-reload && systemctl restart ${SERVICE}` });
+    // The master's title is `nginx` by design (start-stop-daemon --name nginx): judge by the executable.
+    if (checked && active === 'active' && main && (main.command || main.exe) && !main.isBext) {
+      problems.push({ code: 'service-not-bext', message: `${SERVICE} runs ${main.exe ?? main.command}, not bext`, fix: `systemctl daemon-reload && systemctl restart ${SERVICE}` });
     }
   } else if (shimIsOurs) {
     problems.push({ code: 'no-state', message: `${p.shimBin} is bext's shim but ${p.stateFile} is missing`, fix: REINSTALL });
@@ -83,8 +86,8 @@ export async function status(base: MasqueradeOptions): Promise<StatusReport> {
     paths: { shimBin: p.shimBin, realBin: p.realBin, shimBundle: p.shimBundle, bextBin: p.bextBin, pidFile: p.pidFile, dropIn: p.dropIn, stateFile: p.stateFile },
     binary: { method: state?.binary.method ?? null, shimIsOurs, realPresent, realSha256, realChecksumOk, divertedBy: diversion },
     dropIn: { present: dropInText !== null, current: dropInCurrent },
-    service: { initSystem, checked, active, mainPid, mainCommand },
-    pidFile: { present: pidText !== null, pid, command: pidCommand, isBext: pidIsBext },
+    service: { initSystem, checked, active, mainPid, mainCommand, mainExe: main?.exe ?? null, mainIsBext: main ? main.isBext : null },
+    pidFile: { present: pidText !== null, pid, command: pidCommand, exe: pidProcess?.exe ?? null, isBext: pidIsBext },
     versions: { bext: BEXT_VERSION, nginx: nginxBinary ? await nginxVersion(nginxBinary) : null, nginxPackage: state?.nginxPackage ?? null },
     problems,
   };

@@ -1,6 +1,7 @@
 // System facts and commands (execa): init system, package ownership, dpkg-divert, systemctl.
 import { execa } from 'execa';
-import { readFile } from 'node:fs/promises';
+import { readFile, readlink } from 'node:fs/promises';
+import path from 'node:path';
 import { exists, hostPath } from './fsutil.ts';
 import { DIVERT_PACKAGE, SERVICE } from './options.ts';
 
@@ -129,4 +130,29 @@ export async function processCommand(pid: number): Promise<string | null> {
   } catch {
     return null;
   }
+}
+
+/** The executable behind a process (`/proc/PID/exe`), or null when it is gone or unreadable. */
+export async function processExe(pid: number): Promise<string | null> {
+  try {
+    return (await readlink(`/proc/${pid}/exe`)).replace(/ \(deleted\)$/, '');
+  } catch {
+    return null;
+  }
+}
+
+export interface ProcessIdentity {
+  pid: number;
+  command: string | null;
+  exe: string | null;
+  /** True when the process is bext-server: its executable is Node (the master sets its title, so its comm
+   * and cmdline read `nginx` by design), or its command line still names the bext binary. */
+  isBext: boolean;
+}
+
+export async function identifyProcess(pid: number, bextBin: string): Promise<ProcessIdentity> {
+  const [command, exe] = await Promise.all([processCommand(pid), processExe(pid)]);
+  const node = !!exe && /^(node|nodejs)[\d.]*$/.test(path.basename(exe));
+  const named = !!command && command.includes(bextBin);
+  return { pid, command, exe, isBext: node || named };
 }

@@ -6,7 +6,7 @@ import { parseServeArgs } from './options.ts';
 import { runWorker } from './worker.ts';
 import { waitReady } from './wait-ready.ts';
 
-const USAGE = `Usage: bext-server [--nginx-masquerade] [-c FILE] [-p PREFIX] [-g DIRECTIVES] [-e FILE]
+const USAGE = `Usage: bext-server [--nginx-masquerade] [--pid-file FILE] [-c FILE] [-p PREFIX] [-g DIRECTIVES] [-e FILE]
        bext-server nginx check [-c FILE] [-p PREFIX] [-g DIRECTIVES] [-e FILE] [-q] [--json]
        bext-server nginx dump  [-c FILE] [-p PREFIX] [-g DIRECTIVES]
        bext-server wait-ready PIDFILE [PID] [--timeout SECONDS]

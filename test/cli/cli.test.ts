@@ -113,7 +113,7 @@ test('custom paths end up in the drop-in, the shim and the state', async () => {
     const r = await runCli(['nginx', 'masquerade', 'install', '--root', root, '--yes', '--bext-bin', '/opt/bext/bin/bext-server', '--pid-file', '/run/bext/nginx.pid']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const dropIn = await readFile(path.join(root, 'etc/systemd/system/nginx.service.d/bext-masquerade.conf'), 'utf8');
-    assert.match(dropIn, /^ExecStart=\/opt\/bext\/bin\/bext-server --nginx-masquerade$/m);
+    assert.match(dropIn, /^ExecStart=\/opt\/bext\/bin\/bext-server --nginx-masquerade --pid-file \/run\/bext\/nginx\.pid$/m);
     assert.match(dropIn, /^PIDFile=\/run\/bext\/nginx.pid$/m);
     assert.match(await readFile(path.join(root, 'usr/sbin/nginx'), 'utf8'), /BEXT_PID_FILE:-\/run\/bext\/nginx.pid/);
     // Uninstall needs no flags: the paths come from the state file.

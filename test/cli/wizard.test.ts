@@ -67,7 +67,7 @@ test('wizard: asks for bext-server when the default does not fit, shows the repo
     assert.match(done, /Installed under/);
     assert.match(done, /Undo: bext nginx masquerade uninstall --root /);
     assert.match(done, /WIZARD-EXIT=0/);
-    assert.match(await readFile(path.join(root, 'etc/systemd/system/nginx.service.d/bext-masquerade.conf'), 'utf8'), /^ExecStart=\/opt\/bext\/bin\/bext-server --nginx-masquerade$/m);
+    assert.match(await readFile(path.join(root, 'etc/systemd/system/nginx.service.d/bext-masquerade.conf'), 'utf8'), /^ExecStart=\/opt\/bext\/bin\/bext-server --nginx-masquerade --pid-file \/run\/nginx\.pid$/m);
     assert.equal(await readFile(path.join(root, 'usr/sbin/nginx.real'), 'utf8'), FAKE_NGINX);
     await stopWizard();
 

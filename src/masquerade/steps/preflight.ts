@@ -1,5 +1,5 @@
 // Step 1: look before touching anything. Refusals are PreflightErrors (exit code 3).
-import { checkConfig } from '../config-check.ts';
+import { checkConfig, configuredPidFile } from '../config-check.ts';
 import { host, type Context, type Facts } from '../context.ts';
 import { PreflightError, type Step } from '../engine.ts';
 import { exists, isExecutable, sha256File } from '../fsutil.ts';
@@ -85,6 +85,10 @@ export const preflightStep: Step<Context> = {
     if (f.config.skipped) ctx.notes.push(f.config.skipped);
     for (const w of f.config.warnings) ctx.notes.push(`conversion warning: ${w}`);
     if (!f.config.ok) ctx.notes.push(`--force: installing although the configuration does not convert (${f.config.errors.length} errors)`);
+    const confPid = await configuredPidFile(host(ctx, ctx.paths.nginxConf));
+    if (confPid && confPid !== ctx.paths.pidFile) {
+      ctx.notes.push(`${ctx.paths.nginxConf} sets "pid ${confPid};": bext-server writes ${ctx.paths.pidFile} (the drop-in's PIDFile=), while logrotate's init script reads ${confPid}; pass --pid-file ${confPid} to keep them in step`);
+    }
     const nginx = f.nginxPresent ? `${f.nginxVersion ?? 'nginx (version unknown)'}${f.nginxPackage ? ` from ${f.nginxPackage}` : ''}` : f.shimAlreadyPlaced ? 'shim already placed' : 'no nginx';
     const conf = f.config.skipped ? 'no config' : `config converts with ${f.config.warnings.length} warning(s)`;
     return `${f.initSystem === 'systemd' ? 'systemd' : 'no systemd'}; ${nginx}; ${conf}`;

@@ -3,7 +3,7 @@
 import { host, requireFacts, type Context } from '../context.ts';
 import type { CheckResult, Step } from '../engine.ts';
 import { isOurShim } from '../shim-file.ts';
-import { processCommand, run, runOrThrow, serviceActive, serviceMainPid, usesSystemctl } from '../system.ts';
+import { identifyProcess, run, runOrThrow, serviceActive, serviceMainPid, usesSystemctl } from '../system.ts';
 import { SERVICE } from '../options.ts';
 
 function noSystemctl(ctx: Context): CheckResult | null {
@@ -30,11 +30,12 @@ export const daemonReloadStep: Step<Context> = {
   },
 };
 
-/** The main pid of nginx.service runs bext-server (its command line names the bext binary). */
+/** The main pid of nginx.service runs bext-server: Node behind the `nginx` title (see identifyProcess). */
 async function mainPidIsBext(ctx: Context): Promise<{ pid: number | null; command: string | null; ok: boolean }> {
   const pid = await serviceMainPid();
-  const command = pid ? await processCommand(pid) : null;
-  return { pid, command, ok: !!command && command.includes(ctx.paths.bextBin) };
+  const who = pid ? await identifyProcess(pid, ctx.paths.bextBin) : null;
+  const command = who ? [who.command, who.exe && `exe ${who.exe}`].filter(Boolean).join(', ') || null : null;
+  return { pid, command, ok: !!who?.isBext };
 }
 
 export const restartStep: Step<Context> = {

@@ -26,7 +26,7 @@ export const writeDropInStep: Step<Context> = {
       await restoreSaved(ctx, 'dropin');
       throw new Error(`${file} does not read back: ${problem}`);
     }
-    return `wrote ${file} (read back: ExecStart=${ctx.paths.bextBin} --nginx-masquerade)`;
+    return `wrote ${file} (read back: ExecStart=${ctx.paths.bextBin} --nginx-masquerade --pid-file ${ctx.paths.pidFile})`;
   },
   async undo(ctx) {
     return restoreSaved(ctx, 'dropin');
