@@ -1,8 +1,10 @@
 // auth_basic / auth_basic_user_file (ngx_http_auth_basic_module) with the password schemes nginx's
-// ngx_crypt knows itself: {PLAIN}, {SHA}, {SSHA} and $apr1$ (plus $1$, the same MD5-crypt). Other
-// crypt(3) schemes would need libc's crypt: those users are refused (fail closed) with a log line.
+// ngx_crypt knows itself: {PLAIN}, {SHA}, {SSHA} and $apr1$ (plus $1$, the same MD5-crypt), and
+// those it hands to crypt(3) that crypt.ts implements ($5$, $6$, bcrypt, DES). Other crypt(3)
+// schemes (yescrypt) are refused (fail closed) with a log line.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { cryptVerify } from './crypt.ts';
 
 const ITOA64 = './0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
@@ -98,8 +100,8 @@ export async function checkBasicAuth(authorization: string | undefined, userFile
     const rest = l.slice(colon + 1);
     const c2 = rest.indexOf(':');
     const stored = c2 < 0 ? rest : rest.slice(0, c2);
-    const ok = verifyPassword(creds.password, stored);
-    if (ok === undefined) return { kind: 'challenge', log: `user "${creds.user}": password scheme not supported by bext (crypt(3))` };
+    const ok = verifyPassword(creds.password, stored) ?? cryptVerify(creds.password, stored);
+    if (ok === undefined) return { kind: 'challenge', log: `user "${creds.user}": password scheme not supported by bext (crypt(3): yescrypt is not implemented)` };
     return ok ? { kind: 'ok', user: creds.user } : { kind: 'challenge', log: `user "${creds.user}": password mismatch` };
   }
   return { kind: 'challenge', log: `user "${creds.user}" was not found in "${userFile}"` };

@@ -14,12 +14,18 @@ import {
 import {
   absoluteLocation, detectBrowser, serverHeader, specialResponse, statusReason, closesWithoutResponse,
 } from './responses.ts';
-import { serveStatic, sendBody, mapUriToPath, isUnderRoot, documentRoot, httpDate, type DocRoot } from './static.ts';
+import { serveStatic, sendBody, mapUriToPath, isUnderRoot, documentRoot, httpDate, mimeTypeFor, type DocRoot } from './static.ts';
 import { resolveIndex, readAutoindexEntries, autoindexHtml, tryFiles, compileTryFiles } from './static-dir.ts';
 import { accessAllowed, unmapIPv4 } from './access.ts';
+import { headStatus, transferEncodingStatus, LARGE_HEADER_BUFFER } from './request-limits.ts';
+import { isPlainOnTls } from './plain-on-tls.ts';
 import { addHeaders, expiresHeaders } from './headers.ts';
 import { createMapResolver } from './maps.ts';
 import { checkBasicAuth } from './auth-basic.ts';
+import { preaccess, inheritedDirective } from './limit-phase.ts';
+import { LocalZoneClient, type ZoneClient } from './limit-zones.ts';
+import { formatStubStatus } from './stub-status.ts';
+import { gzipPlan, gzipHeaders, gzipResponseBody, gzipRatio, type GzipRequest } from './gzip.ts';
 import {
   compileLogFormat, formatLogLine, logCondition, COMBINED, LogFiles, type LogFormat, type ErrorLogEntry,
 } from './access-log.ts';
@@ -35,8 +41,10 @@ export interface PipelineOptions {
   errorLog?: (entry: ErrorLogEntry) => void;
   /** Content handler for proxy_pass locations; without it such locations answer 502. */
   proxy?: (req: IncomingMessage, res: ServerResponse, r: RequestState) => Promise<ContentOutcome>;
-  /** stub_status text. */
-  stubStatus?: () => string;
+  /** stub_status text (default: the zones' totals in nginx's format). */
+  stubStatus?: () => string | Promise<string>;
+  /** Shared limit_req/limit_conn zones and stub_status totals (default: this process only). */
+  zones?: ZoneClient;
 }
 
 /** What a content handler leaves for the pipeline to do. */
@@ -68,6 +76,10 @@ export interface RequestState {
   localAddress: string;
   browser: ReturnType<typeof detectBrowser>;
   logFiles: LogFiles;
+  /** nginx's r->valid_unparsed_uri: cleared when rewrite or an internal redirect changes the URI. */
+  validUnparsedUri: boolean;
+  /** nginx's r->valid_location: cleared by `rewrite … break` (proxy_pass then keeps the whole URI). */
+  validLocation: boolean;
 }
 
 /** $request_length before the body: request line and header lines as received. */
@@ -161,7 +173,13 @@ function runRewrite(ops: readonly RewriteOp[], r: RequestState, quotedOrPlus: bo
         r.ctx.uri = out.uri;
         r.ctx.args = out.args;
         uriChanged = true;
-        if (out.flag === 'break') return { kind: 'break' };
+        // ngx_http_script_regex_start_code: a rewritten URI makes the request internal (`internal;` locations open).
+        r.internal = true;
+        r.validUnparsedUri = false;
+        if (out.flag === 'break') {
+          r.validLocation = false;
+          return { kind: 'break' };
+        }
         if (out.flag === 'last') return { kind: 'last' };
         break;
       }
@@ -215,6 +233,7 @@ function logFormat(state: RoutingState, name: string): LogFormat | undefined {
 /** Builds the node:http request listener serving whatever state getState() returns at arrival. */
 export function createRequestHandler(getState: () => RoutingState, opts: PipelineOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
   const logFiles = opts.logFiles ?? new LogFiles();
+  if (!opts.zones) opts = { ...opts, zones: new LocalZoneClient() };
   return (req, res) => {
     handle(getState(), req, res, opts, logFiles).catch((err) => {
       opts.errorLog?.({ level: 'alert', message: `internal error: ${(err as Error).stack ?? String(err)}` });
@@ -284,8 +303,12 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
     requestLength: requestHeadLength(req, target, protocol),
     extra: mapResolver(state),
   });
-  const server = badRequest ? table.defaultServer : selectServer(table, host, ctx);
+  // Refused while reading the head (414, 494, 505): nginx has not chosen a server by name yet.
+  const refused = headStatus(req, target);
+  const server = badRequest || refused ? table.defaultServer : selectServer(table, host, ctx);
   ctx.serverName = server.primaryName;
+  // nginx logs a too long request line as far as its buffer held it.
+  if (refused === 414) ctx.requestLine = ctx.requestLine.slice(0, LARGE_HEADER_BUFFER);
   if (parsed && !server.mergeSlashes) {
     try {
       parsed = parseRequestTarget(target, false);
@@ -297,7 +320,7 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
     state, ctx, server, conf: server.conf, method, internal: false, uriChanges: MAX_URI_CHANGES + 1,
     errorPageDone: false, addUriToAlias: false, extraHeaders: [], localPort, localAddress,
     browser: detectBrowser(req.headers['user-agent']),
-    logFiles,
+    logFiles, validUnparsedUri: true, validLocation: true,
   };
   ctx.paths = {
     documentRoot: () => documentRoot(docRootFor(r)),
@@ -317,11 +340,22 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
     }
   });
 
-  if (badRequest) {
-    await sendSpecial(r, res, 400);
+  if (refused || badRequest) {
+    await sendSpecial(r, res, refused ?? 400);
+    return;
+  }
+  const te = transferEncodingStatus(req);
+  if (te) {
+    logError(r, opts, 'info', 'client sent unknown "Transfer-Encoding"');
+    await sendSpecial(r, res, te);
     return;
   }
   const quotedOrPlus = /[%+]/.test((parsed!.rawUri.split('?')[0]) ?? '');
+  // ngx_http_process_request: plain HTTP on an ssl port is 497, after the server was chosen by Host.
+  if (isPlainOnTls(socket)) {
+    logError(r, opts, 'info', 'client sent plain HTTP request to HTTPS port while reading client request headers');
+    return finalize(r, req, res, opts, quotedOrPlus, 497);
+  }
   await runPhases(r, req, res, opts, quotedOrPlus, true);
 }
 
@@ -367,26 +401,13 @@ async function runPhases(r: RequestState, req: IncomingMessage, res: ServerRespo
       continue;
     }
 
-    // access
-    if (!accessAllowed(r.conf.access, r.ctx.remoteAddr)) return finalize(r, req, res, opts, quotedOrPlus, 403);
-    const le = r.conf.limitExcept;
-    if (le && !le.methods.includes(r.method) && !(r.method === 'HEAD' && le.methods.includes('GET'))) {
-      if (!accessAllowed(le.conf.access, r.ctx.remoteAddr)) return finalize(r, req, res, opts, quotedOrPlus, 403);
-    }
+    // preaccess: limit_req, then limit_conn
+    const limited = await runPreaccess(r, res, opts);
+    if (limited !== undefined) return finalize(r, req, res, opts, quotedOrPlus, limited);
 
-    const ab = r.conf.authBasic;
-    if (ab && ab.userFile) {
-      const realm = evaluate(compiled(ab.realm), r.ctx);
-      if (realm !== 'off') {
-        const auth = await checkBasicAuth(req.headers.authorization, evaluate(compiled(ab.userFile), r.ctx));
-        if (auth.kind !== 'ok') {
-          if (auth.log) logError(r, opts, 'error', auth.log);
-          if (auth.kind === 'status') return finalize(r, req, res, opts, quotedOrPlus, auth.status);
-          r.extraHeaders.push(['WWW-Authenticate', `Basic realm="${realm}"`]);
-          return finalize(r, req, res, opts, quotedOrPlus, 401);
-        }
-      }
-    }
+    // access
+    const denied = await accessPhase(r, req, opts);
+    if (denied !== undefined) return finalize(r, req, res, opts, quotedOrPlus, denied);
 
     // content
     const outcome = await content(r, req, res, opts);
@@ -409,13 +430,57 @@ async function runPhases(r: RequestState, req: IncomingMessage, res: ServerRespo
   }
 }
 
-/** Logs an error-log entry with nginx's request context (client, server, request, host, referrer). */
-function logError(r: RequestState, opts: PipelineOptions, level: ErrorLogEntry['level'], message: string): void {
+/** limit_req and limit_conn; a refusal's status, or undefined to go on. */
+async function runPreaccess(r: RequestState, res: ServerResponse, opts: PipelineOptions): Promise<number | undefined> {
+  if (r.conf.limitReq.length === 0 && r.conf.limitConn.length === 0) return undefined;
+  const log = (level: ErrorLogEntry['level'], message: string) => logError(r, opts, level, message);
+  const out = await preaccess(r, opts.zones!, log, (release) => res.once('close', release));
+  return out.status;
+}
+
+/**
+ * The access phase: allow/deny (and limit_except's), then auth_basic. With `satisfy all` the first
+ * refusal answers; with `satisfy any` one handler letting the request in is enough, and when all
+ * refuse a 401 (with its challenge) wins over a 403 (ngx_http_core_access_phase).
+ */
+async function accessPhase(r: RequestState, req: IncomingMessage, opts: PipelineOptions): Promise<number | undefined> {
+  const any = inheritedDirective(r, 'satisfy')?.args[0] === 'any';
+  let code: number | undefined;
+  let addrRule = r.conf.access.length > 0;
+  let addrOk = accessAllowed(r.conf.access, r.ctx.remoteAddr);
+  const le = r.conf.limitExcept;
+  if (le && !le.methods.includes(r.method) && !(r.method === 'HEAD' && le.methods.includes('GET'))) {
+    addrRule ||= le.conf.access.length > 0;
+    addrOk &&= accessAllowed(le.conf.access, r.ctx.remoteAddr);
+  }
+  if (addrRule) {
+    if (!addrOk && !any) return 403;
+    if (addrOk && any) return undefined;
+    if (!addrOk) code = 403;
+  }
+
+  const ab = r.conf.authBasic;
+  if (ab && ab.userFile) {
+    const realm = evaluate(compiled(ab.realm), r.ctx);
+    if (realm !== 'off') {
+      const auth = await checkBasicAuth(req.headers.authorization, evaluate(compiled(ab.userFile), r.ctx));
+      if (auth.kind === 'ok') return any ? undefined : code;
+      if (auth.log) logError(r, opts, 'error', auth.log);
+      if (auth.kind === 'status') return auth.status;
+      r.extraHeaders.push(['WWW-Authenticate', `Basic realm="${realm}"`]);
+      return 401;
+    }
+  }
+  return code;
+}
+
+/** Logs an error-log entry with nginx's request context (client, server, request, upstream, host, referrer). */
+export function logError(r: RequestState, opts: Pick<PipelineOptions, 'errorLog'>, level: ErrorLogEntry['level'], message: string, upstream?: string): void {
   if (!opts.errorLog) return;
   const referrer = r.ctx.headers['referer'];
   opts.errorLog({
     level, message, connection: r.ctx.connection, client: r.ctx.remoteAddr, server: r.server.primaryName,
-    request: r.ctx.requestLine, ...(r.ctx.host ? { host: r.ctx.host } : {}),
+    request: r.ctx.requestLine, ...(upstream !== undefined ? { upstream } : {}), ...(r.ctx.host ? { host: r.ctx.host } : {}),
     ...(referrer !== undefined ? { referrer: Array.isArray(referrer) ? String(referrer[0]) : String(referrer) } : {}),
   });
 }
@@ -429,6 +494,8 @@ function internalRedirect(r: RequestState, uri: string, args: string, opts: Pipe
   r.ctx.args = args;
   r.internal = true;
   r.addUriToAlias = false;
+  r.validUnparsedUri = false;
+  r.validLocation = true;
   return true;
 }
 
@@ -441,6 +508,11 @@ async function runNamed(r: RequestState, named: Location, req: IncomingMessage, 
   if (lr.kind === 'return') return sendReturn(r, res, lr.outcome, req, opts, quotedOrPlus);
   if (lr.kind === 'status') return finalize(r, req, res, opts, quotedOrPlus, lr.status);
   if (lr.kind === 'last' || (lr.kind === 'done' && lr.uriChanged)) return runPhases(r, req, res, opts, quotedOrPlus, false);
+  // A named location runs nginx's phases from location rewrite on: preaccess and access too.
+  const limited = await runPreaccess(r, res, opts);
+  if (limited !== undefined) return finalize(r, req, res, opts, quotedOrPlus, limited);
+  const denied = await accessPhase(r, req, opts);
+  if (denied !== undefined) return finalize(r, req, res, opts, quotedOrPlus, denied);
   const outcome = await content(r, req, res, opts);
   if (outcome.kind === 'done') return;
   if (outcome.kind === 'status') return finalize(r, req, res, opts, quotedOrPlus, outcome.status);
@@ -456,12 +528,15 @@ async function runNamed(r: RequestState, named: Location, req: IncomingMessage, 
 async function content(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions): Promise<ContentOutcome> {
   const conf = r.conf;
   if (conf.proxyPass) {
+    // The listeners leave `Expect: 100-continue` to the handler: nginx answers 100 only when it reads the body.
+    if (/^100-continue$/i.test(req.headers.expect ?? '')) res.writeContinue();
     if (opts.proxy) return opts.proxy(req, res, r);
     logError(r, opts, 'error', 'proxy_pass is not served by this build');
     return { kind: 'status', status: 502 };
   }
   if (conf.stubStatus) {
-    const text = opts.stubStatus?.() ?? '';
+    if (r.method !== 'GET' && r.method !== 'HEAD') return { kind: 'status', status: 405 };
+    const text = opts.stubStatus ? await opts.stubStatus() : formatStubStatus(await opts.zones!.stubStatus());
     sendBuffer(r, res, 200, 'text/plain', Buffer.from(text, 'latin1'));
     return { kind: 'done' };
   }
@@ -495,11 +570,19 @@ async function content(r: RequestState, req: IncomingMessage, res: ServerRespons
   const file = mapUriToPath(root, uri, r.addUriToAlias);
   if (!isUnderRoot(root, file)) return { kind: 'status', status: 404 };
   const result = await serveStatic(file, { method: r.method, uri, args: r.ctx.args, headers: req.headers }, {
+    // A response the gzip filter will compress loses its length, and with it ranges (nginx's filter order).
+    ...(req.headers.range !== undefined && gzipPlan(conf.gzip, gzipRequest(r), 200, [['Content-Type', mimeTypeFor(uri, conf.types, conf.defaultType)]]).compress ? { maxRanges: 0 } : {}),
     types: conf.types, defaultType: conf.defaultType, httpVersion: req.httpVersionMajor * 1000 + req.httpVersionMinor,
+    errorStatus: r.errStatus !== undefined && r.errStatus !== 200,
   });
   if (result.kind === 'error') {
     if (result.reason) logError(r, opts, 'error', result.reason);
-    return { kind: 'status', status: result.status, headers: result.headers };
+    // nginx's range filter turns the 200 into 416 after the headers filter ran on it: add_header and
+    // expires are already there as for a 200 (and `always` ones come again with the error page).
+    const asFor200 = result.status === 416
+      ? [...expiresHeaders(r.conf.expires, 200, Date.now()), ...addHeaders(r.conf.addHeaders, 200, r.ctx)]
+      : [];
+    return { kind: 'status', status: result.status, headers: [...asFor200, ...result.headers] };
   }
   if (result.kind === 'redirect') {
     await sendSpecial(r, res, 301, result.location);
@@ -514,14 +597,19 @@ async function content(r: RequestState, req: IncomingMessage, res: ServerRespons
   return { kind: 'done' };
 }
 
-const FIRST_HEADERS = ['Content-Type', 'Content-Length', 'Last-Modified', 'Location'];
+const FIRST_HEADERS = ['Content-Type', 'Content-Length', 'Last-Modified'];
 
 /**
- * writeHead with nginx's header order: Server, Date, Content-Type, Content-Length, Last-Modified,
- * Location, then the header list (ETag, expires, add_header, Accept-Ranges/Content-Range …).
+ * writeHead with nginx's header order (ngx_http_header_filter): Server, Date, Content-Type,
+ * Content-Length, Last-Modified, a Location it made absolute, Transfer-Encoding, Connection, then
+ * the header list (another Location, ETag, expires, add_header, Accept-Ranges/Content-Range …).
  * Last-Modified survives only on 200/206/304 and Accept-Ranges only on 200, as in nginx.
  */
-function writeHead(r: RequestState, res: ServerResponse, status: number, headers: [string, string][], lastModifiedSec?: number): void {
+export function writeHead(
+  r: RequestState, res: ServerResponse, status: number, headers: [string, string][], lastModifiedSec?: number, reason?: string,
+  /** Server/Date the caller supplies itself (proxy_pass_header), so nginx's own are not added. */
+  passed?: { server: boolean; date: boolean },
+): void {
   r.ctx.response.status = status;
   const now = Date.now();
   const first: [string, string][] = [];
@@ -531,17 +619,69 @@ function writeHead(r: RequestState, res: ServerResponse, status: number, headers
     if (name === 'Last-Modified' && status !== 200 && status !== 206 && status !== 304) continue;
     first.push(h);
   }
-  const rest = headers.filter(([k]) => !FIRST_HEADERS.includes(k) && !(k === 'Accept-Ranges' && status !== 200));
-  const etag = rest.filter(([k]) => k === 'ETag');
+  // A relative Location is made absolute by the header filter itself and written with the core
+  // headers; any other Location stays first in the header list.
+  const location = headers.find(([k]) => k === 'Location');
+  const ownLocation = location !== undefined && r.conf.absoluteRedirect && location[1].startsWith('/');
+  if (location && ownLocation) first.push(['Location', absoluteLocation(location[1], redirectContext(r))]);
+  const rest = headers.filter(([k]) => !FIRST_HEADERS.includes(k) && k !== 'Location' && !(k === 'Accept-Ranges' && status !== 200));
+  const listHead = [...(location && !ownLocation ? [location] : []), ...rest.filter(([k]) => k === 'ETag')];
   const others = rest.filter(([k]) => k !== 'ETag');
   const filters = [...expiresHeaders(r.conf.expires, status, now, lastModifiedSec), ...addHeaders(r.conf.addHeaders, status, r.ctx)];
-  const all: [string, string][] = [
-    ['Server', serverHeader(r.conf.serverTokens !== 'off')], ['Date', httpDate(now)], ...first, ...etag, ...filters, ...others,
+  let all: [string, string][] = [
+    ...(passed?.server ? [] : [['Server', serverHeader(r.conf.serverTokens !== 'off')] as [string, string]]),
+    ...(passed?.date ? [] : [['Date', httpDate(now)] as [string, string]]), ...first, ...listHead,
+    // A 416 went through the header filters once as a 200 (see content()): Content-Range and those
+    // headers come before the ones the error page's own pass adds.
+    ...(status === 416 ? [...others, ...filters] : [...filters, ...others]),
   ];
+  // The gzip filter: Vary after the core headers, then the compressed response's own header changes.
+  const gz = gzipPlan(r.conf.gzip, gzipRequest(r), status, all);
+  if (gz.vary) all.splice(2 + first.length, 0, ['Vary', 'Accept-Encoding']);
+  if (gz.compress) all = gzipHeaders(all);
+  // ngx_http_header_filter writes Server, Date, Content-Type, Content-Length, Last-Modified, its
+  // own Location, then Transfer-Encoding and Connection, then the header list. Left to itself Node
+  // appends a chunked Transfer-Encoding last and adds `Keep-Alive: timeout=65` (which nginx never
+  // sends): both are named here, and only as Node would do anyway (chunk, keep the connection).
+  const coreNames = ['Server', 'Date', ...FIRST_HEADERS, ...(ownLocation ? ['Location'] : [])];
+  const canDelimit = res.useChunkedEncodingByDefault || all.some(([k]) => k === 'Content-Length');
+  const closing = all.some(([k, v]) => k.toLowerCase() === 'connection' && /close/i.test(v));
+  all = all.filter(([k]) => k.toLowerCase() !== 'connection');
+  const coreEnd = all.findIndex(([k]) => !coreNames.includes(k));
+  const hasBody = r.method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
+  if (hasBody && res.useChunkedEncodingByDefault && !all.some(([k]) => k === 'Content-Length' || k.toLowerCase() === 'transfer-encoding')) {
+    all.splice(coreEnd < 0 ? all.length : coreEnd, 0, ['Transfer-Encoding', 'chunked']);
+  }
+  const listStart = all.findIndex(([k]) => !coreNames.includes(k) && k !== 'Transfer-Encoding');
+  // A 101 (proxied websocket) says `Connection: upgrade`, as nginx's header filter does.
+  all.splice(listStart < 0 ? all.length : listStart, 0, ['Connection', status === 101 ? 'upgrade' : !closing && res.shouldKeepAlive && canDelimit ? 'keep-alive' : 'close']);
   for (const [k, v] of all) r.ctx.response.headers[k.toLowerCase()] = v;
   res.sendDate = false;
-  res.writeHead(status, statusReason(status) || ' ', all.flat());
+  const phrase = reason ?? (statusReason(status) || ' ');
+  res.writeHead(status, phrase, all.flat());
+  // nginx sends "HTTP/1.1 418 " for a code it has no phrase for; Node refuses an empty phrase (it
+  // would put its own), so the blank one we gave is taken back out of the head before it is sent.
+  const pending = res as unknown as { _header?: unknown };
+  if (phrase === ' ' && typeof pending._header === 'string') pending._header = pending._header.replace(/^(HTTP\/1\.\d \d{3}) {2}\r\n/, '$1 \r\n');
+  if (gz.compress) {
+    gzipResponseBody(res, r.conf.gzip.compLevel, (out, into) => {
+      r.ctx.response.bodyBytesSent = r.method === 'HEAD' ? 0 : out; // Node sends no body on HEAD
+      r.ctx.userVars.set('gzip_ratio', gzipRatio(into, out));
+    });
+  }
   r.ctx.response.bytesSent = all.reduce((n, [k, v]) => n + k.length + v.length + 4, 17);
+}
+
+function gzipRequest(r: RequestState): GzipRequest {
+  const v = /^HTTP\/(\d)\.(\d)$/.exec(r.ctx.protocol);
+  return {
+    method: r.method,
+    httpVersion: v ? Number(v[1]) * 1000 + Number(v[2]) : 1000,
+    header: (name) => {
+      const h = r.ctx.headers[name];
+      return Array.isArray(h) ? h[0] : h === undefined ? undefined : String(h);
+    },
+  };
 }
 
 function sendBuffer(r: RequestState, res: ServerResponse, status: number, type: string | undefined, body: Buffer, extra: [string, string][] = [], withLength = true): void {
@@ -551,12 +691,14 @@ function sendBuffer(r: RequestState, res: ServerResponse, status: number, type: 
   headers.push(...extra);
   writeHead(r, res, status, headers);
   const head = r.method === 'HEAD' || status === 204 || status === 304;
-  r.ctx.response.bodyBytesSent = head ? 0 : body.length;
+  // $body_bytes_sent counts the chunked framing too: one chunk ("<hex>\r\n" … "\r\n") and "0\r\n\r\n".
+  const framing = !head && res.chunkedEncoding && body.length > 0 ? body.length.toString(16).length + 4 + 5 : 0;
+  r.ctx.response.bodyBytesSent = head ? 0 : body.length + framing;
   r.ctx.response.bytesSent += r.ctx.response.bodyBytesSent;
   res.end(head ? undefined : body);
 }
 
-function redirectContext(r: RequestState) {
+export function redirectContext(r: RequestState) {
   return {
     absoluteRedirect: r.conf.absoluteRedirect, serverNameInRedirect: r.conf.serverNameInRedirect,
     portInRedirect: r.conf.portInRedirect, scheme: r.ctx.scheme, host: r.ctx.host, serverName: r.server.primaryName,
@@ -564,7 +706,8 @@ function redirectContext(r: RequestState) {
   };
 }
 
-const CLOSING_STATUSES = new Set([400, 413, 414, 495, 496, 497, 500]);
+// 494 and 505 are refused while the head is read, before keep-alive is decided: they close too.
+const CLOSING_STATUSES = new Set([400, 413, 414, 494, 495, 496, 497, 500, 501, 505]);
 
 /** nginx's generated page for `status` (with an optional Location), no error_page lookup. */
 async function sendSpecial(r: RequestState, res: ServerResponse, status: number, location?: string): Promise<void> {
@@ -576,7 +719,8 @@ async function sendSpecial(r: RequestState, res: ServerResponse, status: number,
     return;
   }
   const extra: [string, string][] = [...r.extraHeaders];
-  if (location !== undefined) extra.push(['Location', absoluteLocation(location, redirectContext(r))]);
+  // Made absolute (absolute_redirect) where nginx does it: in writeHead, as the header filter.
+  if (location !== undefined) extra.push(['Location', location]);
   // These errors end keep-alive in nginx (ngx_http_special_response_handler).
   if (CLOSING_STATUSES.has(status)) extra.push(['Connection', 'close']);
   sendBuffer(r, res, sp.status, sp.contentType, sp.body, extra);
@@ -592,7 +736,9 @@ function sendReturn(r: RequestState, res: ServerResponse, outcome: ReturnOutcome
     case 'redirect':
       return sendSpecial(r, res, outcome.status, outcome.location);
     case 'text':
-      sendBuffer(r, res, outcome.status, r.conf.defaultType, Buffer.from(outcome.body, 'latin1'));
+      // ngx_http_send_header: an error_page's status (r->err_status) replaces the handler's.
+      // ngx_http_send_response sets no type of its own: the URI's extension picks it, as for a file.
+      sendBuffer(r, res, r.errStatus ?? outcome.status, mimeTypeFor(r.ctx.uri, r.conf.types, r.conf.defaultType), Buffer.from(outcome.body, 'latin1'));
       return;
     case 'status':
       if (req && opts) return finalize(r, req, res, opts, quotedOrPlus, outcome.status);
@@ -611,7 +757,8 @@ async function finalize(r: RequestState, req: IncomingMessage, res: ServerRespon
       if (target.startsWith('/')) {
         const q = target.indexOf('?');
         const uri = q < 0 ? target : target.slice(0, q);
-        const args = q < 0 ? r.ctx.args : target.slice(q + 1);
+        // ngx_http_send_error_page: the arguments are the error_page URI's own (none without `?`).
+        const args = q < 0 ? '' : target.slice(q + 1);
         if (r.method !== 'HEAD') r.method = 'GET';
         r.extraHeaders = [];
         if (!internalRedirect(r, uri, args, opts)) return sendSpecial(r, res, 500);
@@ -640,13 +787,45 @@ const logged = new WeakSet<VarContext>();
 function writeAccessLog(r: RequestState): void {
   if (logged.has(r.ctx)) return;
   logged.add(r.ctx);
-  const files = r.logFiles;
-  const logs = r.conf.accessLog;
+  writeLogLines(r.state, r.conf, r.ctx, r.logFiles);
+}
+
+function writeLogLines(state: RoutingState, conf: LocationConf, ctx: VarContext, files: LogFiles): void {
+  const logs = conf.accessLog;
   if (logs === 'off') return;
   for (const l of logs) {
-    if (l.ifCondition !== undefined && !logCondition(evaluate(compiled(l.ifCondition.replace(/^if=/, '')), r.ctx))) continue;
-    const fmt = logFormat(r.state, l.format);
+    if (l.ifCondition !== undefined && !logCondition(evaluate(compiled(l.ifCondition.replace(/^if=/, '')), ctx))) continue;
+    const fmt = logFormat(state, l.format);
     if (!fmt || l.path === 'off') continue;
-    files.get(l.path, { bufferSize: l.buffer ?? 0, ...(l.flush !== undefined ? { flushMs: l.flush } : {}) }).write(formatLogLine(fmt, r.ctx));
+    files.get(l.path, { bufferSize: l.buffer ?? 0, ...(l.flush !== undefined ? { flushMs: l.flush } : {}) }).write(formatLogLine(fmt, ctx));
   }
+}
+
+/** A request refused before it reached the pipeline (Node's parser gave up on it). */
+export interface Refusal {
+  /** The request line as far as it was read. */
+  requestLine: string;
+  status: number;
+  bodyBytes: number;
+  bytes: number;
+}
+
+/** nginx access-logs refused requests too, with the default server's access_log. */
+export function logRefused(state: RoutingState, socket: Socket, refusal: Refusal, files: LogFiles): void {
+  const localAddress = unmapIPv4(socket.localAddress ?? '');
+  const localPort = socket.localPort ?? 0;
+  const table = tableFor(state, localAddress, localPort);
+  if (!table) return;
+  const [method = '', target = '', protocol = ''] = refusal.requestLine.split(' ');
+  const ctx = newVarContext({
+    method, requestLine: refusal.requestLine, protocol, rawUri: target, uri: target,
+    scheme: (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+    remoteAddr: unmapIPv4(socket.remoteAddress ?? ''), remotePort: socket.remotePort ?? 0,
+    serverAddr: localAddress, serverPort: localPort, serverName: table.defaultServer.primaryName,
+    connection: connInfo(socket).id, requestLength: refusal.requestLine.length,
+  });
+  ctx.response.status = refusal.status;
+  ctx.response.bodyBytesSent = refusal.bodyBytes;
+  ctx.response.bytesSent = refusal.bytes;
+  writeLogLines(state, table.defaultServer.conf, ctx, files);
 }

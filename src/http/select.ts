@@ -5,13 +5,15 @@ import { regexMatch } from './rewrite.ts';
 import type { VarContext } from './variables.ts';
 
 /**
- * ngx_http_validate_host: lowercases, strips the port and one trailing dot. Returns undefined for
- * a host nginx rejects with 400 ("..", "/", NUL, a leading dot, bad IPv6 literal).
+ * ngx_http_validate_host: lowercases, strips the port (or what follows an IPv6 literal) and one
+ * trailing dot. Returns undefined for a host nginx rejects with 400: "..", "/" or "\\", bytes up to
+ * and including space, DEL, an unclosed IPv6 literal, or nothing left.
  */
 export function validateHost(raw: string): string | undefined {
-  let dotPos = -1;
+  // nginx starts dot_pos at len, so "i - 1" (unsigned) never equals it at i = 0: a leading dot passes.
+  let dotPos = raw.length;
   let hostLen = raw.length;
-  let inBrackets = false;
+  let state: 'usual' | 'literal' | 'rest' = 'usual';
   for (let i = 0; i < raw.length; i++) {
     const ch = raw[i]!;
     switch (ch) {
@@ -20,21 +22,21 @@ export function validateHost(raw: string): string | undefined {
         dotPos = i;
         break;
       case ':':
-        if (!inBrackets) { hostLen = i; i = raw.length; }
+        if (state === 'usual') { hostLen = i; state = 'rest'; }
         break;
       case '[':
-        if (i === 0) inBrackets = true;
+        if (i === 0) state = 'literal';
         break;
       case ']':
-        if (inBrackets) inBrackets = false;
+        if (state === 'literal') { hostLen = i + 1; state = 'rest'; }
         break;
-      case '\\': case '/': case '\0':
-        return undefined;
-      default:
-        break;
+      default: {
+        const code = ch.charCodeAt(0);
+        if (ch === '/' || ch === '\\' || code <= 0x20 || code === 0x7f) return undefined;
+      }
     }
   }
-  if (inBrackets) return undefined;
+  if (state === 'literal') return undefined;
   let host = raw.slice(0, hostLen);
   if (dotPos === hostLen - 1 && hostLen > 0) host = host.slice(0, -1);
   if (host.length === 0) return undefined;

@@ -263,6 +263,11 @@ export interface StaticOptions {
   maxRanges?: number;
   /** HTTP/0.9 requests get no ranges. */
   httpVersion?: number;
+  /**
+   * The response goes out with an error_page status other than 200: nginx's not_modified and range
+   * filters only act on 200, so validators and Range are ignored.
+   */
+  errorStatus?: boolean;
 }
 
 export interface StaticRequest {
@@ -335,7 +340,7 @@ export async function serveStatic(file: string, req: StaticRequest, opts: Static
     const validators = { etag, lastModifiedSec: mtime };
     const lastModified = httpDate(mtime * 1000);
 
-    const cond = conditionalStatus(req.headers, validators, opts.ifModifiedSince);
+    const cond = opts.errorStatus ? 200 : conditionalStatus(req.headers, validators, opts.ifModifiedSince);
     if (cond === 412) return { kind: 'error', status: 412, headers: [] };
     if (cond === 304) {
       const h: [string, string][] = [['Last-Modified', lastModified]];
@@ -343,7 +348,7 @@ export async function serveStatic(file: string, req: StaticRequest, opts: Static
       return { kind: 'response', status: 304, headers: h, body: { kind: 'none' } };
     }
 
-    const range = (opts.httpVersion ?? 1001) >= 1000
+    const range = (opts.httpVersion ?? 1001) >= 1000 && !opts.errorStatus
       ? rangesFor(req.headers, size, validators, opts.maxRanges)
       : ({ kind: 'none' } as RangeResult);
     if (range.kind === 'unsatisfiable') {

@@ -1,6 +1,7 @@
 // A worker's sockets: one Node server per bound `listen` address, plain HTTP, HTTPS, or HTTP/2 with
 // HTTP/1.1 alongside. TLS on every `listen … ssl` socket: SNI picks the certificate of the server
 // that the name selects by nginx's server_name rules; the address's default server is the fallback.
+import cluster from 'node:cluster';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -10,7 +11,14 @@ import type { ListenSocket, RoutingState, ServerConf, TlsSettings } from '../con
 import { addressKeyFor, selectServer } from '../config/select.ts';
 import { unmapIPv4 } from '../http/access.ts';
 import { LogFiles, type ErrorLogEntry } from '../http/access-log.ts';
+import { LocalZoneClient } from '../http/limit-zones.ts';
 import { createRequestHandler } from '../http/pipeline.ts';
+import { createProxyHandler, createUpgradeListener } from '../http/proxy.ts';
+import { StubStatusCounters } from '../http/stub-status.ts';
+import { IpcZoneClient } from './zones.ts';
+import { createClientErrorHandler, createConnectHandler } from '../http/client-error.ts';
+import { routePlainHttp } from '../http/plain-on-tls.ts';
+import { MAX_HEADER_BYTES } from '../http/request-limits.ts';
 import { errnoSuffix } from '../nginx/errno.ts';
 
 export interface Listeners {
@@ -34,7 +42,16 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
   let current = { state, pems, contexts: new Map<TlsSettings, tls.SecureContext>() };
   const getState = () => current.state;
   const logFiles = new LogFiles();
-  const handler = createRequestHandler(getState, { logFiles, errorLog: log });
+  // Created once, not per swap: limit zones and stub_status counters outlive in-place reloads.
+  // Workers share them through the master; a single process keeps its own.
+  const counters = new StubStatusCounters();
+  const zones = cluster.isWorker ? new IpcZoneClient(counters) : new LocalZoneClient(undefined, counters);
+  // Upstream pools and balancer state are keyed by the state's groups: a swap gets fresh ones.
+  const proxy = createProxyHandler({ errorLog: log });
+  const handler = createRequestHandler(getState, { logFiles, errorLog: log, zones, proxy });
+  const upgrade = createUpgradeListener(handler); // websockets arrive as 'upgrade', not 'request'
+  const clientError = createClientErrorHandler(getState, logFiles);
+  const refuseConnect = createConnectHandler(getState, logFiles);
   const contextFor = (s: TlsSettings) => {
     let ctx = current.contexts.get(s);
     if (!ctx) current.contexts.set(s, (ctx = tls.createSecureContext(secureOptions(s, current.pems))));
@@ -47,7 +64,15 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       if (!listen.bound) continue;
       const server = createServer(getState, listen, pems, contextFor);
       if (listen.ssl) tlsServers.push({ server: server as tls.Server, listen });
-      server.on('request', handler);
+      counters.track(server);
+      server.on('request', listen.http2 ? http2Adapter(handler) : handler);
+      server.on('upgrade', upgrade);
+      // nginx sends no automatic "100 Continue", and answers parser errors with its own pages.
+      server.on('checkContinue', handler);
+      server.on('clientError', clientError);
+      server.on('connect', refuseConnect);
+      // Plain HTTP on an ssl port reaches the pipeline, which answers 497 as nginx does.
+      if (listen.ssl && !listen.http2) routePlainHttp(server as tls.Server, plainServer(handler, clientError));
       await bind(server, listen);
       servers.push(server);
     }
@@ -73,8 +98,16 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       for (const s of servers) (s as http.Server).closeIdleConnections?.();
       await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
       await logFiles.flushAll();
+      await proxy.close(); // idle upstream keep-alive connections
     },
   };
+}
+
+function plainServer(handler: http.RequestListener, clientError: (err: Error, socket: import('node:net').Socket) => void): http.Server {
+  const s = http.createServer({ keepAliveTimeout: 65_000, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES }, handler);
+  s.on('checkContinue', handler);
+  s.on('clientError', clientError);
+  return s;
 }
 
 function createServer(
@@ -84,7 +117,8 @@ function createServer(
   contextFor: (s: TlsSettings) => tls.SecureContext,
 ): Server {
   // requireHostHeader: nginx answers a Host-less HTTP/1.1 request itself (400), through the log.
-  if (!listen.ssl) return http.createServer({ keepAliveTimeout: 65_000, requireHostHeader: false });
+  // maxHeaderSize: nginx's 4 × 8k header buffers, not Node's 16k (which answers 431).
+  if (!listen.ssl) return http.createServer({ keepAliveTimeout: 65_000, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES });
   const fallback = getState().tables.get(listen.key)?.defaultServer.tls;
   const options: tls.TlsOptions = {
     // The server's own context (used when SNI picks nothing else): the default server's certificate.
@@ -107,7 +141,24 @@ function createServer(
     },
   };
   if (listen.http2) return http2.createSecureServer({ ...options, allowHTTP1: true }) as unknown as Server;
-  return https.createServer({ ...options, keepAliveTimeout: 65_000, requireHostHeader: false });
+  return https.createServer({ ...options, keepAliveTimeout: 65_000, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES });
+}
+
+/**
+ * HTTP/2 requests through Node's compatibility API lack what the pipeline reads from HTTP/1 ones:
+ * `headersDistinct`, and a Host header (HTTP/2 carries it as `:authority`).
+ */
+function http2Adapter(handler: http.RequestListener): http.RequestListener {
+  return (req, res) => {
+    const headers = req.headers as Record<string, string | string[] | undefined>;
+    if (headers.host === undefined && typeof headers[':authority'] === 'string') headers.host = headers[':authority'];
+    if (!('headersDistinct' in req)) {
+      const distinct: Record<string, string[]> = {};
+      for (const [k, v] of Object.entries(headers)) if (!k.startsWith(':') && v !== undefined) distinct[k] = Array.isArray(v) ? v : [v];
+      Object.defineProperty(req, 'headersDistinct', { value: distinct });
+    }
+    handler(req, res);
+  };
 }
 
 const PROTOCOL_ORDER = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
@@ -147,15 +198,22 @@ async function bind(server: Server, listen: ListenSocket): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
+        // Both handlers go on a failed try: the retries must not pile 'listening' listeners up.
+        const onListening = () => {
+          server.off('error', onError);
+          resolve();
+        };
+        const onError = (err: Error) => {
+          server.off('listening', onListening);
+          reject(err);
+        };
+        server.once('error', onError);
+        server.once('listening', onListening);
         const opts =
           listen.family === 'unix'
             ? { path: listen.host }
             : { host: listen.host, port: listen.port, ipv6Only: listen.family === 'ipv6' && listen.ipv6only, backlog: listen.backlog ?? 511 };
-        server.listen(opts, () => {
-          server.off('error', reject);
-          resolve();
-        });
+        server.listen(opts);
       });
       return;
     } catch (err) {

@@ -14,6 +14,7 @@ import { ErrorLog } from './error-log.ts';
 import type { ToMaster, ToWorker, WorkerConfig } from './ipc.ts';
 import { mainSettings, fromPrefix, type MainSettings } from './settings.ts';
 import { removePidFile, writePidFile } from './pid-file.ts';
+import { ZoneRegistry } from './zones.ts';
 import type { ServeOptions } from './options.ts';
 
 /** One configuration generation: its settings and the workers serving it. */
@@ -36,6 +37,8 @@ export class Master {
   private reloading: Promise<void> | undefined;
   private reloadAgain = false;
   private readonly log: ErrorLog;
+  /** limit_req/limit_conn zones and stub_status totals, shared by every worker of every generation. */
+  private readonly zones = new ZoneRegistry();
 
   constructor(private readonly opts: ServeOptions) {
     this.log = new ErrorLog(opts.errorLog ?? 'stderr');
@@ -79,6 +82,7 @@ export class Master {
     process.title = 'nginx';
     this.installSignals();
     cluster.schedulingPolicy = cluster.SCHED_NONE;
+    this.zones.attach();
     this.log.retarget(first.settings.errorLog.target, first.settings.errorLog.level);
 
     const gen = this.makeGeneration(first);

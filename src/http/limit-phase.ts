@@ -1,0 +1,129 @@
+// nginx's preaccess phase for a request: limit_req (a delay or a refusal), then limit_conn (a
+// counter held until the request ends). Each applies once per request, the first time a location
+// with a non-empty key is reached (r->main->limit_req_set / limit_conn_status).
+import type { ConfNode } from '../nginx/types.ts';
+import type { LocationConf, RoutingState, ServerConf } from '../config/state.ts';
+import type { ErrorLevel } from './access-log.ts';
+import { compiled, evaluate, type VarContext } from './variables.ts';
+import { formatExcess, milliRate, NODELAY } from './limit-req.ts';
+import type { LimitConnQuery, LimitReqQuery, ZoneClient } from './limit-zones.ts';
+
+/** What the phase reads of the pipeline's request state. */
+export interface PreaccessRequest {
+  state: RoutingState;
+  server: ServerConf;
+  location?: { conf: LocationConf };
+  conf: LocationConf;
+  ctx: VarContext;
+}
+
+export type PreaccessLog = (level: ErrorLevel, message: string) => void;
+
+const applied = new WeakMap<VarContext, { req: boolean; conn: boolean }>();
+
+const LEVELS: readonly ErrorLevel[] = ['info', 'notice', 'warn', 'error'];
+/** nginx logs delays one level below refusals (error → warn …, info → debug). */
+function lower(level: ErrorLevel): ErrorLevel {
+  const i = LEVELS.indexOf(level);
+  return i <= 0 ? 'debug' : LEVELS[i - 1]!;
+}
+
+/**
+ * A directive not modelled in LocationConf, found the way nginx inherits it: this level (an `if`
+ * block or the location), the location, the server, then http. Nested locations' parents are not
+ * visible here: a value set only on an enclosing location is missed.
+ */
+export function inheritedDirective(r: PreaccessRequest, name: string): ConfNode | undefined {
+  const levels: (readonly ConfNode[] | undefined)[] = [
+    r.conf.directives, r.location?.conf.directives, r.server.conf.directives, r.state.httpDirectives,
+  ];
+  for (const nodes of levels) {
+    const found = nodes?.filter((n) => n.directive === name).at(-1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function logLevel(r: PreaccessRequest, directive: string): ErrorLevel {
+  const v = inheritedDirective(r, directive)?.args[0];
+  return v === 'info' || v === 'notice' || v === 'warn' || v === 'error' ? v : 'error';
+}
+
+function dryRun(r: PreaccessRequest, directive: string): boolean {
+  return inheritedDirective(r, directive)?.args[0] === 'on';
+}
+
+export interface PreaccessResult {
+  /** Refuse with this status (limit_req_status / limit_conn_status), through error_page. */
+  status?: number;
+}
+
+/**
+ * Runs limit_req then limit_conn for the request; waits out a limit_req delay; `onEnd` is given
+ * the limit_conn release to call once the request is over.
+ */
+export async function preaccess(r: PreaccessRequest, zones: ZoneClient, log: PreaccessLog, onEnd: (release: () => void) => void): Promise<PreaccessResult> {
+  let done = applied.get(r.ctx);
+  if (!done) applied.set(r.ctx, (done = { req: false, conn: false }));
+
+  if (!done.req && r.conf.limitReq.length > 0) {
+    const queries: LimitReqQuery[] = [];
+    for (const l of r.conf.limitReq) {
+      const zone = r.state.limitReqZones.get(l.zone);
+      if (!zone) continue;
+      queries.push({
+        zone: zone.name, size: zone.size, rate: milliRate(zone.ratePerSecond), key: keyOf(zone.key, r, log),
+        burst: l.burst, delay: l.nodelay ? NODELAY : l.delay ?? 0,
+      });
+    }
+    const d = await zones.limitReq(queries);
+    if (d.kind !== 'declined') {
+      done.req = true;
+      const dry = dryRun(r, 'limit_req_dry_run');
+      const level = logLevel(r, 'limit_req_log_level');
+      // $limit_req_status
+      r.ctx.userVars.set('limit_req_status', d.kind === 'pass' ? 'PASSED' : `${d.kind === 'reject' ? 'REJECTED' : 'DELAYED'}${dry ? '_DRY_RUN' : ''}`);
+      if (d.kind === 'reject') {
+        log(level, `limiting requests${dry ? ', dry run' : ''}, excess: ${formatExcess(d.excess)} by zone "${d.zone}"`);
+        if (!dry) return { status: r.conf.limitReqStatus };
+      } else if (d.kind === 'delay') {
+        log(lower(level), `delaying request${dry ? ', dry run' : ''}, excess: ${formatExcess(d.excess)}, by zone "${d.zone}"`);
+        if (!dry) await new Promise((resolve) => setTimeout(resolve, d.ms));
+      }
+    }
+  }
+
+  if (!done.conn && r.conf.limitConn.length > 0) {
+    const queries: LimitConnQuery[] = [];
+    for (const l of r.conf.limitConn) {
+      const zone = r.state.limitConnZones.get(l.zone);
+      if (!zone) continue;
+      const key = keyOf(zone.key, r, log, 255);
+      queries.push({ zone: zone.name, size: zone.size, key, conn: l.conn });
+    }
+    if (queries.some((q) => q.key !== '')) {
+      done.conn = true;
+      const d = await zones.limitConn(queries);
+      if (d.kind === 'pass') {
+        r.ctx.userVars.set('limit_conn_status', 'PASSED');
+        onEnd(d.release);
+      } else {
+        const dry = dryRun(r, 'limit_conn_dry_run');
+        r.ctx.userVars.set('limit_conn_status', dry ? 'REJECTED_DRY_RUN' : 'REJECTED');
+        if (!d.full) log(logLevel(r, 'limit_conn_log_level'), `limiting connections${dry ? ', dry run' : ''} by zone "${d.zone}"`);
+        if (!dry) return { status: r.conf.limitConnStatus };
+      }
+    }
+  }
+  return {};
+}
+
+/** The zone key's value; over-long keys are skipped with nginx's message. */
+function keyOf(template: string, r: PreaccessRequest, log: PreaccessLog, max = 65535): string {
+  const key = evaluate(compiled(template), r.ctx);
+  if (Buffer.byteLength(key, 'latin1') > max) {
+    log('error', `the value of the "${template}" key is more than ${max} bytes: "${key}"`);
+    return '';
+  }
+  return key;
+}

@@ -1,0 +1,108 @@
+// Shared limit zones as the pipeline sees them: a ZoneClient answers limit_req and limit_conn for a
+// request. The tables live in one ZoneStore: in this process (LocalZoneClient: single process and
+// tests), or in the master, reached over IPC (src/server/zones.ts), so every worker counts alike.
+import { LimitReqTable, limitReqDecide, reqZoneCapacity, type LimitReqDecision, type LimitReqStep } from './limit-req.ts';
+import { LimitConnTable, connZoneCapacity, limitConnAcquire, limitConnRelease, type ConnHold } from './limit-conn.ts';
+import { sumSnapshots, type CounterSnapshot, type StatusNumbers, StubStatusCounters } from './stub-status.ts';
+
+/** One limit_req of a location, with its zone's definition and the evaluated key (plain data: it crosses IPC). */
+export interface LimitReqQuery {
+  zone: string;
+  size: number;
+  /** Milli-requests per second. */
+  rate: number;
+  key: string;
+  burst: number;
+  /** Requests passed at once; NODELAY for `nodelay`. */
+  delay: number;
+}
+
+export interface LimitConnQuery {
+  zone: string;
+  size: number;
+  key: string;
+  conn: number;
+}
+
+export type LimitConnOutcome =
+  | { kind: 'pass'; release: () => void }
+  | { kind: 'reject'; zone: string; full: boolean };
+
+export interface ZoneClient {
+  limitReq(queries: readonly LimitReqQuery[]): Promise<LimitReqDecision>;
+  limitConn(queries: readonly LimitConnQuery[]): Promise<LimitConnOutcome>;
+  /** stub_status numbers over every process serving. */
+  stubStatus(): Promise<StatusNumbers>;
+}
+
+/**
+ * The zone tables. A zone is identified by name and size: a reload that keeps both keeps the
+ * zone's state (nginx reuses such a shared memory zone), with the new configuration's rate.
+ */
+export class ZoneStore {
+  private readonly req = new Map<string, LimitReqTable>();
+  private readonly conn = new Map<string, LimitConnTable>();
+
+  constructor(private readonly clock: () => number = Date.now) {}
+
+  reqTable(zone: string, size: number, rate: number): LimitReqTable {
+    const id = `${zone}\0${size}`;
+    let t = this.req.get(id);
+    if (!t) this.req.set(id, (t = new LimitReqTable(rate, reqZoneCapacity(size))));
+    t.rate = rate;
+    return t;
+  }
+
+  connTable(zone: string, size: number): LimitConnTable {
+    const id = `${zone}\0${size}`;
+    let t = this.conn.get(id);
+    if (!t) this.conn.set(id, (t = new LimitConnTable(connZoneCapacity(size))));
+    return t;
+  }
+
+  limitReq(queries: readonly LimitReqQuery[]): LimitReqDecision {
+    const steps: LimitReqStep[] = queries.map((q) => ({
+      zone: q.zone, table: this.reqTable(q.zone, q.size, q.rate), key: q.key, burst: q.burst, delay: q.delay,
+    }));
+    return limitReqDecide(steps, this.clock());
+  }
+
+  connAcquire(queries: readonly LimitConnQuery[]): { kind: 'pass'; held: ConnHold[] } | { kind: 'reject'; zone: string; full: boolean } {
+    return limitConnAcquire(queries.map((q) => ({ zone: q.zone, table: this.connTable(q.zone, q.size), key: q.key, conn: q.conn })));
+  }
+
+  connRelease(held: readonly ConnHold[]): void {
+    limitConnRelease(held);
+  }
+}
+
+/** Everything in this process. */
+export class LocalZoneClient implements ZoneClient {
+  constructor(
+    readonly store: ZoneStore = new ZoneStore(),
+    readonly counters: StubStatusCounters = new StubStatusCounters(),
+  ) {}
+
+  async limitReq(queries: readonly LimitReqQuery[]): Promise<LimitReqDecision> {
+    return this.store.limitReq(queries);
+  }
+
+  async limitConn(queries: readonly LimitConnQuery[]): Promise<LimitConnOutcome> {
+    const d = this.store.connAcquire(queries);
+    if (d.kind === 'reject') return d;
+    let released = false;
+    return {
+      kind: 'pass',
+      release: () => {
+        if (released) return;
+        released = true;
+        this.store.connRelease(d.held);
+      },
+    };
+  }
+
+  async stubStatus(): Promise<StatusNumbers> {
+    const snaps: CounterSnapshot[] = [this.counters.snapshot()];
+    return sumSnapshots(snaps);
+  }
+}
