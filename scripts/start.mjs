@@ -25,14 +25,22 @@ const server = path.join(root, 'dist/bext-server.js');
 const prefix = ['-p', `${examples}/`, '-c', 'nginx.conf'];
 // First what `nginx -t` would say (warnings included), then serve in the foreground until Ctrl-C.
 execFileSync(process.execPath, [server, 'nginx', 'check', ...prefix], { stdio: 'inherit' });
+// The example's upstream app, for the proxied /app/ location; it goes when bext-server goes.
+const app = spawn(process.execPath, [path.join(examples, 'app/server.mjs')], { stdio: 'inherit' });
 const child = spawn(process.execPath, [server, ...prefix, '-g', 'daemon off;'], { stdio: 'inherit' });
 console.log(`bext-server (pid ${child.pid}) serving examples/nginx.conf:
   http://127.0.0.1:8080/              the static site (Host: www.example.test, localhost)
   http://127.0.0.1:8080/docs/         an autoindex listing
   http://127.0.0.1:8080/old-page      a 301 redirect
   https://127.0.0.1:8443/             the same site over TLS (self-signed: curl -k)
+  http://127.0.0.1:8080/app/hello     a proxied app (examples/app/server.mjs on 127.0.0.1:8081)
+  http://127.0.0.1:8080/app/api/x     its API, rate-limited (limit_req: 5 r/s, burst 10, then 503)
+  http://127.0.0.1:8080/status        stub_status
   curl -H 'Host: example.test' http://127.0.0.1:8080/x   a redirect to the canonical name
 Logs: examples/logs/. Ctrl-C stops it.`);
 // Ctrl-C reaches the whole process group; the master drains and exits, and so do we.
 process.on('SIGINT', () => {});
-child.on('exit', (code, signal) => process.exit(signal ? 0 : code ?? 1));
+child.on('exit', (code, signal) => {
+  app.kill();
+  process.exit(signal ? 0 : code ?? 1);
+});
