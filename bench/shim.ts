@@ -3,7 +3,8 @@
 // to that floor. Build first: `node scripts/build.mjs`. Usage: node --import tsx bench/shim.ts [RUNS]
 // (BEXT_SHIM_BUNDLE=FILE times another build of the shim, e.g. the installed /usr/lib/bext/nginx-shim).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,7 +23,18 @@ const subjects: Subject[] = [
   { name: 'shim -v', file: process.execPath, args: [shim, '-v'] },
   { name: 'shim -V', file: process.execPath, args: [shim, '-V'] },
 ];
-if (existsSync('/usr/sbin/nginx')) subjects.push({ name: '/usr/sbin/nginx -v', file: '/usr/sbin/nginx', args: ['-v'] });
+// `nginx -t` on a small config, the way certbot calls it before every run.
+const conf = mkdtempSync(path.join(tmpdir(), 'bext-bench-shim-'));
+writeFileSync(
+  path.join(conf, 'nginx.conf'),
+  `pid ${conf}/nginx.pid;\nerror_log ${conf}/error.log;\nevents { }\nhttp { access_log off; server { listen 127.0.0.1:18999; location / { return 200; } } }\n`,
+);
+const testArgs = ['-t', '-q', '-p', `${conf}/`, '-c', 'nginx.conf'];
+subjects.push({ name: 'shim -t', file: process.execPath, args: [shim, ...testArgs] });
+if (existsSync('/usr/sbin/nginx')) {
+  subjects.push({ name: '/usr/sbin/nginx -v', file: '/usr/sbin/nginx', args: ['-v'] });
+  subjects.push({ name: '/usr/sbin/nginx -t', file: '/usr/sbin/nginx', args: testArgs });
+}
 
 function timeOnce(s: Subject): number {
   const start = process.hrtime.bigint();

@@ -1,15 +1,15 @@
 // `nginx` with no -s/-t: start the server. bext-server does what nginx's main() does from here on
-// (parse, bind, daemonize unless `daemon off;`, write the pid file), so the shim only hands it nginx's
-// options and becomes a transparent parent: same stdio, same exit code, signals passed on.
+// (parse, bind, daemonize unless `daemon off;`, write the pid file).
 //
-// Node cannot exec(2), so with `daemon off;` the server is the shim's child, not the shim itself: the
-// server must write its own pid to the pid file (it does: the master writes it), and callers that
-// signal the pid they forked (the shim) still reach the server because the shim forwards signals.
+// bext's own server is a JS bundle: the shim loads it into this very process, so with `daemon off;`
+// the process the caller started is the master and the pid in the pid file is the one it knows, as
+// with nginx (nginx-tests and certbot-ci signal that pid). Node cannot exec(2); this is its equivalent.
+// Any other bext-server program is run as a child with the same stdio, exit code and signals.
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export interface StartOptions {
   prefix?: string;
@@ -66,8 +66,23 @@ export function serverCommand(bin: string, args: string[]): { file: string; args
   return isJsBundle(bin) ? { file: process.execPath, args: [bin, ...args] } : { file: bin, args };
 }
 
-export function startServer(opts: StartOptions, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function startServer(opts: StartOptions, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const bin = findServer(env);
+  if (isJsBundle(bin) && isRunnable(bin)) return runInProcess(bin, serverArgs(opts));
+  return runAsChild(bin, opts, env);
+}
+
+/**
+ * Becomes bext-server: its module reads process.argv when it loads, and node:cluster and the daemon
+ * start re-run process.argv[1], so both must name the server bundle.
+ */
+async function runInProcess(bin: string, args: string[]): Promise<number> {
+  process.argv = [process.argv[0]!, bin, ...args];
+  await import(pathToFileURL(bin).href);
+  return typeof process.exitCode === 'number' ? process.exitCode : 0;
+}
+
+function runAsChild(bin: string, opts: StartOptions, env: NodeJS.ProcessEnv): Promise<number> {
   const cmd = serverCommand(bin, serverArgs(opts));
   return new Promise((resolve) => {
     const child = spawn(cmd.file, cmd.args, { stdio: 'inherit', env });

@@ -1,7 +1,7 @@
 // The process model on real processes and real signals (issue 5): start through the shim, reloads
 // under load, a broken reload, log reopen after a rename, graceful TERM, a killed worker, bind errors.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -243,6 +243,25 @@ describe('logs, workers, shutdown', () => {
     await waitFor(() => !alive(master), 15_000, 'the master to exit');
     assert.ok(!existsSync(p.pidFile));
   });
+});
+
+test("`nginx -g 'daemon off;'` serves in the process that was started: its pid is in the pid file", async () => {
+  const p = await makePrefix(config('fg'));
+  try {
+    const shim = spawn(process.execPath, [SHIM, '-p', `${p.dir}/`, '-c', 'nginx.conf', '-g', 'daemon off;'], {
+      env: { ...process.env, ...shimEnv },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((r) => shim.once('exit', (code) => r(code)));
+    await waitFor(() => readPid(p.pidFile) !== undefined, 10_000, 'the pid file');
+    assert.equal(readPid(p.pidFile), shim.pid, 'nginx-tests signal the pid they started');
+    assert.equal(readFileSync(`/proc/${shim.pid}/comm`, 'utf8').trim(), 'nginx');
+    assert.equal((await get(p.port, '/gen')).body, 'fg\n');
+    shim.kill('SIGQUIT');
+    assert.equal(await exited, 0);
+  } finally {
+    p.cleanup();
+  }
 });
 
 test('an address in use: the caller reports nginx\'s bind errors and exits 1', async () => {
