@@ -206,35 +206,48 @@ export function buildServerTable(key: string, servers: ServerConf[], defaultServ
 }
 
 /**
- * ngx_http_validate_host: lowercase, strip the port and one trailing dot. Undefined means nginx
- * answers 400 (a `..`, a `/` or `\`, a NUL, or nothing left).
+ * ngx_http_validate_host: lowercases, strips the port (or what follows an IPv6 literal) and one
+ * trailing dot. Undefined means nginx answers 400: "..", "/" or "\\", bytes up to and including
+ * space, DEL, an unclosed IPv6 literal, or nothing left.
  */
 export function normalizeHost(raw: string): string | undefined {
-  const h = raw.toLowerCase();
-  let dotPos = h.length;
-  let hostLen = h.length;
-  let inBrackets = false;
-  for (let i = 0; i < h.length; i++) {
-    const c = h[i]!;
-    if (c === '.') {
-      if (dotPos === i - 1) return undefined;
-      dotPos = i;
-    } else if (c === ':') {
-      if (!inBrackets) {
-        hostLen = i;
+  // nginx starts dot_pos at len, so "i - 1" (unsigned) never equals it at i = 0: a leading dot passes.
+  let dotPos = raw.length;
+  let hostLen = raw.length;
+  let state: 'usual' | 'literal' | 'rest' = 'usual';
+  for (let i = 0; i < raw.length; i++) {
+    const ch = raw[i]!;
+    switch (ch) {
+      case '.':
+        if (dotPos === i - 1) return undefined;
+        dotPos = i;
         break;
+      case ':':
+        if (state === 'usual') {
+          hostLen = i;
+          state = 'rest';
+        }
+        break;
+      case '[':
+        if (i === 0) state = 'literal';
+        break;
+      case ']':
+        if (state === 'literal') {
+          hostLen = i + 1;
+          state = 'rest';
+        }
+        break;
+      default: {
+        const code = ch.charCodeAt(0);
+        if (ch === '/' || ch === '\\' || code <= 0x20 || code === 0x7f) return undefined;
       }
-    } else if (c === '[') {
-      if (i === 0) inBrackets = true;
-    } else if (c === ']') {
-      inBrackets = false;
-    } else if (c === '/' || c === '\\' || c === '\0') {
-      return undefined;
     }
   }
-  if (dotPos === hostLen - 1) hostLen--;
-  if (hostLen === 0) return undefined;
-  return h.slice(0, hostLen);
+  if (state === 'literal') return undefined;
+  let host = raw.slice(0, hostLen);
+  if (dotPos === hostLen - 1 && hostLen > 0) host = host.slice(0, -1);
+  if (host.length === 0) return undefined;
+  return host.toLowerCase();
 }
 
 export interface ServerMatch {
