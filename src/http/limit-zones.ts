@@ -90,14 +90,9 @@ export class LocalZoneClient implements ZoneClient {
   async limitConn(queries: readonly LimitConnQuery[]): Promise<LimitConnOutcome> {
     const d = this.store.connAcquire(queries);
     if (d.kind === 'reject') return d;
-    let released = false;
     return {
       kind: 'pass',
-      release: () => {
-        if (released) return;
-        released = true;
-        this.store.connRelease(d.held);
-      },
+      release: releaseOnce(() => this.store.connRelease(d.held)),
     };
   }
 
@@ -105,4 +100,14 @@ export class LocalZoneClient implements ZoneClient {
     const snaps: CounterSnapshot[] = [this.counters.snapshot()];
     return sumSnapshots(snaps);
   }
+}
+
+/** A limit_conn hold is given back once, however many paths (finish, close, error) call release. */
+export function releaseOnce(release: () => void): () => void {
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    release();
+  };
 }

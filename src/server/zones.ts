@@ -5,7 +5,7 @@ import cluster from 'node:cluster';
 import type { LimitReqDecision } from '../http/limit-req.ts';
 import type { ConnHold } from '../http/limit-conn.ts';
 import {
-  ZoneStore, type LimitConnOutcome, type LimitConnQuery, type LimitReqQuery, type ZoneClient,
+  releaseOnce, ZoneStore, type LimitConnOutcome, type LimitConnQuery, type LimitReqQuery, type ZoneClient,
 } from '../http/limit-zones.ts';
 import { sumSnapshots, type CounterSnapshot, type StatusNumbers, type StubStatusCounters } from '../http/stub-status.ts';
 
@@ -217,14 +217,9 @@ export class IpcZoneClient implements ZoneClient {
     const r = await this.ask<ConnReply | undefined>((id) => ({ type: ZONE_MESSAGE, op: 'conn', id, queries: [...queries] }), undefined);
     if (!r) return { kind: 'pass', release: () => {} };
     if (r.kind === 'reject') return r;
-    let released = false;
     return {
       kind: 'pass',
-      release: () => {
-        if (released) return;
-        released = true;
-        this.channel.send({ type: ZONE_MESSAGE, op: 'release', hold: r.hold });
-      },
+      release: releaseOnce(() => this.channel.send({ type: ZONE_MESSAGE, op: 'release', hold: r.hold })),
     };
   }
 
