@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   for (const f of formats) {
     if (f === 'deb') {
       if ('cmd' in nfpm) {
-        await nfpmPackage(nfpm.cmd, 'deb', { root, outDir, env });
+        await nfpmPackage(nfpm, 'deb', { root, outDir, env });
         console.log(`built ${path.join(outDir, debFileName(infos.deb))} (nfpm)`);
       } else {
         console.log(`built ${await buildDeb(infos.deb, { root, workDir, outDir, epoch })}`);
