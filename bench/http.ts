@@ -23,6 +23,7 @@ const ROUNDS = Number(opt('rounds', '3'));
 const DURATION = Number(opt('duration', '5'));
 const ONLY = opt('only', '');
 const CONNECTIONS = 32;
+const UPSTREAM_PORT = 18920;
 
 interface Scenario {
   name: string;
@@ -47,9 +48,24 @@ const heavy = routingHeavy();
 const SCENARIOS: Scenario[] = [
   { name: 'small static 1 KiB', server: 'location / { }', path: '/small.html' },
   { name: 'static 1 MiB', server: 'location / { }', path: '/big.bin' },
+  // Debian's default site serves files through try_files: a stat per candidate before the open.
+  { name: 'try_files 1 KiB', server: 'location / { try_files $uri $uri/ =404; }', path: '/small.html' },
   { name: 'HTTPS small static', server: 'location / { }', path: '/small.html', https: true },
   { name: 'routing-heavy config', server: heavy.locations, extraServers: heavy.servers, path: '/r999/42', host: 'site1999.example.test' },
   { name: 'access logging on', http: 'access_log @DIR@/logs/bench-access.log;', server: 'location / { }', path: '/small.html' },
+  // The same upstream process for both, kept alive: what a reverse-proxy vhost does.
+  {
+    name: 'proxy_pass keep-alive',
+    http: `upstream bench_app { server 127.0.0.1:${UPSTREAM_PORT}; keepalive 32; }`,
+    server: 'location / { proxy_pass http://bench_app; proxy_http_version 1.1; proxy_set_header Connection ""; }',
+    path: '/',
+  },
+  {
+    name: 'limit_req in the path',
+    http: 'limit_req_zone $binary_remote_addr zone=bench:10m rate=1000000r/s;',
+    server: 'location / { limit_req zone=bench burst=1000000 nodelay; }',
+    path: '/small.html',
+  },
 ];
 
 function config(s: Scenario, dir: string, port: number): string {
@@ -187,6 +203,9 @@ async function main(): Promise<void> {
   spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
     '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
 
+  // The proxy scenario's upstream: one small Node server, shared by nginx and bext.
+  const upstream = spawn(process.execPath, ['-e',
+    `require('http').createServer((q, r) => r.end('x'.repeat(1024))).listen(${UPSTREAM_PORT}, '127.0.0.1')`], { stdio: 'ignore' });
   const results: Record<string, unknown>[] = [];
   const rows: string[] = [];
   try {
@@ -241,6 +260,7 @@ async function main(): Promise<void> {
     writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, results }, null, 2) + '\n');
     console.log(`\nwritten: ${path.relative(ROOT, out)}`);
   } finally {
+    upstream.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -9,6 +9,8 @@ export interface ConvertContext {
   logFormatNames: ReadonlySet<string>;
   /** limit_req / limit_conn zones referenced, checked once all zones are known. */
   zoneRefs: { kind: 'req' | 'conn'; zone: string }[];
+  /** Lowercased charset name → its first spelling (nginx's one charsets table). */
+  charsetNames?: Map<string, string>;
 }
 
 export function warn(ctx: ConvertContext, node: ConfNode, message: string): void {

@@ -29,6 +29,11 @@ const BUILTIN_TYPES: ReadonlyMap<string, string> = new Map([
   ['jpg', 'image/jpeg'],
 ]);
 
+/** ngx_http_charset_default_types. */
+const CHARSET_DEFAULT_TYPES: readonly string[] = [
+  'text/html', 'text/xml', 'text/plain', 'text/vnd.wap.wml', 'application/javascript', 'application/rss+xml',
+];
+
 /** Directives whose handler is an upstream pass: a location ending in `/` then auto-redirects. */
 export const PASS_DIRECTIVES = new Set(['proxy_pass', 'fastcgi_pass', 'uwsgi_pass', 'scgi_pass', 'memcached_pass', 'grpc_pass']);
 
@@ -66,6 +71,18 @@ export function rootDefaults(prefix: string): LocationConf {
     portInRedirect: true,
     serverNameInRedirect: false,
     keepaliveTimeoutMs: 75_000,
+    clientHeaderTimeoutMs: 60_000,
+    clientBodyTimeoutMs: 60_000,
+    sendTimeoutMs: 60_000,
+    etag: true,
+    ifModifiedSince: 'exact',
+    autoindexExactSize: true,
+    autoindexFormat: 'html',
+    autoindexLocaltime: false,
+    charsetTypes: CHARSET_DEFAULT_TYPES,
+    logNotFound: true,
+    recursiveErrorPages: false,
+    chunkedTransferEncoding: true,
     stubStatus: false,
     internal: false,
     directives: [],
@@ -162,10 +179,17 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
     ['proxy_read_timeout', 'proxyReadTimeoutMs'],
     ['proxy_send_timeout', 'proxySendTimeoutMs'],
     ['keepalive_timeout', 'keepaliveTimeoutMs'],
+    ['client_header_timeout', 'clientHeaderTimeoutMs'],
+    ['client_body_timeout', 'clientBodyTimeoutMs'],
+    ['send_timeout', 'sendTimeoutMs'],
   ] as const) {
     const n = last(directive);
     if (n) conf[key] = time(n, n.args[0]!);
   }
+  // keepalive_timeout's second argument (seconds) is sent as `Keep-Alive: timeout=N`; merged on its
+  // own (a level giving only the first argument keeps the parent's header).
+  const kh = last('keepalive_timeout')?.args[1];
+  if (kh !== undefined) conf.keepaliveHeaderSec = parseTime(kh, true) ?? 0;
   const pnu = last('proxy_next_upstream');
   if (pnu) conf.proxyNextUpstream = pnu.args;
   const pie = last('proxy_intercept_errors');
@@ -217,6 +241,28 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
 
   const ai = last('autoindex');
   if (ai) conf.autoindex = flag(ai);
+  const aif = last('autoindex_format');
+  if (aif) conf.autoindexFormat = aif.args[0]!.toLowerCase() as LocationConf['autoindexFormat'];
+  for (const [directive, key] of [
+    ['autoindex_exact_size', 'autoindexExactSize'],
+    ['autoindex_localtime', 'autoindexLocaltime'],
+    ['etag', 'etag'],
+    ['log_not_found', 'logNotFound'],
+    ['recursive_error_pages', 'recursiveErrorPages'],
+    ['chunked_transfer_encoding', 'chunkedTransferEncoding'],
+  ] as const) {
+    const n = last(directive);
+    if (n) conf[key] = flag(n);
+  }
+  const ims = last('if_modified_since');
+  if (ims) conf.ifModifiedSince = ims.args[0]!.toLowerCase() as LocationConf['ifModifiedSince'];
+  const mr = last('max_ranges');
+  if (mr) {
+    const v = Number(mr.args[0]);
+    if (!/^[0-9]+$/.test(mr.args[0]!)) throw confError(mr, `invalid number "${mr.args[0]}"`);
+    conf.maxRanges = v;
+  }
+  charsetSettings(conf, last('charset'), last('source_charset'), last('charset_types'), ctx);
   const st = last('server_tokens');
   if (st) conf.serverTokens = st.args[0]!.toLowerCase() as LocationConf['serverTokens'];
   for (const [directive, key] of [
@@ -440,6 +486,43 @@ export function logTarget(n: ConfNode, prefix: string): LogTarget {
   const p = n.args[0]!;
   const path = p === 'stderr' || p.startsWith('syslog:') || p.startsWith('memory:') ? p : fullPath(prefix, p);
   return n.args[1] === undefined ? { path } : { path, level: n.args[1] };
+}
+
+/**
+ * ngx_http_charset_filter_module's settings: only the `; charset=X` part of Content-Type is served
+ * (no recoding). Charset names share one table, so the first spelling in the config wins.
+ */
+function charsetSettings(conf: LocationConf, cs: ConfNode | undefined, src: ConfNode | undefined, types: ConfNode | undefined, ctx: ConvertContext): void {
+  const name = (n: ConfNode): string | undefined => {
+    const v = n.args[0]!;
+    if (v.toLowerCase() === 'off') return undefined;
+    const key = v.toLowerCase();
+    ctx.charsetNames ??= new Map();
+    if (!ctx.charsetNames.has(key)) ctx.charsetNames.set(key, v);
+    return ctx.charsetNames.get(key);
+  };
+  if (cs) {
+    if (hasVariables(cs.args[0]!)) {
+      warn(ctx, cs, 'a charset given by a variable is not applied');
+      delete conf.charset;
+    } else {
+      const v = name(cs);
+      if (v === undefined) delete conf.charset;
+      else conf.charset = v;
+    }
+  }
+  if (src) {
+    const v = hasVariables(src.args[0]!) ? src.args[0]! : name(src);
+    if (v === undefined) delete conf.sourceCharset;
+    else conf.sourceCharset = v;
+  }
+  if (types) {
+    conf.charsetTypes = types.args.includes('*') ? ['*'] : ['text/html', ...types.args.map((t) => t.toLowerCase()).filter((t) => t !== 'text/html')];
+  }
+  // Warned once, where the mismatch is configured: the response keeps its bytes.
+  if ((cs || src) && conf.charset !== undefined && conf.sourceCharset !== undefined && conf.charset.toLowerCase() !== conf.sourceCharset.toLowerCase()) {
+    warn(ctx, (src ?? cs)!, `no recoding from "${conf.sourceCharset}" to "${conf.charset}": only the Content-Type charset is sent`);
+  }
 }
 
 function typesMap(nodes: ConfNode[]): Map<string, string> {

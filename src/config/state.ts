@@ -201,6 +201,29 @@ export interface LocationConf {
   portInRedirect: boolean;
   serverNameInRedirect: boolean;
   keepaliveTimeoutMs: number;
+  /** keepalive_timeout's second argument: `Keep-Alive: timeout=N` (seconds) when given. */
+  keepaliveHeaderSec?: number;
+  /** client_header_timeout (http/server only: the default server of a socket decides). */
+  clientHeaderTimeoutMs: number;
+  clientBodyTimeoutMs: number;
+  sendTimeoutMs: number;
+  /** `etag on|off`. */
+  etag: boolean;
+  ifModifiedSince: 'off' | 'exact' | 'before';
+  /** `max_ranges N`; undefined = unlimited. */
+  maxRanges?: number;
+  autoindexExactSize: boolean;
+  autoindexFormat: 'html' | 'json' | 'xml' | 'jsonp';
+  autoindexLocaltime: boolean;
+  /** `charset NAME` (spelled as the config first spelled it); undefined = off. */
+  charset?: string;
+  /** Lowercase MIME types the charset applies to (text/html always), or ['*']. */
+  charsetTypes: readonly string[];
+  sourceCharset?: string;
+  /** `log_not_found off` drops the error-log line of a missing file. */
+  logNotFound: boolean;
+  recursiveErrorPages: boolean;
+  chunkedTransferEncoding: boolean;
   stubStatus: boolean;
   internal: boolean;
   /** `limit_except METHODS { … }`: methods allowed freely (GET implies HEAD), and the block's conf. */

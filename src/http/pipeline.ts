@@ -15,7 +15,8 @@ import {
   absoluteLocation, detectBrowser, serverHeader, specialResponse, statusReason, closesWithoutResponse,
 } from './responses.ts';
 import { serveStatic, sendBody, mapUriToPath, isUnderRoot, documentRoot, httpDate, mimeTypeFor, type DocRoot } from './static.ts';
-import { resolveIndex, readAutoindexEntries, autoindexHtml, tryFiles, compileTryFiles } from './static-dir.ts';
+import { resolveIndex, readAutoindexEntries, tryFiles, compileTryFiles } from './static-dir.ts';
+import { autoindexListing } from './autoindex-formats.ts';
 import { accessAllowed, unmapIPv4 } from './access.ts';
 import { headStatus, transferEncodingStatus, LARGE_HEADER_BUFFER } from './request-limits.ts';
 import { isPlainOnTls } from './plain-on-tls.ts';
@@ -80,6 +81,8 @@ export interface RequestState {
   validUnparsedUri: boolean;
   /** nginx's r->valid_location: cleared by `rewrite … break` (proxy_pass then keeps the whole URI). */
   validLocation: boolean;
+  /** The status logged when the connection is dropped before a response (408 on client_body_timeout). */
+  closeStatus?: number;
 }
 
 /** $request_length before the body: request line and header lines as received. */
@@ -236,6 +239,8 @@ export function createRequestHandler(getState: () => RoutingState, opts: Pipelin
   if (!opts.zones) opts = { ...opts, zones: new LocalZoneClient() };
   return (req, res) => {
     handle(getState(), req, res, opts, logFiles).catch((err) => {
+      // The connection was dropped while the body was read (client gone, client_body_timeout).
+      if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' && req.socket?.destroyed) return;
       opts.errorLog?.({ level: 'alert', message: `internal error: ${(err as Error).stack ?? String(err)}` });
       if (!res.headersSent) {
         res.statusCode = 500;
@@ -335,7 +340,7 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
   res.on('close', () => {
     // The client went away before the response was complete: nginx logs 499.
     if (!res.writableFinished) {
-      if (!res.headersSent) r.ctx.response.status = 499;
+      if (!res.headersSent) r.ctx.response.status = r.closeStatus ?? 499;
       writeAccessLog(r);
     }
   });
@@ -350,7 +355,9 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
     await sendSpecial(r, res, te);
     return;
   }
-  const quotedOrPlus = /[%+]/.test((parsed!.rawUri.split('?')[0]) ?? '');
+  const rawUri = parsed!.rawUri;
+  const q = rawUri.indexOf('?');
+  const quotedOrPlus = /[%+]/.test(q < 0 ? rawUri : rawUri.slice(0, q));
   // ngx_http_process_request: plain HTTP on an ssl port is 497, after the server was chosen by Host.
   if (isPlainOnTls(socket)) {
     logError(r, opts, 'info', 'client sent plain HTTP request to HTTPS port while reading client request headers');
@@ -530,6 +537,7 @@ async function content(r: RequestState, req: IncomingMessage, res: ServerRespons
   if (conf.proxyPass) {
     // The listeners leave `Expect: 100-continue` to the handler: nginx answers 100 only when it reads the body.
     if (/^100-continue$/i.test(req.headers.expect ?? '')) res.writeContinue();
+    bodyTimeout(r, req, res);
     if (opts.proxy) return opts.proxy(req, res, r);
     logError(r, opts, 'error', 'proxy_pass is not served by this build');
     return { kind: 'status', status: 502 };
@@ -560,8 +568,14 @@ async function content(r: RequestState, req: IncomingMessage, res: ServerRespons
     if (conf.autoindex && (r.method === 'GET' || r.method === 'HEAD')) {
       const entries = await readAutoindexEntries(mapUriToPath(root, uri));
       if ('status' in entries) return { kind: 'status', status: entries.status };
+      const listing = autoindexListing(conf.autoindexFormat, r.ctx.args, uri, entries, {
+        exactSize: conf.autoindexExactSize, localtime: conf.autoindexLocaltime,
+        // Names are measured in characters when the charset filter made the page utf-8.
+        utf8: responseCharset(conf, 'text/html', 200)?.toLowerCase() === 'utf-8',
+      });
+      if ('status' in listing) return { kind: 'status', status: listing.status };
       // nginx streams listings without a Content-Length (chunked on 1.1, close on 1.0).
-      sendBuffer(r, res, 200, 'text/html', Buffer.from(autoindexHtml(uri, entries), 'latin1'), [], false);
+      sendBuffer(r, res, 200, listing.type, Buffer.from(listing.body, 'latin1'), [], false);
       return { kind: 'done' };
     }
     logError(r, opts, 'error', `directory index of "${mapUriToPath(root, uri)}" is forbidden`);
@@ -570,13 +584,16 @@ async function content(r: RequestState, req: IncomingMessage, res: ServerRespons
   const file = mapUriToPath(root, uri, r.addUriToAlias);
   if (!isUnderRoot(root, file)) return { kind: 'status', status: 404 };
   const result = await serveStatic(file, { method: r.method, uri, args: r.ctx.args, headers: req.headers }, {
+    etag: conf.etag, ifModifiedSince: conf.ifModifiedSince,
+    ...(conf.maxRanges !== undefined ? { maxRanges: conf.maxRanges } : {}),
     // A response the gzip filter will compress loses its length, and with it ranges (nginx's filter order).
     ...(req.headers.range !== undefined && gzipPlan(conf.gzip, gzipRequest(r), 200, [['Content-Type', mimeTypeFor(uri, conf.types, conf.defaultType)]]).compress ? { maxRanges: 0 } : {}),
     types: conf.types, defaultType: conf.defaultType, httpVersion: req.httpVersionMajor * 1000 + req.httpVersionMinor,
     errorStatus: r.errStatus !== undefined && r.errStatus !== 200,
   });
   if (result.kind === 'error') {
-    if (result.reason) logError(r, opts, 'error', result.reason);
+    // log_not_found off: a missing file (ENOENT, ENOTDIR, ENAMETOOLONG: the 404s) is not logged.
+    if (result.reason && (conf.logNotFound || result.status !== 404)) logError(r, opts, 'error', result.reason);
     // nginx's range filter turns the 200 into 416 after the headers filter ran on it: add_header and
     // expires are already there as for a 200 (and `always` ones come again with the error page).
     const asFor200 = result.status === 416
@@ -589,8 +606,9 @@ async function content(r: RequestState, req: IncomingMessage, res: ServerRespons
     return { kind: 'done' };
   }
   const status = result.status === 200 && r.errStatus !== undefined ? r.errStatus : result.status;
-  const lm = result.headers.find(([k]) => k === 'Last-Modified')?.[1];
-  writeHead(r, res, status, result.headers, lm ? Math.floor(Date.parse(lm) / 1000) : undefined);
+  // max_ranges 0: the range filter steps aside before it would add Accept-Ranges.
+  if (conf.maxRanges === 0) result.headers = result.headers.filter(([k]) => k !== 'Accept-Ranges');
+  writeHead(r, res, status, result.headers, result.lastModifiedSec);
   const len = Number(result.headers.find(([k]) => k === 'Content-Length')?.[1] ?? 0);
   r.ctx.response.bodyBytesSent = r.method === 'HEAD' || status === 304 ? 0 : len;
   await sendBody(res, result.body);
@@ -614,9 +632,13 @@ export function writeHead(
   const now = Date.now();
   const first: [string, string][] = [];
   for (const name of FIRST_HEADERS) {
-    const h = headers.find(([k]) => k === name);
+    let h = headers.find(([k]) => k === name);
     if (!h) continue;
     if (name === 'Last-Modified' && status !== 200 && status !== 206 && status !== 304) continue;
+    if (name === 'Content-Type') {
+      const cs = responseCharset(r.conf, h[1], status);
+      if (cs !== undefined) h = ['Content-Type', `${h[1]}; charset=${cs}`];
+    }
     first.push(h);
   }
   // A relative Location is made absolute by the header filter itself and written with the core
@@ -644,8 +666,11 @@ export function writeHead(
   // appends a chunked Transfer-Encoding last and adds `Keep-Alive: timeout=65` (which nginx never
   // sends): both are named here, and only as Node would do anyway (chunk, keep the connection).
   const coreNames = ['Server', 'Date', ...FIRST_HEADERS, ...(ownLocation ? ['Location'] : [])];
+  // chunked_transfer_encoding off: a response without a length ends with the connection instead.
+  if (!r.conf.chunkedTransferEncoding) res.useChunkedEncodingByDefault = false;
   const canDelimit = res.useChunkedEncodingByDefault || all.some(([k]) => k === 'Content-Length');
-  const closing = all.some(([k, v]) => k.toLowerCase() === 'connection' && /close/i.test(v));
+  // keepalive_timeout 0 at this location switches keep-alive off (ngx_http_update_location_config).
+  const closing = r.conf.keepaliveTimeoutMs === 0 || all.some(([k, v]) => k.toLowerCase() === 'connection' && /close/i.test(v));
   all = all.filter(([k]) => k.toLowerCase() !== 'connection');
   const coreEnd = all.findIndex(([k]) => !coreNames.includes(k));
   const hasBody = r.method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
@@ -654,11 +679,16 @@ export function writeHead(
   }
   const listStart = all.findIndex(([k]) => !coreNames.includes(k) && k !== 'Transfer-Encoding');
   // A 101 (proxied websocket) says `Connection: upgrade`, as nginx's header filter does.
-  all.splice(listStart < 0 ? all.length : listStart, 0, ['Connection', status === 101 ? 'upgrade' : !closing && res.shouldKeepAlive && canDelimit ? 'keep-alive' : 'close']);
+  const keepAlive = status !== 101 && !closing && res.shouldKeepAlive && canDelimit;
+  all.splice(listStart < 0 ? all.length : listStart, 0, ['Connection', status === 101 ? 'upgrade' : keepAlive ? 'keep-alive' : 'close'],
+    // keepalive_timeout's second argument, right after Connection as ngx_http_header_filter writes it.
+    ...(keepAlive && r.conf.keepaliveHeaderSec ? [['Keep-Alive', `timeout=${r.conf.keepaliveHeaderSec}`] as [string, string]] : []));
+  if (keepAlive) idleAfter(res, r.conf.keepaliveTimeoutMs);
+  const length = all.find(([k]) => k === 'Content-Length')?.[1];
   for (const [k, v] of all) r.ctx.response.headers[k.toLowerCase()] = v;
   res.sendDate = false;
   const phrase = reason ?? (statusReason(status) || ' ');
-  res.writeHead(status, phrase, all.flat());
+  res.writeHead(status, phrase, flatHeaders(all));
   // nginx sends "HTTP/1.1 418 " for a code it has no phrase for; Node refuses an empty phrase (it
   // would put its own), so the blank one we gave is taken back out of the head before it is sent.
   const pending = res as unknown as { _header?: unknown };
@@ -670,6 +700,94 @@ export function writeHead(
     });
   }
   r.ctx.response.bytesSent = all.reduce((n, [k, v]) => n + k.length + v.length + 4, 17);
+  // A body that fits the socket buffers is handed over at once; only longer ones can stall on the client.
+  if (status !== 101 && r.method !== 'HEAD' && (length === undefined || Number(length) > SEND_TIMEOUT_MIN_BYTES)) sendTimeout(r, res);
+}
+
+/** Bodies up to this size never wait on the client (they fit the kernel's socket buffers). */
+const SEND_TIMEOUT_MIN_BYTES = 64 * 1024;
+
+/** The socket under an HTTP/1 exchange (HTTP/2 streams have their own session timeouts). */
+function h1Socket(req: IncomingMessage | undefined, res: ServerResponse): Socket | undefined {
+  if (req && req.httpVersionMajor >= 2) return undefined;
+  const socket = res.socket;
+  return socket && typeof socket.setTimeout === 'function' && !socket.destroyed ? socket : undefined;
+}
+
+/**
+ * client_body_timeout, where the body is read (proxy_pass): the client may stay silent between two
+ * reads at most that long. nginx then drops the connection without an answer and logs 408.
+ */
+function bodyTimeout(r: RequestState, req: IncomingMessage, res: ServerResponse): void {
+  const socket = h1Socket(req, res);
+  if (!socket || req.complete) return;
+  socket.setTimeout(r.conf.clientBodyTimeoutMs);
+  const onTimeout = () => {
+    if (req.complete) return;
+    r.closeStatus = 408;
+    socket.destroy();
+  };
+  req.on('timeout', onTimeout);
+  req.once('end', () => {
+    req.off('timeout', onTimeout);
+    if (!res.headersSent && !socket.destroyed) socket.setTimeout(0);
+  });
+}
+
+/**
+ * send_timeout: while the response is written, a client that takes nothing for that long is dropped.
+ * Node keeps the timer quiet while writes progress; a quiet moment with nothing queued (waiting for
+ * an upstream) is not the client's fault and is let pass, as nginx arms this timer only when a
+ * write is blocked.
+ */
+function sendTimeout(r: RequestState, res: ServerResponse): void {
+  if (r.ctx.protocol.startsWith('HTTP/2')) return;
+  const socket = h1Socket(undefined, res);
+  if (!socket || r.conf.sendTimeoutMs <= 0) return;
+  const ms = r.conf.sendTimeoutMs;
+  socket.setTimeout(ms);
+  res.on('timeout', () => {
+    const queued = (socket as Socket & { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0;
+    if (socket.writableLength > 0 || res.writableLength > 0 || queued > 0 || res.writableNeedDrain) socket.destroy();
+    // Nothing waits on the client: the timer fired between two writes. Arm it again (Node does
+    // only on activity, and a write that then blocks is no activity).
+    else if (!socket.destroyed) socket.setTimeout(ms);
+  });
+}
+
+/**
+ * ngx_http_charset_filter_module's header part: the charset `conf` adds to a response of this
+ * Content-Type, or undefined. Not on 301/302, nor when the type already names a charset.
+ */
+export function responseCharset(conf: LocationConf, contentType: string, status: number): string | undefined {
+  if (conf.charset === undefined || status === 301 || status === 302 || contentType === '') return undefined;
+  if (/;\s*charset\s*=/i.test(contentType)) return undefined;
+  const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  if (conf.charsetTypes[0] !== '*' && !conf.charsetTypes.includes(type)) return undefined;
+  return conf.charset;
+}
+
+/**
+ * A per-location keepalive_timeout: once the response is finished Node arms the server-wide idle
+ * timer on the socket (if it stays open); this location's value replaces it.
+ */
+function idleAfter(res: ServerResponse, ms: number): void {
+  const socket = res.socket;
+  // The same as the server's own (the default server's): Node arms exactly that already.
+  if ((socket as (Socket & { server?: { keepAliveTimeout?: number } }) | null)?.server?.keepAliveTimeout === ms) return;
+  res.once('finish', () => {
+    if (socket && !socket.destroyed && (socket as Socket & { timeout?: number }).timeout) socket.setTimeout(ms);
+  });
+}
+
+/** [[k, v], …] → [k, v, …] for res.writeHead (a plain loop: Array.prototype.flat is slow in V8). */
+function flatHeaders(headers: readonly [string, string][]): string[] {
+  const out: string[] = new Array(headers.length * 2);
+  for (let i = 0; i < headers.length; i++) {
+    out[2 * i] = headers[i]![0];
+    out[2 * i + 1] = headers[i]![1];
+  }
+  return out;
 }
 
 function gzipRequest(r: RequestState): GzipRequest {
@@ -748,10 +866,11 @@ function sendReturn(r: RequestState, res: ServerResponse, outcome: ReturnOutcome
 
 /** ngx_http_special_response_handler: error_page first (once), else the built-in page. */
 async function finalize(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean, status: number): Promise<void> {
-  if (!r.errorPageDone && status >= 300) {
+  if (!r.errorPageDone && status >= 300 && r.uriChanges !== 0) {
     const ep = r.conf.errorPages.find((e) => e.codes.includes(status));
     if (ep) {
-      r.errorPageDone = true;
+      // recursive_error_pages on lets the error page's own errors use error_page again.
+      r.errorPageDone = !r.conf.recursiveErrorPages;
       r.errStatus = ep.overwrite === undefined ? status : ep.overwrite === 'upstream' ? undefined : ep.overwrite;
       const target = evaluate(compiled(ep.uri), r.ctx);
       if (target.startsWith('/')) {

@@ -7,7 +7,7 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import type { Server } from 'node:net';
 import tls from 'node:tls';
-import type { ListenSocket, RoutingState, ServerConf, TlsSettings } from '../config/state.ts';
+import type { ListenSocket, LocationConf, RoutingState, ServerConf, TlsSettings } from '../config/state.ts';
 import { addressKeyFor, selectServer } from '../config/select.ts';
 import { unmapIPv4 } from '../http/access.ts';
 import { LogFiles, type ErrorLogEntry } from '../http/access-log.ts';
@@ -58,11 +58,13 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
     return ctx;
   };
   const servers: Server[] = [];
+  const boundServers: { server: Server; listen: ListenSocket }[] = [];
   const tlsServers: { server: tls.Server; listen: ListenSocket }[] = [];
   try {
     for (const listen of state.listens) {
       if (!listen.bound) continue;
       const server = createServer(getState, listen, pems, contextFor);
+      applyTimeouts(server, state, listen);
       if (listen.ssl) tlsServers.push({ server: server as tls.Server, listen });
       counters.track(server);
       server.on('request', listen.http2 ? http2Adapter(handler) : handler);
@@ -75,6 +77,7 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       if (listen.ssl && !listen.http2) routePlainHttp(server as tls.Server, plainServer(handler, clientError));
       await bind(server, listen);
       servers.push(server);
+      boundServers.push({ server, listen });
     }
   } catch (err) {
     for (const s of servers) s.close();
@@ -88,6 +91,8 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       for (const entry of next.tls) contexts.set(entry.tls, tls.createSecureContext(secureOptions(entry.tls, nextPems)));
       const defaults = tlsServers.map(({ listen }) => next.tables.get(listen.key)?.defaultServer.tls);
       current = { state: next, pems: nextPems, contexts };
+      // A reload's timeouts apply to the connections accepted from now on (and Node's checks).
+      for (const { server, listen } of boundServers) applyTimeouts(server, next, listen);
       tlsServers.forEach(({ server }, i) => {
         const d = defaults[i];
         if (d) server.setSecureContext(secureOptions(d, nextPems));
@@ -101,6 +106,40 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       await proxy.close(); // idle upstream keep-alive connections
     },
   };
+}
+
+/**
+ * The default server's client_header_timeout and keepalive_timeout become the Node server's
+ * headersTimeout and keepAliveTimeout; Node checks for expired heads every connectionsCheckingInterval
+ * (30 s by default), so that interval follows the timeout. A head not complete in time is dropped
+ * without an answer (client-error.ts), as nginx drops it. keepalive_timeout 0 (no keep-alive) is
+ * answered with `Connection: close` by the pipeline; Node's 0 would mean "never time out".
+ */
+export function nodeTimeouts(conf: LocationConf): { headersTimeout: number; requestTimeout: number; keepAliveTimeout: number; connectionsCheckingInterval: number } {
+  const headersTimeout = Math.max(1, conf.clientHeaderTimeoutMs);
+  return {
+    headersTimeout,
+    // nginx has no cap on a whole request; Node's (300 s by default) must not undercut the head's.
+    requestTimeout: Math.max(300_000, headersTimeout),
+    keepAliveTimeout: conf.keepaliveTimeoutMs || 1,
+    connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(headersTimeout / 4))),
+  };
+}
+
+function timeoutsFor(state: RoutingState, listen: ListenSocket): Partial<ReturnType<typeof nodeTimeouts>> {
+  const conf = state.tables.get(listen.key)?.defaultServer.conf;
+  return conf ? nodeTimeouts(conf) : {};
+}
+
+function applyTimeouts(server: Server, state: RoutingState, listen: ListenSocket): void {
+  const conf = state.tables.get(listen.key)?.defaultServer.conf;
+  if (!conf) return;
+  const t = nodeTimeouts(conf);
+  const s = server as Partial<http.Server>;
+  if (typeof s.headersTimeout !== 'number') return; // HTTP/2 servers have their own session timeouts
+  s.requestTimeout = t.requestTimeout;
+  s.headersTimeout = t.headersTimeout;
+  s.keepAliveTimeout = t.keepAliveTimeout;
 }
 
 function plainServer(handler: http.RequestListener, clientError: (err: Error, socket: import('node:net').Socket) => void): http.Server {
@@ -118,7 +157,8 @@ function createServer(
 ): Server {
   // requireHostHeader: nginx answers a Host-less HTTP/1.1 request itself (400), through the log.
   // maxHeaderSize: nginx's 4 × 8k header buffers, not Node's 16k (which answers 431).
-  if (!listen.ssl) return http.createServer({ keepAliveTimeout: 65_000, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES });
+  const timeouts = timeoutsFor(getState(), listen);
+  if (!listen.ssl) return http.createServer({ ...timeouts, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES });
   const fallback = getState().tables.get(listen.key)?.defaultServer.tls;
   const options: tls.TlsOptions = {
     // The server's own context (used when SNI picks nothing else): the default server's certificate.
@@ -141,7 +181,7 @@ function createServer(
     },
   };
   if (listen.http2) return http2.createSecureServer({ ...options, allowHTTP1: true }) as unknown as Server;
-  return https.createServer({ ...options, keepAliveTimeout: 65_000, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES });
+  return https.createServer({ ...options, ...timeouts, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES });
 }
 
 /**

@@ -178,8 +178,9 @@ describe('logs, workers, shutdown', () => {
     process.kill(readPid(p.pidFile)!, 'SIGUSR1');
     await waitFor(() => existsSync(log) && loop.stats.sent > 120, 10_000, 'requests after the reopen');
     const stats = await loop.stop();
-    await new Promise((r) => setTimeout(r, 1500)); // buffered lines reach the files
     const lines = (f: string) => readFileSync(f, 'utf8').split('\n').filter((l) => l.includes('tag=reopen'));
+    // Log writes are buffered off the request path: wait (bounded) until the workers have flushed.
+    await waitFor(() => lines(`${log}.1`).length + lines(log).length >= stats.sent, 10_000, 'the buffered log lines').catch(() => {});
     const oldLines = lines(`${log}.1`);
     const newLines = lines(log);
     const ids = [...oldLines, ...newLines].map((l) => /n=(\d+)/.exec(l)![1]);
