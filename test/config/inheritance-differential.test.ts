@@ -5,27 +5,17 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findLocation, selectServer } from '../../src/config/select.ts';
 import { effectiveProxyHeaders } from '../../src/config/settings.ts';
 import type { LocationConf, RoutingState } from '../../src/config/state.ts';
 import { conv } from './helpers.ts';
+import { freePort } from '../http/oracle.ts';
 
 const NGINX = '/usr/sbin/nginx';
 const skip = !existsSync(NGINX) ? 'real nginx is not installed' : false;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function config(dir: string, port: number, backend: number): string {
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${dir}/${t};`).join('\n');

@@ -4,11 +4,12 @@
 // the instance's own ports are mapped back to their placeholders (`Location: http://h:@P1@/x`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { connect as netConnect, createServer, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../http/oracle.ts';
 
 export const NGINX_BIN = '/usr/sbin/nginx';
 export const haveNginx = existsSync(NGINX_BIN);
@@ -19,16 +20,7 @@ const BEXT_ENTRY = process.env.BEXT_SERVING_BIN
   ? [resolve(REPO, process.env.BEXT_SERVING_BIN)]
   : ['--import', 'tsx', join(REPO, 'src/server/main.ts')];
 
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
+export { freePort };
 
 export interface Instance {
   kind: 'nginx' | 'bext';
