@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import type { SystemdContainer } from '../lib/container.ts';
 import { assetsDir } from '../lib/paths.ts';
-import { fetchIn } from './http.ts';
+import { describeLoop, fetchIn, startRequestLoop } from './http.ts';
 import { waitUntil } from './wait.ts';
 
 const acmeServer = 'https://localhost:14000/dir';
@@ -73,9 +73,17 @@ export async function issueWithCertbotNginx(host: SystemdContainer, t: TestConte
   assert.equal(await servedSerial(host, domain), await fileSerial(host, domain), 'the served certificate is not the issued one');
 }
 
-/** `certbot renew --force-renewal`: certbot reloads the server, which must then serve the new cert. */
+/**
+ * `certbot renew --force-renewal` while HTTPS requests flow: certbot reloads the server, which must
+ * then serve the new certificate, and no request may fail meanwhile.
+ */
 export async function forcedRenewalIsServed(host: SystemdContainer, t: TestContext, domain: string): Promise<void> {
   const oldSerial = await fileSerial(host, domain);
+  const loop = startRequestLoop(host, {
+    url: `https://${domain}/`,
+    count: 400,
+    curlArgs: `--cacert ${pebbleRoot} --resolve ${domain}:443:127.0.0.1`,
+  });
   const t0 = Date.now();
   const run = await host.sh(`REQUESTS_CA_BUNDLE=${pebbleApiCa} certbot renew --force-renewal --no-random-sleep-on-renew --non-interactive`, {
     timeoutMs: 180_000,
@@ -85,4 +93,7 @@ export async function forcedRenewalIsServed(host: SystemdContainer, t: TestConte
   assert.notEqual(newSerial, oldSerial, 'certbot renew did not write a new certificate');
   await waitUntil('the renewed certificate to be served', async () => (await servedSerial(host, domain)) === newSerial);
   t.diagnostic(`renewal: ${oldSerial} → ${newSerial}, served after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const figures = await loop.done;
+  t.diagnostic(`HTTPS during the renewal: ${describeLoop(figures)}`);
+  assert.equal(figures.failed, 0, `requests failed during the renewal: ${describeLoop(figures)}`);
 }

@@ -45,11 +45,11 @@ export interface RequestLoop {
  */
 export function startRequestLoop(
   host: SystemdContainer,
-  { url = 'http://localhost/', count = 300, pauseSeconds = 0.01 } = {},
+  { url = 'http://localhost/', count = 300, pauseSeconds = 0.01, curlArgs = '' } = {},
 ): RequestLoop {
   const marker = `bext-it-loop-${randomBytes(4).toString('hex')}`;
   const script = `for i in $(seq 1 ${count}); do
-  curl -s -o /dev/null -m 5 -A '${marker}' -w '%{http_code}\\n' '${url}' || true
+  curl -s -o /dev/null -m 5 ${curlArgs} -A '${marker}' -w '%{http_code}\\n' '${url}' || true
   sleep ${pauseSeconds}
 done`;
   const done = host.sh(script, { timeoutMs: 10 * 60_000 }).then((r) => {
