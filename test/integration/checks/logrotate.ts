@@ -14,14 +14,28 @@ async function countIn(host: SystemdContainer, marker: string, file: string): Pr
   return Number(r.stdout.trim() || 0);
 }
 
-/** `logrotate -f /etc/logrotate.d/nginx` in the middle of `requests` requests; returns the figures. */
-export async function rotateUnderLoad(host: SystemdContainer, t: TestContext, requests = 400): Promise<void> {
+/**
+ * The logrotate block of the spec (masquerade-mode.md), whose postrotate is `nginx -s reopen`
+ * through the shim, where Debian's goes through invoke-rc.d and start-stop-daemon.
+ */
+export const specLogrotateConfig = `/var/log/nginx/*.log {
+\tdaily
+\trotate 14
+\tcompress
+\tpostrotate
+\t\t/usr/sbin/nginx -s reopen
+\tendscript
+}
+`;
+
+/** `logrotate -f CONFIG` in the middle of `requests` requests; returns the figures. */
+export async function rotateUnderLoad(host: SystemdContainer, t: TestContext, requests = 400, config = '/etc/logrotate.d/nginx'): Promise<void> {
   const loop = startRequestLoop(host, { count: requests });
   // Rotate once the loop is well under way, so lines land on both sides of the rotation.
   await waitUntil('the first logged requests', async () => (await countIn(host, loop.marker, accessLog)) >= requests / 4, {
     timeoutMs: 60_000,
   });
-  const rotate = await host.sh('logrotate -v -f /etc/logrotate.d/nginx');
+  const rotate = await host.sh(`logrotate -v -f ${config}`);
   assert.equal(rotate.exitCode, 0, `logrotate failed:\n${rotate.stderr}`);
   const figures = await loop.done;
   await new Promise((r) => setTimeout(r, 1000)); // the last lines reach the file
