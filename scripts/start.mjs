@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: build the bundles, make the example's self-signed certificate, then run bext-server on
 // examples/nginx.conf (prefix examples/, so logs/ and site/ resolve there, as nginx resolves them).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,11 @@ mkdirSync(path.join(examples, 'logs'), { recursive: true });
 mkdirSync(path.join(examples, 'tls'), { recursive: true });
 const crt = path.join(examples, 'tls/example.crt');
 if (!existsSync(crt)) {
+  const which = spawnSync('openssl', ['version']);
+  if (which.error) {
+    console.error("npm start: the example's HTTPS server needs a certificate, made with openssl: apt-get install openssl");
+    process.exit(1);
+  }
   execFileSync('openssl', [
     'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '365', '-subj', '/CN=www.example.test',
     '-addext', 'subjectAltName=DNS:www.example.test,DNS:example.test,DNS:localhost',

@@ -9,4 +9,8 @@ http
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   })
+  .on('error', (err) => {
+    console.error(`example app: cannot listen on 127.0.0.1:${port} (${err.code ?? err.message}); /app/ answers 502 without it`);
+    process.exit(1);
+  })
   .listen(port, '127.0.0.1');
