@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NGINX = '/usr/sbin/nginx';
-const SERVER = path.join(ROOT, 'dist/bext-server.js');
+// BEXT_SERVER: another bundle (say one built with BEXT_DIST=/tmp/x node scripts/build.mjs).
+const SERVER = process.env.BEXT_SERVER ?? path.join(ROOT, 'dist/bext-server.js');
 
 const argv = process.argv.slice(2);
 const opt = (name: string, def: string) => {

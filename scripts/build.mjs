@@ -8,6 +8,8 @@ import path from 'node:path';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const shebang = process.env.BEXT_SHEBANG ?? '#!/usr/bin/env node';
+// BEXT_DIST puts the bundles elsewhere (a benchmark of a work in progress must not race dist/).
+const dist = path.resolve(root, process.env.BEXT_DIST ?? 'dist');
 
 export const programs = [
   { entry: 'src/server/main.ts', out: 'dist/bext-server.js' },
@@ -15,12 +17,12 @@ export const programs = [
   { entry: 'src/cli/main.ts', out: 'dist/bext.js' },
 ];
 
-await mkdir(path.join(root, 'dist'), { recursive: true });
+await mkdir(dist, { recursive: true });
 for (const p of programs) {
   await build({
     absWorkingDir: root,
     entryPoints: [p.entry],
-    outfile: p.out,
+    outfile: path.join(dist, path.basename(p.out)),
     bundle: true,
     platform: 'node',
     target: 'node18.19',
@@ -34,6 +36,6 @@ for (const p of programs) {
       js: `${shebang}\nimport { createRequire as __bextCreateRequire } from 'node:module';\nconst require = __bextCreateRequire(import.meta.url);`,
     },
   });
-  await chmod(path.join(root, p.out), 0o755);
+  await chmod(path.join(dist, path.basename(p.out)), 0o755);
 }
-console.log(`built ${programs.map((p) => p.out).join(', ')}`);
+console.log(`built ${programs.map((p) => path.relative(root, path.join(dist, path.basename(p.out)))).join(', ')}`);
