@@ -35,6 +35,8 @@ interface Scenario {
   path: string;
   https?: boolean;
   host?: string;
+  /** Also run bench/node-floor.ts (bare node:http serving the same file) as a reference. */
+  floor?: boolean;
 }
 
 function routingHeavy(): { servers: string; locations: string } {
@@ -47,7 +49,7 @@ function routingHeavy(): { servers: string; locations: string } {
 
 const heavy = routingHeavy();
 const SCENARIOS: Scenario[] = [
-  { name: 'small static 1 KiB', server: 'location / { }', path: '/small.html' },
+  { name: 'small static 1 KiB', server: 'location / { }', path: '/small.html', floor: true },
   { name: 'static 1 MiB', server: 'location / { }', path: '/big.bin' },
   // Debian's default site serves files through try_files: a stat per candidate before the open.
   { name: 'try_files 1 KiB', server: 'location / { try_files $uri $uri/ =404; }', path: '/small.html' },
@@ -124,8 +126,13 @@ async function waitUp(port: number, https: boolean): Promise<void> {
   throw new Error(`nothing answers on port ${port}`);
 }
 
-function startServer(kind: 'nginx' | 'bext', dir: string, conf: string): ChildProcess {
+type Kind = 'nginx' | 'bext' | 'node';
+
+function startServer(kind: Kind, dir: string, conf: string, floor?: { port: number; file: string }): ChildProcess {
   const args = ['-p', `${dir}/`, '-c', conf, '-g', 'daemon off;'];
+  if (kind === 'node') {
+    return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/node-floor.ts'), String(floor!.port), floor!.file], { stdio: 'ignore', cwd: ROOT });
+  }
   return kind === 'nginx'
     ? spawn(NGINX, args, { stdio: 'ignore' })
     : spawn(process.execPath, [SERVER, ...args], { stdio: 'ignore' });
@@ -209,15 +216,17 @@ async function main(): Promise<void> {
     `require('http').createServer((q, r) => r.end('x'.repeat(1024))).listen(${UPSTREAM_PORT}, '127.0.0.1')`], { stdio: 'ignore' });
   const results: Record<string, unknown>[] = [];
   const rows: string[] = [];
+  const floorRows: string[] = [];
   try {
     for (const s of SCENARIOS.filter((x) => !ONLY || x.name.includes(ONLY))) {
-      const runs: Record<'nginx' | 'bext', Run[]> = { nginx: [], bext: [] };
-      const ports = { nginx: 18900, bext: 18901 };
+      const runs: Record<Kind, Run[]> = { nginx: [], bext: [], node: [] };
+      const ports = { nginx: 18900, bext: 18901, node: 18902 };
+      const kinds: Kind[] = s.floor ? ['nginx', 'bext', 'node'] : ['nginx', 'bext'];
       for (let round = 0; round < ROUNDS; round++) {
-        for (const kind of ['nginx', 'bext'] as const) {
+        for (const kind of kinds) {
           const conf = `${kind}.conf`;
           writeFileSync(path.join(dir, conf), config(s, dir, ports[kind]));
-          const p = startServer(kind, dir, conf);
+          const p = startServer(kind, dir, conf, { port: ports.node, file: path.join(dir, 'html', s.path) });
           try {
             await waitUp(ports[kind], !!s.https);
             runs[kind].push(wrk(s, ports[kind], p.pid!));
@@ -233,6 +242,7 @@ async function main(): Promise<void> {
         bext: runs.bext,
         ratio: { min: Math.min(...ratio), median: median(ratio), max: Math.max(...ratio) },
         p99Ratio: median(runs.bext.map((b) => b.p99ms)) / median(runs.nginx.map((n) => n.p99ms)),
+        ...(s.floor ? { nodeFloor: runs.node, nodeFloorRatio: median(runs.node.map((n, i) => n.rps / runs.nginx[i]!.rps)) } : {}),
       };
       results.push(entry);
       rows.push(
@@ -241,6 +251,12 @@ async function main(): Promise<void> {
           `${fmt(median(runs.nginx.map((r) => r.p99ms)))} / ${fmt(median(runs.bext.map((r) => r.p99ms)))} | ` +
           `${median(runs.nginx.map((r) => r.rssMiB))} / ${median(runs.bext.map((r) => r.rssMiB))} |`,
       );
+      if (s.floor) {
+        floorRows.push(
+          `| ${s.name}: bare node:http, same file (bench/node-floor.ts) | ${fmt(median(runs.nginx.map((r) => r.rps)), 0)} | ` +
+            `${fmt(median(runs.node.map((r) => r.rps)), 0)} | ${fmt(entry.nodeFloorRatio ?? NaN)} |`,
+        );
+      }
       console.error(`done: ${s.name}`);
     }
     const reload = { nginx: await reloadCost('nginx', dir, 18910), bext: await reloadCost('bext', dir, 18911) };
@@ -254,6 +270,10 @@ async function main(): Promise<void> {
       ...rows,
       '',
       `Reload, SIGHUP to the new config answering (median of 10): nginx ${fmt(median(reload.nginx), 1)} ms, bext ${fmt(median(reload.bext), 1)} ms.`,
+      ...(floorRows.length
+        ? ['', "Node's own floor in the same run (what any node:http server reaches here):", '',
+          '| reference | nginx req/s | node req/s | ratio (median) |', '| --- | --- | --- | --- |', ...floorRows]
+        : []),
     ].join('\n');
     console.log(table);
     mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });

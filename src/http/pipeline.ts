@@ -93,18 +93,57 @@ function requestHeadLength(req: IncomingMessage, target: string, protocol: strin
   return n + 2;
 }
 
-interface ConnInfo { id: number; requests: number }
+/** What a connection keeps across its requests: its numbers, addresses and server table. */
+interface ConnInfo {
+  id: number;
+  requests: number;
+  localAddress: string;
+  localPort: number;
+  remoteAddr: string;
+  remotePort: number;
+  scheme: 'http' | 'https';
+  /** The table for the local address, looked up once per state (a reload brings a new state). */
+  tableState?: RoutingState;
+  table?: ServerTable;
+}
 const connections = new WeakMap<Socket, ConnInfo>();
 let connectionCounter = 0;
 
 function connInfo(socket: Socket): ConnInfo {
   let c = connections.get(socket);
   if (!c) {
-    c = { id: ++connectionCounter, requests: 0 };
+    c = {
+      id: ++connectionCounter, requests: 0,
+      localAddress: unmapIPv4(socket.localAddress ?? ''), localPort: socket.localPort ?? 0,
+      remoteAddr: unmapIPv4(socket.remoteAddress ?? ''), remotePort: socket.remotePort ?? 0,
+      scheme: (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+    };
     connections.set(socket, c);
   }
   c.requests++;
   return c;
+}
+
+/** The connection's server table under `state`. */
+function connTable(conn: ConnInfo, state: RoutingState): ServerTable | undefined {
+  if (conn.tableState !== state) {
+    conn.table = tableFor(state, conn.localAddress, conn.localPort);
+    conn.tableState = state;
+  }
+  return conn.table;
+}
+
+/**
+ * Request headers by lowercase name. Node's joined `req.headers` is exact when no name comes twice
+ * (the common case, and cheaper); otherwise each value is kept apart, as nginx keeps them.
+ */
+function requestHeaders(req: IncomingMessage): Record<string, string | string[] | undefined> {
+  // HTTP/2's object also holds the pseudo-headers: its adapter's headersDistinct leaves them out.
+  if (req.httpVersionMajor >= 2) return req.headersDistinct as Record<string, string[]>;
+  const joined = req.headers;
+  let n = 0;
+  for (const _ in joined) n++;
+  return n * 2 === req.rawHeaders.length ? joined : (req.headersDistinct as Record<string, string[]>);
 }
 
 /** The server table for the socket that accepted the connection: exact address, else the wildcard. */
@@ -256,13 +295,11 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
   const startMs = Date.now();
   const socket = req.socket;
   const conn = connInfo(socket);
-  const localAddress = unmapIPv4(socket.localAddress ?? '');
-  const localPort = socket.localPort ?? 0;
-  const scheme: 'http' | 'https' = (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  const { localAddress, localPort, scheme } = conn;
   const method = req.method ?? 'GET';
   const protocol = `HTTP/${req.httpVersion}`;
   const target = req.url ?? '/';
-  const table = tableFor(state, localAddress, localPort);
+  const table = connTable(conn, state);
   if (!table) {
     res.destroy();
     return;
@@ -276,11 +313,13 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
     if (!(e instanceof BadUriError)) throw e;
     badRequest = true;
   }
-  const hostHeader = req.headers.host;
-  if ((req.headersDistinct.host?.length ?? 0) > 1) badRequest = true; // "client sent duplicate host header"
+  const headers = requestHeaders(req);
+  const hostValues = headers.host;
+  if (Array.isArray(hostValues) && hostValues.length > 1) badRequest = true; // "client sent duplicate host header"
+  const hostHeader = Array.isArray(hostValues) ? hostValues[0] : hostValues;
   let host = '';
   if (parsed?.host !== undefined) host = validateHost(parsed.host) ?? '';
-  else if (hostHeader !== undefined) {
+  else if (typeof hostHeader === 'string') {
     const v = validateHost(hostHeader);
     if (v === undefined) badRequest = true;
     else host = v;
@@ -288,26 +327,32 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
     badRequest = true; // HTTP/1.1 without Host
   }
 
-  const ctx = newVarContext({
+  // A whole literal (not newVarContext's defaults spread over): one object shape for every request.
+  const ctx: VarContext = {
     method,
     requestLine: `${method} ${target} ${protocol}`,
     protocol,
     rawUri: parsed?.rawUri ?? target,
     uri: parsed?.uri ?? '',
     args: parsed?.args ?? '',
-    headers: req.headersDistinct as Record<string, string[]>,
+    headers,
     scheme,
-    remoteAddr: unmapIPv4(socket.remoteAddress ?? ''),
-    remotePort: socket.remotePort ?? 0,
+    remoteAddr: conn.remoteAddr,
+    remotePort: conn.remotePort,
     serverAddr: localAddress,
     serverPort: localPort,
     host,
+    serverName: '',
     startMs,
     connection: conn.id,
     connectionRequests: conn.requests,
     requestLength: requestHeadLength(req, target, protocol),
+    captures: [],
+    namedCaptures: {},
+    userVars: new Map(),
+    response: { status: 0, headers: {}, bodyBytesSent: 0, bytesSent: 0 },
     extra: mapResolver(state),
-  });
+  };
   // Refused while reading the head (414, 494, 505): nginx has not chosen a server by name yet.
   const refused = headStatus(req, target);
   const server = badRequest || refused ? table.defaultServer : selectServer(table, host, ctx);
@@ -409,11 +454,11 @@ async function runPhases(r: RequestState, req: IncomingMessage, res: ServerRespo
     }
 
     // preaccess: limit_req, then limit_conn
-    const limited = await runPreaccess(r, res, opts);
+    const limited = hasPreaccess(r.conf) ? await runPreaccess(r, res, opts) : undefined;
     if (limited !== undefined) return finalize(r, req, res, opts, quotedOrPlus, limited);
 
     // access
-    const denied = await accessPhase(r, req, opts);
+    const denied = hasAccessRules(r.conf) ? await accessPhase(r, req, opts) : undefined;
     if (denied !== undefined) return finalize(r, req, res, opts, quotedOrPlus, denied);
 
     // content
@@ -437,9 +482,12 @@ async function runPhases(r: RequestState, req: IncomingMessage, res: ServerRespo
   }
 }
 
+// Most locations have neither limits nor access rules: those phases are skipped without a promise.
+const hasPreaccess = (conf: LocationConf) => conf.limitReq.length > 0 || conf.limitConn.length > 0;
+const hasAccessRules = (conf: LocationConf) => conf.access.length > 0 || conf.limitExcept !== undefined || !!conf.authBasic?.userFile;
+
 /** limit_req and limit_conn; a refusal's status, or undefined to go on. */
 async function runPreaccess(r: RequestState, res: ServerResponse, opts: PipelineOptions): Promise<number | undefined> {
-  if (r.conf.limitReq.length === 0 && r.conf.limitConn.length === 0) return undefined;
   const log = (level: ErrorLogEntry['level'], message: string) => logError(r, opts, level, message);
   const out = await preaccess(r, opts.zones!, log, (release) => res.once('close', release));
   return out.status;
@@ -516,9 +564,9 @@ async function runNamed(r: RequestState, named: Location, req: IncomingMessage, 
   if (lr.kind === 'status') return finalize(r, req, res, opts, quotedOrPlus, lr.status);
   if (lr.kind === 'last' || (lr.kind === 'done' && lr.uriChanged)) return runPhases(r, req, res, opts, quotedOrPlus, false);
   // A named location runs nginx's phases from location rewrite on: preaccess and access too.
-  const limited = await runPreaccess(r, res, opts);
+  const limited = hasPreaccess(r.conf) ? await runPreaccess(r, res, opts) : undefined;
   if (limited !== undefined) return finalize(r, req, res, opts, quotedOrPlus, limited);
-  const denied = await accessPhase(r, req, opts);
+  const denied = hasAccessRules(r.conf) ? await accessPhase(r, req, opts) : undefined;
   if (denied !== undefined) return finalize(r, req, res, opts, quotedOrPlus, denied);
   const outcome = await content(r, req, res, opts);
   if (outcome.kind === 'done') return;
@@ -616,6 +664,7 @@ async function content(r: RequestState, req: IncomingMessage, res: ServerRespons
 }
 
 const FIRST_HEADERS = ['Content-Type', 'Content-Length', 'Last-Modified'];
+const NO_HEADERS: readonly [string, string][] = [];
 
 /**
  * writeHead with nginx's header order (ngx_http_header_filter): Server, Date, Content-Type,
@@ -628,64 +677,103 @@ export function writeHead(
   /** Server/Date the caller supplies itself (proxy_pass_header), so nginx's own are not added. */
   passed?: { server: boolean; date: boolean },
 ): void {
+  let compress = false;
   r.ctx.response.status = status;
   const now = Date.now();
-  const first: [string, string][] = [];
-  for (const name of FIRST_HEADERS) {
-    let h = headers.find(([k]) => k === name);
-    if (!h) continue;
-    if (name === 'Last-Modified' && status !== 200 && status !== 206 && status !== 304) continue;
-    if (name === 'Content-Type') {
-      const cs = responseCharset(r.conf, h[1], status);
-      if (cs !== undefined) h = ['Content-Type', `${h[1]}; charset=${cs}`];
+  // One pass over the handler's headers: the first of each core name (later ones are dropped),
+  // ETags, and the rest in order.
+  let type: [string, string] | undefined;
+  let contentLength: [string, string] | undefined;
+  let modified: [string, string] | undefined;
+  let location: [string, string] | undefined;
+  let etags: [string, string][] | undefined;
+  const others: [string, string][] = [];
+  for (const h of headers) {
+    switch (h[0]) {
+      case 'Content-Type': type ??= h; break;
+      case 'Content-Length': contentLength ??= h; break;
+      case 'Last-Modified': modified ??= h; break;
+      case 'Location': location ??= h; break;
+      case 'ETag': (etags ??= []).push(h); break;
+      case 'Accept-Ranges': if (status === 200) others.push(h); break;
+      default: others.push(h);
     }
-    first.push(h);
   }
+  const first: [string, string][] = [];
+  if (type) {
+    const cs = responseCharset(r.conf, type[1], status);
+    first.push(cs === undefined ? type : ['Content-Type', `${type[1]}; charset=${cs}`]);
+  }
+  if (contentLength) first.push(contentLength);
+  if (modified && (status === 200 || status === 206 || status === 304)) first.push(modified);
   // A relative Location is made absolute by the header filter itself and written with the core
   // headers; any other Location stays first in the header list.
-  const location = headers.find(([k]) => k === 'Location');
   const ownLocation = location !== undefined && r.conf.absoluteRedirect && location[1].startsWith('/');
   if (location && ownLocation) first.push(['Location', absoluteLocation(location[1], redirectContext(r))]);
-  const rest = headers.filter(([k]) => !FIRST_HEADERS.includes(k) && k !== 'Location' && !(k === 'Accept-Ranges' && status !== 200));
-  const listHead = [...(location && !ownLocation ? [location] : []), ...rest.filter(([k]) => k === 'ETag')];
-  const others = rest.filter(([k]) => k !== 'ETag');
-  const filters = [...expiresHeaders(r.conf.expires, status, now, lastModifiedSec), ...addHeaders(r.conf.addHeaders, status, r.ctx)];
-  let all: [string, string][] = [
-    ...(passed?.server ? [] : [['Server', serverHeader(r.conf.serverTokens !== 'off')] as [string, string]]),
-    ...(passed?.date ? [] : [['Date', httpDate(now)] as [string, string]]), ...first, ...listHead,
-    // A 416 went through the header filters once as a 200 (see content()): Content-Range and those
-    // headers come before the ones the error page's own pass adds.
-    ...(status === 416 ? [...others, ...filters] : [...filters, ...others]),
-  ];
+  let all: [string, string][] = [];
+  if (!passed?.server) all.push(['Server', serverHeader(r.conf.serverTokens !== 'off')]);
+  if (!passed?.date) all.push(['Date', httpDate(now)]);
+  for (const h of first) all.push(h);
+  if (location && !ownLocation) all.push(location);
+  if (etags) for (const h of etags) all.push(h);
+  const expires = r.conf.expires ? expiresHeaders(r.conf.expires, status, now, lastModifiedSec) : NO_HEADERS;
+  const added = r.conf.addHeaders.length > 0 ? addHeaders(r.conf.addHeaders, status, r.ctx) : NO_HEADERS;
+  // A 416 went through the header filters once as a 200 (see content()): Content-Range and those
+  // headers come before the ones the error page's own pass adds.
+  if (status === 416) for (const h of others) all.push(h);
+  for (const h of expires) all.push(h);
+  for (const h of added) all.push(h);
+  if (status !== 416) for (const h of others) all.push(h);
   // The gzip filter: Vary after the core headers, then the compressed response's own header changes.
-  const gz = gzipPlan(r.conf.gzip, gzipRequest(r), status, all);
-  if (gz.vary) all.splice(2 + first.length, 0, ['Vary', 'Accept-Encoding']);
-  if (gz.compress) all = gzipHeaders(all);
+  if (r.conf.gzip.enabled) {
+    const gz = gzipPlan(r.conf.gzip, gzipRequest(r), status, all);
+    if (gz.vary) all.splice(2 + first.length, 0, ['Vary', 'Accept-Encoding']);
+    if (gz.compress) all = gzipHeaders(all);
+    compress = gz.compress;
+  }
   // ngx_http_header_filter writes Server, Date, Content-Type, Content-Length, Last-Modified, its
   // own Location, then Transfer-Encoding and Connection, then the header list. Left to itself Node
   // appends a chunked Transfer-Encoding last and adds `Keep-Alive: timeout=65` (which nginx never
   // sends): both are named here, and only as Node would do anyway (chunk, keep the connection).
-  const coreNames = ['Server', 'Date', ...FIRST_HEADERS, ...(ownLocation ? ['Location'] : [])];
+  const isCore = (k: string) =>
+    k === 'Server' || k === 'Date' || k === 'Content-Type' || k === 'Content-Length' || k === 'Last-Modified' || (ownLocation && k === 'Location');
   // chunked_transfer_encoding off: a response without a length ends with the connection instead.
   if (!r.conf.chunkedTransferEncoding) res.useChunkedEncodingByDefault = false;
-  const canDelimit = res.useChunkedEncodingByDefault || all.some(([k]) => k === 'Content-Length');
+  let hasLength = false;
+  let hasTransferEncoding = false;
+  let connectionHeader = false;
   // keepalive_timeout 0 at this location switches keep-alive off (ngx_http_update_location_config).
-  const closing = r.conf.keepaliveTimeoutMs === 0 || all.some(([k, v]) => k.toLowerCase() === 'connection' && /close/i.test(v));
-  all = all.filter(([k]) => k.toLowerCase() !== 'connection');
-  const coreEnd = all.findIndex(([k]) => !coreNames.includes(k));
+  let closing = r.conf.keepaliveTimeoutMs === 0;
+  for (const [k, v] of all) {
+    if (k === 'Content-Length') hasLength = true;
+    else if (k.length === 10 && k.toLowerCase() === 'connection') {
+      connectionHeader = true;
+      if (/close/i.test(v)) closing = true;
+    } else if (k.length === 17 && k.toLowerCase() === 'transfer-encoding') hasTransferEncoding = true;
+  }
+  const canDelimit = res.useChunkedEncodingByDefault || hasLength;
+  if (connectionHeader) all = all.filter(([k]) => k.toLowerCase() !== 'connection');
+  const coreEnd = all.findIndex(([k]) => !isCore(k));
   const hasBody = r.method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
-  if (hasBody && res.useChunkedEncodingByDefault && !all.some(([k]) => k === 'Content-Length' || k.toLowerCase() === 'transfer-encoding')) {
+  if (hasBody && res.useChunkedEncodingByDefault && !hasLength && !hasTransferEncoding) {
     all.splice(coreEnd < 0 ? all.length : coreEnd, 0, ['Transfer-Encoding', 'chunked']);
   }
-  const listStart = all.findIndex(([k]) => !coreNames.includes(k) && k !== 'Transfer-Encoding');
+  const listStart = all.findIndex(([k]) => !isCore(k) && k !== 'Transfer-Encoding');
   // A 101 (proxied websocket) says `Connection: upgrade`, as nginx's header filter does.
   const keepAlive = status !== 101 && !closing && res.shouldKeepAlive && canDelimit;
-  all.splice(listStart < 0 ? all.length : listStart, 0, ['Connection', status === 101 ? 'upgrade' : keepAlive ? 'keep-alive' : 'close'],
-    // keepalive_timeout's second argument, right after Connection as ngx_http_header_filter writes it.
-    ...(keepAlive && r.conf.keepaliveHeaderSec ? [['Keep-Alive', `timeout=${r.conf.keepaliveHeaderSec}`] as [string, string]] : []));
+  const at = listStart < 0 ? all.length : listStart;
+  all.splice(at, 0, ['Connection', status === 101 ? 'upgrade' : keepAlive ? 'keep-alive' : 'close']);
+  // keepalive_timeout's second argument, right after Connection as ngx_http_header_filter writes it.
+  if (keepAlive && r.conf.keepaliveHeaderSec) all.splice(at + 1, 0, ['Keep-Alive', `timeout=${r.conf.keepaliveHeaderSec}`]);
   if (keepAlive) idleAfter(res, r.conf.keepaliveTimeoutMs);
-  const length = all.find(([k]) => k === 'Content-Length')?.[1];
-  for (const [k, v] of all) r.ctx.response.headers[k.toLowerCase()] = v;
+  let length: string | undefined;
+  let bytes = 17;
+  const sent = r.ctx.response.headers;
+  for (const [k, v] of all) {
+    if (length === undefined && k === 'Content-Length') length = v;
+    sent[k.toLowerCase()] = v;
+    bytes += k.length + v.length + 4;
+  }
   res.sendDate = false;
   const phrase = reason ?? (statusReason(status) || ' ');
   res.writeHead(status, phrase, flatHeaders(all));
@@ -693,13 +781,13 @@ export function writeHead(
   // would put its own), so the blank one we gave is taken back out of the head before it is sent.
   const pending = res as unknown as { _header?: unknown };
   if (phrase === ' ' && typeof pending._header === 'string') pending._header = pending._header.replace(/^(HTTP\/1\.\d \d{3}) {2}\r\n/, '$1 \r\n');
-  if (gz.compress) {
+  if (compress) {
     gzipResponseBody(res, r.conf.gzip.compLevel, (out, into) => {
       r.ctx.response.bodyBytesSent = r.method === 'HEAD' ? 0 : out; // Node sends no body on HEAD
       r.ctx.userVars.set('gzip_ratio', gzipRatio(into, out));
     });
   }
-  r.ctx.response.bytesSent = all.reduce((n, [k, v]) => n + k.length + v.length + 4, 17);
+  r.ctx.response.bytesSent = bytes;
   // A body that fits the socket buffers is handed over at once; only longer ones can stall on the client.
   if (status !== 101 && r.method !== 'HEAD' && (length === undefined || Number(length) > SEND_TIMEOUT_MIN_BYTES)) sendTimeout(r, res);
 }
