@@ -2,7 +2,8 @@
 // (ngx_http_autoindex_module, HTML format) and `try_files` (ngx_http_try_files_module).
 import { statSync } from 'node:fs';
 import { stat, lstat, readdir } from 'node:fs/promises';
-import { type DocRoot, mapUriToPath, fsPath } from './static.ts';
+import { type DocRoot, mapUriToPath, fsPath, fsPathArg } from './static.ts';
+import { noteStat } from './file-cache.ts';
 import { evaluate, type CompiledValue, type VarContext } from './variables.ts';
 
 const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
@@ -226,14 +227,17 @@ export async function tryFiles(list: readonly TryFilesArg[], root: DocRoot, ctx:
     }
     // Blocking stat, as nginx's workers do; a missing file returns undefined instead of throwing
     // (misses are the common case here, and an exception per miss is costly).
+    const path = base + name;
     let st;
     try {
-      st = statSync(fsPath(base + name), { throwIfNoEntry: false });
+      st = statSync(fsPathArg(path), { bigint: true, throwIfNoEntry: false });
     } catch {
       continue;
     }
     if (st === undefined) continue;
     if (st.isDirectory() !== arg.testDir) continue;
+    // The static handler's cache check can use this stat instead of making its own.
+    if (!arg.testDir) noteStat(path, st);
     if (root.kind === 'root') return { kind: 'file', uri: name };
     if (root.kind === 'regexAlias') return arg.testDir ? { kind: 'file', uri: ctx.uri } : { kind: 'file', uri: name, addUriToAlias: true };
     return { kind: 'file', uri: ctx.uri.slice(0, aliasLen) + name };

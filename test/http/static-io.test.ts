@@ -112,7 +112,7 @@ test('a FIFO under the root is a 404 and does not block the worker', async () =>
   if (haveNginx && oracle) assert.equal((await get(oracle.port, '/fifo')).status, 404);
 });
 
-test('no caching: a file changed between two requests is served as it is now', async () => {
+test('a file changed between two requests is served as it is now (the cache re-checks every time)', async () => {
   const a = await get(ourPort, '/changing.txt');
   assert.equal(a.body.toString(), 'first version');
   writeFileSync(join(dir, 'changing.txt'), 'other version'); // same size, maybe the same second

@@ -1,0 +1,156 @@
+// Small static files kept in memory per worker process, each request still checked against the
+// file system by one stat() (issue 9). A request for a small file otherwise costs open + fstat +
+// read + close; a hit costs one statx.
+//
+// Why serving from here is the same as opening the file again:
+// - An entry is added only after this process opened and read the file itself (so it was allowed
+//   to), and is used only while stat() of the same path (following symlinks, as open does) shows the
+//   same device, inode, size, mtime and ctime to the nanosecond. Writing, truncating, touching,
+//   chmod/chown, renaming another file over it or swapping a symlink all change one of them; the
+//   ctime cannot be set from user space. Any difference or stat error drops the entry and the
+//   caller opens the file as usual (and sees the 403/404 nginx would).
+// - Directory permissions are checked by the stat's path walk like open's (search permission only).
+// - File timestamps come from a coarse clock: a second write in the same clock tick as the one
+//   before the read would leave mtime and ctime unchanged. A file changed less than RACY_MS before
+//   it was read is therefore not cached (git's "racily clean" rule); it is read again next time.
+import { statSync, type BigIntStats } from 'node:fs';
+
+/** Files larger than this are never cached (they are also not read with blocking reads). */
+export const CACHE_FILE_MAX = 64 * 1024;
+/** Bytes of content (plus a per-entry allowance) kept per worker. */
+const CACHE_TOTAL_MAX = 4 * 1024 * 1024;
+/** Rough per-entry cost (key, object, headers) counted against the total. */
+const ENTRY_OVERHEAD = 256;
+/** A file changed this recently before it was read may change again with the same timestamps. */
+const RACY_MS = 2000;
+
+export interface CachedFile {
+  /** The whole file. */
+  readonly data: Buffer;
+  readonly size: number;
+  /** st_mtime in seconds (Last-Modified, ETag). */
+  readonly mtimeSec: number;
+  /** What the entry was validated with. */
+  readonly dev: bigint;
+  readonly ino: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  /** Formatted once: Last-Modified and the ETag of this version. */
+  readonly lastModified: string;
+  readonly etag: string;
+}
+
+// Insertion order is recency order: a hit moves its entry to the end, eviction takes from the front.
+const entries = new Map<string, CachedFile>();
+let totalBytes = 0;
+
+/** Counters for tests and profiling. */
+export const fileCacheStats = { hits: 0, misses: 0, fills: 0, evictions: 0, reusedStats: 0 };
+
+const cost = (key: string, e: CachedFile): number => e.data.length + key.length + ENTRY_OVERHEAD;
+
+function drop(key: string, e: CachedFile): void {
+  entries.delete(key);
+  totalBytes -= cost(key, e);
+}
+
+/** floor(ns / 1e9) for st_mtime (a BigInt division truncates towards zero). */
+export function nsToSec(ns: bigint): number {
+  const s = ns / 1_000_000_000n;
+  return Number(ns < 0n && s * 1_000_000_000n !== ns ? s - 1n : s);
+}
+
+// try_files has just stat'ed the file the static handler is about to serve (its winning candidate):
+// that stat validates the cache entry, so the request makes one stat, as nginx's does. It is
+// forgotten at the end of the current tick (process.nextTick runs after the microtasks that carry
+// the request from try_files to the static handler, before any I/O): a stat is never reused later.
+let noted: BigIntStats | undefined;
+let notedKey = '';
+let forgetScheduled = false;
+const forget = (): void => {
+  noted = undefined;
+  forgetScheduled = false;
+};
+
+/** Lends the cache a stat of `key` just made (see above). */
+export function noteStat(key: string, st: BigIntStats): void {
+  if (entries.size === 0) return;
+  noted = st;
+  notedKey = key;
+  if (!forgetScheduled) {
+    forgetScheduled = true;
+    process.nextTick(forget);
+  }
+}
+
+/**
+ * The cached file at `key` if one stat of `path` shows it unchanged; otherwise undefined (the entry,
+ * if any, is dropped and the caller opens the file). `path` is what open() would get.
+ */
+export function cachedFile(key: string, path: string | Buffer): CachedFile | undefined {
+  const e = entries.get(key);
+  if (e === undefined) return undefined;
+  let st: BigIntStats | undefined;
+  if (noted !== undefined && notedKey === key) {
+    st = noted;
+    noted = undefined;
+    fileCacheStats.reusedStats++;
+  } else {
+    try {
+      st = statSync(path, { bigint: true, throwIfNoEntry: false });
+    } catch {
+      st = undefined;
+    }
+  }
+  if (st === undefined || st.ino !== e.ino || st.dev !== e.dev || st.size !== BigInt(e.size)
+    || st.mtimeNs !== e.mtimeNs || st.ctimeNs !== e.ctimeNs || !st.isFile()) {
+    drop(key, e);
+    fileCacheStats.misses++;
+    return undefined;
+  }
+  fileCacheStats.hits++;
+  // Most recently used goes last (only when it is not already: a Map re-insert is not free).
+  if (entries.size > 1) {
+    entries.delete(key);
+    entries.set(key, e);
+  }
+  return e;
+}
+
+/**
+ * Offers a file this process has just opened and read whole: `st` is the fstat of the descriptor
+ * the bytes came from, `readStartMs` the wall clock before the read. Kept only when it is small,
+ * regular and not changed too recently to trust its timestamps.
+ */
+export function offerFile(key: string, st: BigIntStats, data: Buffer, readStartMs: number, lastModified: string, etag: string): void {
+  if (!st.isFile() || data.length > CACHE_FILE_MAX || BigInt(data.length) !== st.size) return;
+  if (Number(st.ctimeNs / 1_000_000n) > readStartMs - RACY_MS) return;
+  const old = entries.get(key);
+  if (old !== undefined) drop(key, old);
+  const e: CachedFile = {
+    data, size: data.length, mtimeSec: nsToSec(st.mtimeNs),
+    dev: st.dev, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, lastModified, etag,
+  };
+  const c = cost(key, e);
+  if (c > CACHE_TOTAL_MAX) return;
+  while (totalBytes + c > CACHE_TOTAL_MAX) {
+    const first = entries.entries().next().value as [string, CachedFile] | undefined;
+    if (first === undefined) break;
+    drop(first[0], first[1]);
+    fileCacheStats.evictions++;
+  }
+  entries.set(key, e);
+  totalBytes += c;
+  fileCacheStats.fills++;
+}
+
+/** Empties the cache (tests). */
+export function clearFileCache(): void {
+  entries.clear();
+  totalBytes = 0;
+}
+
+/** Entries and bytes held (tests). */
+export function fileCacheSize(): { entries: number; bytes: number } {
+  return { entries: entries.size, bytes: totalBytes };
+}
