@@ -2,7 +2,8 @@
 // search itself, in ngx_http_core_find_location's order.
 import type { ConfNode } from '../nginx/types.ts';
 import { confError, type ConvertContext } from './context.ts';
-import { compileRegex } from './regex.ts';
+import { buildRegexIndex, compileRegex, firstIndexedMatch } from './regex.ts';
+import { buildTrie, longestPrefix } from './trie.ts';
 import { buildConf, PASS_DIRECTIVES } from './settings.ts';
 import type { Location, LocationConf, LocationKind, LocationLevel, ServerConf } from './state.ts';
 
@@ -80,7 +81,17 @@ export function buildLocations(nodes: readonly ConfNode[], parentConf: LocationC
   }
 
   const sorted = [...prefixes.values()].sort((x, y) => y.name.length - x.name.length);
-  return { level: { exact, prefixes: sorted, regexes }, named };
+  // searchStatic's auto-redirect candidate for the URI `name` less its slash: the exact location
+  // when it redirects, else the prefix one.
+  const redirects = new Map<string, Location>();
+  for (const p of sorted) if (p.autoRedirect) redirects.set(p.name, p);
+  for (const e of exact.values()) if (e.autoRedirect) redirects.set(e.name, e);
+  const level: LocationLevel = {
+    exact, prefixes: sorted, regexes, redirects,
+    ...(sorted.length ? { prefixIndex: buildTrie(sorted.map((p) => [p.name, p] as const)) } : {}),
+    ...(regexes.length ? { regexIndex: buildRegexIndex(regexes.map((l) => l.regex!)) } : {}),
+  };
+  return { level, named };
 }
 
 export interface LocationMatch {
@@ -108,14 +119,13 @@ function searchStatic(level: LocationLevel, uri: string, st: SearchState): Searc
     st.location = ex;
     return 'exact';
   }
-  const best = level.prefixes.find((p) => uri.startsWith(p.name));
+  const best = level.prefixIndex ? longestPrefix(level.prefixIndex, uri) : level.prefixes.find((p) => uri.startsWith(p.name));
   if (best && best.name.length === uri.length) {
     st.location = best;
     return 'prefix';
   }
   // `/x` when `location /x/` proxies: nginx's tree reaches that node with one byte to spare.
-  const slash = uri + '/';
-  const candidate = level.exact.get(slash)?.autoRedirect ? level.exact.get(slash) : level.prefixes.find((p) => p.name === slash && p.autoRedirect);
+  const candidate = level.redirects ? (level.redirects.size ? level.redirects.get(uri + '/') : undefined) : redirectCandidate(level, uri + '/');
   if (candidate) {
     st.location = candidate;
     return 'redirect';
@@ -125,6 +135,11 @@ function searchStatic(level: LocationLevel, uri: string, st: SearchState): Searc
     return 'prefix';
   }
   return 'none';
+}
+
+/** The same without the precomputed map (a level built by hand). */
+function redirectCandidate(level: LocationLevel, slash: string): Location | undefined {
+  return level.exact.get(slash)?.autoRedirect ? level.exact.get(slash) : level.prefixes.find((p) => p.name === slash && p.autoRedirect);
 }
 
 function search(level: LocationLevel, uri: string, st: SearchState): SearchResult {
@@ -138,18 +153,29 @@ function search(level: LocationLevel, uri: string, st: SearchState): SearchResul
     if (rc === 'none') rc = 'prefix';
   }
   if (rc === 'exact' || rc === 'redirect') return rc;
-  if (!noregex) {
-    for (const loc of level.regexes) {
-      loc.regex!.lastIndex = 0;
-      const m = loc.regex!.exec(uri);
-      if (!m) continue;
+  if (!noregex && level.regexes.length) {
+    // In configuration order; the index skips regexes whose literal prefix the URI lacks.
+    const found = level.regexIndex ? firstIndexedMatch(level.regexes, level.regexIndex, uri) : scan(level.regexes, uri);
+    if (found) {
+      const loc = level.regexes[found.at]!;
       st.location = loc;
-      st.captures = m;
+      st.captures = found.match;
       search(loc.nested, uri, st);
       return 'exact';
     }
   }
   return rc;
+}
+
+/** The unindexed search (a level built by hand, without regexIndex). */
+function scan(regexes: readonly Location[], uri: string): { at: number; match: RegExpExecArray } | undefined {
+  for (let at = 0; at < regexes.length; at++) {
+    const re = regexes[at]!.regex!;
+    re.lastIndex = 0;
+    const match = re.exec(uri);
+    if (match) return { at, match };
+  }
+  return undefined;
 }
 
 /**

@@ -319,15 +319,202 @@ export interface RegexCaptures {
   namedCaptures?: Record<string, string | undefined>;
 }
 
-/** The first entry whose regex matches `text`, in order (ngx_regex_exec_array), with its captures. */
-export function firstRegexMatch<T extends { regex: RegExp }>(list: readonly T[], text: string): ({ entry: T } & RegexCaptures) | undefined {
+/**
+ * The first entry whose regex matches `text`, in order (ngx_regex_exec_array), with its captures.
+ * With the list's index (buildRegexIndex) only the entries the text's prefix allows are tried.
+ */
+export function firstRegexMatch<T extends { regex: RegExp }>(list: readonly T[], text: string, index?: RegexIndex): ({ entry: T } & RegexCaptures) | undefined {
+  if (index) {
+    const found = firstIndexedMatch(list, index, text);
+    return found && withCaptures(list[found.at]!, found.match);
+  }
   for (const entry of list) {
     entry.regex.lastIndex = 0;
     const m = entry.regex.exec(text);
-    if (m) return { entry, captures: Array.from(m), ...(m.groups ? { namedCaptures: { ...m.groups } } : {}) };
+    if (m) return withCaptures(entry, m);
   }
   return undefined;
 }
 
+function withCaptures<T>(entry: T, m: RegExpExecArray): { entry: T } & RegexCaptures {
+  return { entry, captures: Array.from(m), ...(m.groups ? { namedCaptures: { ...m.groups } } : {}) };
+}
+
 /** How many capturing groups a regex has (nginx's `captures`): an empty alternative always matches. */
 export const captureCount = (re: RegExp): number => new RegExp(`${re.source}|`, re.flags.replace(/[gy]/g, '')).exec('')!.length - 1;
+
+// ---------- literal-prefix prefilter ----------
+//
+// A config regex anchored with `^` and followed by literal characters can only match a text that
+// starts with those characters. Each regex of a list gets its provable prefix once per state; the
+// prefixes go into a trie (ASCII letters folded) whose nodes each hold, in list order, every entry
+// that could still match a text reaching that node: a lookup walks the text down the trie and
+// returns one precomputed array, so a request allocates nothing and tries only the regexes whose
+// prefix it has. Whatever cannot be proved gets the empty prefix: tried for every text.
+
+/** The first-matching-regex search structure of one list (see buildRegexIndex). */
+export interface RegexIndex {
+  /** Entries tried for a text that reaches no deeper node than the root (no provable prefix). */
+  readonly root: RegexIndexNode;
+  /** The deepest node: no text needs to walk further. */
+  readonly depth: number;
+  /**
+   * Per entry: the case-sensitive prefix to check exactly before running the regex (the trie folds
+   * ASCII letters), undefined when the trie position already proves it.
+   */
+  readonly verify: readonly (string | undefined)[];
+}
+
+export interface RegexIndexNode {
+  /** Children by folded char code (A-Z → a-z). */
+  readonly next?: ReadonlyMap<number, RegexIndexNode>;
+  /** Indexes of the entries whose prefix is a prefix of any text reaching this node, in list order. */
+  readonly candidates: readonly number[];
+}
+
+const QUANTIFIER_START = new Set(['?', '*', '+', '{']);
+// Outside a class these mean something in a JS pattern; `{`, `}` and `]` can be literals in non-`u`
+// patterns, but treating them as syntax only shortens a prefix.
+const SYNTAX = new Set(['\\', '^', '$', '.', '|', '?', '*', '+', '(', ')', '[', ']', '{', '}']);
+const SIMPLE_ESCAPES: Record<string, string> = { t: '\t', n: '\n', r: '\r', f: '\f', v: '\v' };
+
+/** Whether a JS pattern has a `|` outside every group (an alternative that may not be anchored). */
+function hasTopLevelAlternation(source: string): boolean {
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) return true;
+  }
+  return false;
+}
+
+/**
+ * The literal text every match of `re` starts with at index 0 ('' when none can be proved):
+ * `^` then literal characters, less the last one when a quantifier follows it. Refuses a top-level
+ * `|`, the `m` flag (`^` after a newline), unknown flags and `iu` (Unicode case folding maps
+ * characters outside ASCII onto ASCII letters). Under `i` the prefix stops at the first non-ASCII
+ * character and is compared with ASCII letters folded, which is exactly how a non-`u` JS regex
+ * compares ASCII: a non-ASCII character never canonicalizes to an ASCII one.
+ */
+export function regexLiteralPrefix(re: RegExp): string {
+  const flags = re.flags;
+  for (const f of flags) if (f !== 'i' && f !== 's' && f !== 'u') return '';
+  const caseless = flags.includes('i');
+  if (caseless && flags.includes('u')) return '';
+  const src = re.source;
+  if (src[0] !== '^' || hasTopLevelAlternation(src)) return '';
+  const lits: string[] = [];
+  let i = 1;
+  while (i < src.length) {
+    const c = src[i]!;
+    let lit: string | undefined;
+    let next = i + 1;
+    if (c === '\\') {
+      const e = src[i + 1];
+      if (e === undefined) break;
+      if (e in SIMPLE_ESCAPES) {
+        lit = SIMPLE_ESCAPES[e];
+        next = i + 2;
+      } else if (e === 'x' && /^[0-9a-fA-F]{2}$/.test(src.slice(i + 2, i + 4))) {
+        lit = String.fromCharCode(parseInt(src.slice(i + 2, i + 4), 16));
+        next = i + 4;
+      } else if (/^[!-/:-@[-`{-~]$/.test(e)) {
+        lit = e; // an identity escape of ASCII punctuation
+        next = i + 2;
+      } else break; // classes, back-references, assertions, \u, \c, …
+    } else if (QUANTIFIER_START.has(c)) {
+      lits.pop(); // the last literal is optional or repeated
+      break;
+    } else if (SYNTAX.has(c)) break;
+    else lit = c;
+    const code = lit!.charCodeAt(0);
+    // A surrogate may be half of a code point a quantifier applies to as a whole (u flag).
+    if (code >= 0xd800 && code <= 0xdfff) break;
+    if (caseless && code > 0x7f) break;
+    lits.push(lit!);
+    i = next;
+  }
+  return lits.join('');
+}
+
+const fold = (code: number): number => (code >= 65 && code <= 90 ? code + 32 : code);
+
+/** Builds the prefilter for a list of regexes (in the order they are tried). */
+export function buildRegexIndex(regexes: readonly RegExp[]): RegexIndex {
+  interface Building {
+    next?: Map<number, Building>;
+    own: number[];
+  }
+  const root: Building = { own: [] };
+  const verify: (string | undefined)[] = [];
+  let depth = 0;
+  regexes.forEach((re, index) => {
+    const prefix = regexLiteralPrefix(re);
+    let node = root;
+    for (let k = 0; k < prefix.length; k++) {
+      const key = fold(prefix.charCodeAt(k));
+      node.next ??= new Map();
+      let child = node.next.get(key);
+      if (!child) node.next.set(key, (child = { own: [] }));
+      node = child;
+    }
+    node.own.push(index);
+    depth = Math.max(depth, prefix.length);
+    verify.push(!re.flags.includes('i') && /[A-Za-z]/.test(prefix) ? prefix : undefined);
+  });
+  // Each node's candidates: its own entries merged (in list order) with its parent's. A node
+  // without entries of its own shares its parent's array.
+  const finish = (b: Building, inherited: readonly number[]): RegexIndexNode => {
+    const candidates = b.own.length === 0 ? inherited : [...inherited, ...b.own].sort((x, y) => x - y);
+    if (!b.next) return { candidates };
+    const next = new Map<number, RegexIndexNode>();
+    for (const [k, child] of b.next) next.set(k, finish(child, candidates));
+    return { next, candidates };
+  };
+  return { root: finish(root, []), depth, verify };
+}
+
+/**
+ * The entries that may match `text`, in list order (a shared array: do not modify). An entry with
+ * `index.verify[i]` set matches only if `text` starts with it.
+ */
+export function regexCandidates(index: RegexIndex, text: string): readonly number[] {
+  let node = index.root;
+  const n = text.length < index.depth ? text.length : index.depth;
+  for (let i = 0; i < n; i++) {
+    const child = node.next?.get(fold(text.charCodeAt(i)));
+    if (!child) break;
+    node = child;
+  }
+  return node.candidates;
+}
+
+/**
+ * The first entry whose regex matches `text`, as a scan of the whole list in order would find it,
+ * trying only the index's candidates. Returns the match (lastIndex reset) and the entry's index.
+ */
+export function firstIndexedMatch(list: readonly { regex?: RegExp }[], index: RegexIndex, text: string): { at: number; match: RegExpExecArray } | undefined {
+  const candidates = regexCandidates(index, text);
+  for (let k = 0; k < candidates.length; k++) {
+    const at = candidates[k]!;
+    const prefix = index.verify[at];
+    if (prefix !== undefined && !text.startsWith(prefix)) continue;
+    const re = list[at]!.regex!;
+    re.lastIndex = 0;
+    const match = re.exec(text);
+    if (match) return { at, match };
+  }
+  return undefined;
+}

@@ -5,8 +5,9 @@ import type { ConfNode } from '../nginx/types.ts';
 import { canonicalIPv6, parseListenParams, socketKey, type ListenParams } from '../nginx/listen.ts';
 import { parseListenAddress } from '../nginx/values.ts';
 import { confError, warn, type ConvertContext } from './context.ts';
-import { captureCount, compileRegex, firstRegexMatch } from './regex.ts';
+import { buildRegexIndex, captureCount, compileRegex, firstRegexMatch } from './regex.ts';
 import type { ListenSocket, ServerConf, ServerName, ServerTable } from './state.ts';
+import { buildLeadingIndex, buildTrie, longestPrefix, longestSuffix, type LeadingIndex, type TrieNode } from './trie.ts';
 
 export { socketKey };
 
@@ -194,14 +195,19 @@ export function buildServerTable(key: string, servers: ServerConf[], defaultServ
       else regexes.push({ name: n.name, regex: n.regex!, server });
     }
   }
+  const leadingWildcards = [...leading.values()].sort((a, b) => b.suffix.length - a.suffix.length);
+  const trailingWildcards = [...trailing.values()].sort((a, b) => b.prefix.length - a.prefix.length);
   return {
     key,
     servers,
     defaultServer: defaultServer ?? servers[0]!,
     exact,
-    leadingWildcards: [...leading.values()].sort((a, b) => b.suffix.length - a.suffix.length),
-    trailingWildcards: [...trailing.values()].sort((a, b) => b.prefix.length - a.prefix.length),
+    leadingWildcards,
+    trailingWildcards,
     regexes,
+    ...(leadingWildcards.length ? { leadingIndex: buildLeadingIndex(leadingWildcards) } : {}),
+    ...(trailingWildcards.length ? { trailingIndex: buildTrie(trailingWildcards.map((w) => [w.prefix, w] as const)) } : {}),
+    ...(regexes.length ? { regexIndex: buildRegexIndex(regexes.map((r) => r.regex)) } : {}),
   };
 }
 
@@ -257,13 +263,37 @@ export interface ServerMatch {
   namedCaptures?: Readonly<Record<string, string | undefined>>;
 }
 
-/** Wildcard match helpers shared with `map … { hostnames; }`. */
-export function matchLeading<T extends { suffix: string; matchesBare: boolean }>(list: readonly T[], host: string): T | undefined {
+/**
+ * Wildcard match helpers shared with `map … { hostnames; }`: the first of the list (most specific
+ * first) that `host` ends with (leaving something before it) or, for `.x`, that is `host` itself.
+ * With the list's index the same entry is found by walking the host once.
+ */
+export function matchLeading<T extends { suffix: string; matchesBare: boolean }>(list: readonly T[], host: string, index?: LeadingIndex<T>): T | undefined {
+  // `.x` matching `x` itself is longer than any suffix of `x`: it comes first in the list.
+  if (index) return index.bare.get(host) ?? longestSuffix(index.proper, host, 1);
   return list.find((w) => (host.length > w.suffix.length && host.endsWith(w.suffix)) || (w.matchesBare && host === w.suffix.slice(1)));
 }
 
-export function matchTrailing<T extends { prefix: string }>(list: readonly T[], host: string): T | undefined {
+/** The first of the list (longest first) that `host` starts with, leaving something after it. */
+export function matchTrailing<T extends { prefix: string }>(list: readonly T[], host: string, index?: TrieNode<T>): T | undefined {
+  if (index) return longestPrefix(index, host, 1);
   return list.find((w) => host.length > w.prefix.length && host.startsWith(w.prefix));
+}
+
+/** The server an exact or wildcard name selects (no captures), or undefined. */
+export function serverByName(table: ServerTable, host: string): ServerConf | undefined {
+  const exact = table.exact.get(host);
+  if (exact) return exact;
+  if (host === '') return undefined;
+  if (table.leadingWildcards.length) {
+    const lead = matchLeading(table.leadingWildcards, host, table.leadingIndex);
+    if (lead) return lead.server;
+  }
+  if (table.trailingWildcards.length) {
+    const trail = matchTrailing(table.trailingWildcards, host, table.trailingIndex);
+    if (trail) return trail.server;
+  }
+  return undefined;
 }
 
 /**
@@ -272,14 +302,10 @@ export function matchTrailing<T extends { prefix: string }>(list: readonly T[], 
  * trailing wildcard, first regex, then the address's default server.
  */
 export function selectServerInTable(table: ServerTable, host: string): ServerMatch {
-  const exact = table.exact.get(host);
-  if (exact) return { server: exact };
+  const named = serverByName(table, host);
+  if (named) return { server: named };
   if (host !== '') {
-    const lead = matchLeading(table.leadingWildcards, host);
-    if (lead) return { server: lead.server };
-    const trail = matchTrailing(table.trailingWildcards, host);
-    if (trail) return { server: trail.server };
-    const re = firstRegexMatch(table.regexes, host);
+    const re = firstRegexMatch(table.regexes, host, table.regexIndex);
     if (re) return { server: re.entry.server, captures: re.captures, ...(re.namedCaptures ? { namedCaptures: re.namedCaptures } : {}) };
   }
   return { server: table.defaultServer };

@@ -2,6 +2,8 @@
 // convert.ts and never mutated afterwards (a reload builds a new one).
 import type { SocketOptions } from '../nginx/listen.ts';
 import type { ConfNode } from '../nginx/types.ts';
+import type { RegexIndex } from './regex.ts';
+import type { LeadingIndex, TrieNode } from './trie.ts';
 
 // ---------- main context ----------
 
@@ -65,6 +67,12 @@ export interface ServerTable {
   trailingWildcards: readonly { prefix: string; server: ServerConf }[];
   /** `~regex` names in configuration order. */
   regexes: readonly { name: string; regex: RegExp; server: ServerConf }[];
+  /** Prefilter over `regexes` (absent: try them all). */
+  regexIndex?: RegexIndex;
+  /** `leadingWildcards` as a suffix trie (absent: scan the list). */
+  leadingIndex?: LeadingIndex<ServerTable['leadingWildcards'][number]>;
+  /** `trailingWildcards` as a prefix trie (absent: scan the list). */
+  trailingIndex?: TrieNode<ServerTable['trailingWildcards'][number]>;
 }
 
 export interface ServerName {
@@ -256,6 +264,12 @@ export interface LocationLevel {
   prefixes: readonly Location[];
   /** Regex locations in configuration order. */
   regexes: readonly Location[];
+  /** Prefilter over `regexes` (absent: try them all). */
+  regexIndex?: RegexIndex;
+  /** `prefixes` as a trie: the deepest entry on a URI's path is its longest prefix (absent: scan). */
+  prefixIndex?: TrieNode<Location>;
+  /** Auto-redirect locations by name, the exact one first (absent: search exact and prefixes). */
+  redirects?: ReadonlyMap<string, Location>;
 }
 
 // ---------- servers ----------

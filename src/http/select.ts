@@ -3,7 +3,7 @@
 // the pipeline needs: regex captures recorded in the request's variables, and a tagged result.
 import type { Location, ServerConf, ServerTable } from '../config/state.ts';
 import { findLocation as findConfLocation, normalizeHost } from '../config/select.ts';
-import { selectServerInTable } from '../config/servers.ts';
+import { selectServerInTable, serverByName } from '../config/servers.ts';
 import type { VarContext } from './variables.ts';
 
 /** ngx_http_validate_host: undefined means 400. */
@@ -17,6 +17,9 @@ function recordCaptures(ctx: VarContext, captures: readonly (string | undefined)
 
 /** The server{} for a validated host on one address (exact → *.x → x.* → regex → default). */
 export function selectServer(table: ServerTable, host: string, ctx?: VarContext): ServerConf {
+  // The usual case, by name, allocates nothing; regexes (with captures) and the default follow.
+  const named = serverByName(table, host);
+  if (named) return named;
   const m = selectServerInTable(table, host);
   if (ctx && m.captures) recordCaptures(ctx, m.captures, m.namedCaptures);
   return m.server;
