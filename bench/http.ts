@@ -54,7 +54,9 @@ const SCENARIOS: Scenario[] = [
   // Debian's default site serves files through try_files: a stat per candidate before the open.
   { name: 'try_files 1 KiB', server: 'location / { try_files $uri $uri/ =404; }', path: '/small.html' },
   { name: 'HTTPS small static', server: 'location / { }', path: '/small.html', https: true },
-  { name: 'routing-heavy config', server: heavy.locations, extraServers: heavy.servers, path: '/r999/42', host: 'site1999.example.test' },
+  // The Host matches none of the 2,000 names, so the default server (the one with the 1,000 regex
+  // locations) answers and /r999/42 goes through every regex before the last one matches.
+  { name: 'routing-heavy config', server: heavy.locations, extraServers: heavy.servers, path: '/r999/42', host: 'unknown.example.test' },
   { name: 'access logging on', http: 'access_log @DIR@/logs/bench-access.log;', server: 'location / { }', path: '/small.html' },
   // The same upstream process for both, kept alive: what a reverse-proxy vhost does.
   {
@@ -197,6 +199,57 @@ async function reloadCost(kind: 'nginx' | 'bext', dir: string, port: number): Pr
   return times;
 }
 
+interface ReloadLatency {
+  /** Without reloads: p99 and the slowest request, ms. */
+  baseline: { p99ms: number; maxms: number };
+  /** While 20 reloads (each a changed config) happen: p99 and the slowest request, ms. */
+  during: { p99ms: number; maxms: number };
+  errors: number;
+}
+
+const toMs = (v: string, unit: string) => (unit === 'us' ? Number(v) / 1000 : unit === 's' ? Number(v) * 1000 : Number(v));
+
+function wrkLatency(out: string): { p99ms: number; maxms: number; errors: number } {
+  const m = /Latency\s+[\d.]+\w+\s+[\d.]+\w+\s+([\d.]+)(us|ms|s)/.exec(out);
+  const errors = [...out.matchAll(/(?:Socket errors:.*?(\d+).*?(\d+).*?(\d+).*?(\d+))|Non-2xx or 3xx responses: (\d+)/g)]
+    .flatMap((x) => x.slice(1).filter(Boolean).map(Number))
+    .reduce((a, b) => a + b, 0);
+  return { p99ms: parseWrk(out).p99ms, maxms: m ? toMs(m[1]!, m[2]!) : NaN, errors };
+}
+
+/** Request latency under load, first without reloads, then while 20 reloads (SIGHUP, 200 ms apart) happen. */
+async function reloadLatency(kind: 'nginx' | 'bext', dir: string, port: number): Promise<ReloadLatency> {
+  const conf = path.join(dir, `reload-load-${kind}.conf`);
+  const write = (gen: number) =>
+    writeFileSync(conf, config({ name: 'reload', server: `location = /gen { return 200 "gen ${gen}"; }`, path: '/gen' }, dir, port));
+  write(0);
+  const p = startServer(kind, dir, conf);
+  try {
+    await waitUp(port, false);
+    const pidFile = path.join(dir, `logs/nginx-${port}.pid`);
+    for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    const args = ['-t', '2', '-c', String(CONNECTIONS), '--latency', `http://127.0.0.1:${port}/gen`];
+    spawnSync('wrk', [...args, '-d', '2s']); // warm-up (JIT), not counted
+    const baseline = wrkLatency(spawnSync('wrk', [...args, '-d', '4s'], { encoding: 'utf8' }).stdout);
+    const load = spawn('wrk', [...args, '-d', '5s'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    load.stdout.on('data', (c) => (out += c));
+    const finished = new Promise((r) => load.once('exit', r));
+    await new Promise((r) => setTimeout(r, 500));
+    for (let gen = 1; gen <= 20; gen++) {
+      write(gen);
+      process.kill(pid, 'SIGHUP');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await finished;
+    const during = wrkLatency(out);
+    return { baseline: { p99ms: baseline.p99ms, maxms: baseline.maxms }, during: { p99ms: during.p99ms, maxms: during.maxms }, errors: during.errors };
+  } finally {
+    await stopServer(p);
+  }
+}
+
 async function main(): Promise<void> {
   if (!existsSync(NGINX)) throw new Error('real nginx is needed (apt-get install nginx)');
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is needed (apt-get install wrk)');
@@ -261,6 +314,10 @@ async function main(): Promise<void> {
     }
     const reload = { nginx: await reloadCost('nginx', dir, 18910), bext: await reloadCost('bext', dir, 18911) };
     results.push({ scenario: 'reload (SIGHUP to new config live, ms)', ...reload });
+    const underLoad = { nginx: await reloadLatency('nginx', dir, 18912), bext: await reloadLatency('bext', dir, 18913) };
+    results.push({ scenario: 'latency during 20 reloads under load (ms)', ...underLoad });
+    const lat = (l: ReloadLatency) =>
+      `p99 ${fmt(l.during.p99ms)} ms, slowest ${fmt(l.during.maxms, 1)} ms (without reloads: p99 ${fmt(l.baseline.p99ms)}, slowest ${fmt(l.baseline.maxms, 1)}), ${l.errors} errors`;
     const table = [
       `bext vs nginx, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ` +
         `wrk -c${CONNECTIONS} -d${DURATION}s, ${ROUNDS} rounds, worker_processes auto`,
@@ -270,6 +327,7 @@ async function main(): Promise<void> {
       ...rows,
       '',
       `Reload, SIGHUP to the new config answering (median of 10): nginx ${fmt(median(reload.nginx), 1)} ms, bext ${fmt(median(reload.bext), 1)} ms.`,
+      `During 20 reloads under wrk -c${CONNECTIONS}: nginx ${lat(underLoad.nginx)}; bext ${lat(underLoad.bext)}.`,
       ...(floorRows.length
         ? ['', "Node's own floor in the same run (what any node:http server reaches here):", '',
           '| reference | nginx req/s | node req/s | ratio (median) |', '| --- | --- | --- | --- |', ...floorRows]
