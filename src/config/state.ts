@@ -364,6 +364,12 @@ export interface MapBlock {
   leadingWildcards: readonly { suffix: string; matchesBare: boolean; value: string }[];
   trailingWildcards: readonly { prefix: string; value: string }[];
   regexes: readonly { source: string; regex: RegExp; value: string }[];
+  /** `leadingWildcards` as a suffix trie (absent: scan the list). */
+  leadingIndex?: LeadingIndex<MapBlock['leadingWildcards'][number]>;
+  /** `trailingWildcards` as a prefix trie (absent: scan the list). */
+  trailingIndex?: TrieNode<MapBlock['trailingWildcards'][number]>;
+  /** Prefilter over `regexes` (absent: try them all). */
+  regexIndex?: RegexIndex;
   file: string;
   line: number;
 }

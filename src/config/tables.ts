@@ -3,8 +3,9 @@
 import type { ConfNode } from '../nginx/types.ts';
 import { parseNumber, parseSize, parseTime } from '../nginx/values.ts';
 import { confError, fullPath, type ConvertContext } from './context.ts';
-import { compileRegex } from './regex.ts';
+import { buildRegexIndex, compileRegex } from './regex.ts';
 import { logTarget } from './settings.ts';
+import { buildLeadingIndex, buildTrie } from './trie.ts';
 import type { LimitConnZone, LimitReqZone, LogFormat, MainSettings, MapBlock, TlsSettings, UpstreamGroup, UpstreamServer } from './state.ts';
 
 /** Debian's build: --pid-path=/run/nginx.pid --error-log-path=/var/log/nginx/error.log. */
@@ -200,11 +201,17 @@ export function maps(http: readonly ConfNode[]): MapBlock[] {
         throw confError(e, `conflicting parameter "${key}"`);
       } else exact.set(low, value);
     }
+    // Longest first (stable: config order among equals), the order the scans and tries both resolve.
+    const leadingWildcards = leading.sort((a, b) => b.suffix.length - a.suffix.length);
+    const trailingWildcards = trailing.sort((a, b) => b.prefix.length - a.prefix.length);
     return {
       source: m.args[0]!, variable: variable.slice(1), hostnames, volatile, default: dflt, exact,
-      leadingWildcards: leading.sort((a, b) => b.suffix.length - a.suffix.length),
-      trailingWildcards: trailing.sort((a, b) => b.prefix.length - a.prefix.length),
-      regexes, file: m.file, line: m.line,
+      leadingWildcards, trailingWildcards, regexes,
+      // Per-state indexes so a lookup costs the value's length, not the number of entries.
+      ...(leadingWildcards.length ? { leadingIndex: buildLeadingIndex(leadingWildcards) } : {}),
+      ...(trailingWildcards.length ? { trailingIndex: buildTrie(trailingWildcards.map((w) => [w.prefix, w] as const)) } : {}),
+      ...(regexes.length ? { regexIndex: buildRegexIndex(regexes.map((r) => r.regex)) } : {}),
+      file: m.file, line: m.line,
     };
   });
 }
