@@ -4,7 +4,7 @@
 import type { LocationConf } from '../config/state.ts';
 import type { ConfNode } from '../nginx/types.ts';
 import { effectiveProxyHeaders } from '../config/settings.ts';
-import { compiled, evaluate, requestHeader, type VarContext } from './variables.ts';
+import { compiled, requestHeader, type CompiledValue, type VarContext } from './variables.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
 
 /**
@@ -65,29 +65,59 @@ export function proxyVarContext(ctx: VarContext, target: ProxyTarget, bodyLength
   };
 }
 
+/** The proxy module's own variables, answered by proxyVarContext's `extra`. */
+const PROXY_VARS = new Set(['proxy_host', 'proxy_port', 'proxy_add_x_forwarded_for', 'proxy_internal_body_length', 'proxy_internal_chunked']);
+
+/** One proxy_set_header line (configured or default), compiled once per location. */
+export interface HeaderTemplate {
+  name: string;
+  lower: string;
+  cv: CompiledValue;
+  /** The value is exactly one proxy variable (`$proxy_host`): read without a context copy. */
+  proxyVar?: string;
+}
+
 /**
- * The header lines nginx sends upstream, in its order: proxy_set_header (configured, then the
- * defaults not overridden) with empty values dropped, then the client's headers whose names are
- * not in that set (unless proxy_pass_request_headers off).
+ * The configuration's part of the header lines nginx sends upstream, kept per location: the
+ * proxy_set_header list (configured, then the defaults not overridden) in nginx's order. Per
+ * request (proxy.ts) values are evaluated and empty ones dropped, then the client's headers
+ * whose names are not in that set follow (unless proxy_pass_request_headers off).
  */
-export function upstreamRequestHeaders(conf: LocationConf, levels: ConfLevels, pctx: VarContext, rawHeaders: readonly string[]): [string, string][] {
+export interface RequestHeaderPlan {
+  templates: readonly HeaderTemplate[];
+  /** Lower-case names of every template: the client's headers of these names are not passed. */
+  names: ReadonlySet<string>;
+  /** proxy_pass_request_headers. */
+  passClient: boolean;
+}
+
+export function requestHeaderPlan(conf: LocationConf, levels: ConfLevels): RequestHeaderPlan {
   const configured = effectiveProxyHeaders(conf.proxySetHeaders);
   const names = new Set(configured.map((h) => h.name.toLowerCase()));
   const all = [...configured, ...INTERNAL_DEFAULTS.filter((h) => !names.has(h.name.toLowerCase()))];
-  const out: [string, string][] = [];
-  const set = new Set<string>();
-  for (const h of all) {
-    set.add(h.name.toLowerCase());
-    const v = evaluate(compiled(h.value), pctx);
-    if (v !== '') out.push([h.name, v]);
+  const templates = all.map((h): HeaderTemplate => {
+    const cv = compiled(h.value);
+    const only = cv.parts.length === 1 ? cv.parts[0] : undefined;
+    const proxyVar = typeof only === 'object' && 'v' in only && PROXY_VARS.has(only.v) ? only.v : undefined;
+    return { name: h.name, lower: h.name.toLowerCase(), cv, ...(proxyVar ? { proxyVar } : {}) };
+  });
+  return { templates, names: new Set(templates.map((t) => t.lower)), passClient: flagDirective(levels, 'proxy_pass_request_headers', true) };
+}
+
+/**
+ * A proxy variable's value as proxyVarContext gives it, without building that context; undefined
+ * when a user variable or a named capture of that name takes precedence (getVariable's order).
+ */
+export function proxyVarValue(name: string, ctx: VarContext, target: ProxyTarget, bodyLength: number | undefined): string | undefined {
+  if (ctx.userVars.has(name) || name in ctx.namedCaptures) return undefined;
+  switch (name) {
+    case 'proxy_host': return target.proxyHost;
+    case 'proxy_port': return target.proxyPort;
+    case 'proxy_add_x_forwarded_for': return proxyAddXForwardedFor(ctx);
+    case 'proxy_internal_body_length': return bodyLength === undefined ? '' : String(bodyLength);
+    case 'proxy_internal_chunked': return '';
   }
-  if (flagDirective(levels, 'proxy_pass_request_headers', true)) {
-    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i]!;
-      if (!set.has(name.toLowerCase())) out.push([name, rawHeaders[i + 1]!]);
-    }
-  }
-  return out;
+  return undefined;
 }
 
 /** Never passed to the client: hop-by-hop, and the ones nginx answers itself or keeps for itself. */

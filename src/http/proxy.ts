@@ -4,17 +4,19 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import type { LocationConf } from '../config/state.ts';
 import type { ErrorLogEntry } from './access-log.ts';
 import { logError, redirectContext, writeHead, type ContentOutcome, type RequestState } from './pipeline.ts';
 import { absoluteLocation } from './responses.ts';
-import { upstreamUri, proxyTarget, redirectRules, rewriteRedirect, rewriteRefresh } from './proxy-uri.ts';
+import { upstreamUri, parseProxyUrl, proxyTarget, redirectRules, rewriteRedirect, rewriteRefresh, type ProxyTarget } from './proxy-uri.ts';
 import {
-  directiveArgs, flagDirective, hiddenResponseHeaders, proxyVarContext, rawPairs, upstreamRequestHeaders, type ConfLevels,
+  directiveArgs, flagDirective, hiddenResponseHeaders, proxyVarContext, proxyVarValue, rawPairs, requestHeaderPlan,
+  type ConfLevels, type RequestHeaderPlan,
 } from './proxy-headers.ts';
 import { GroupError, poolFor, selectorFor, UpstreamRegistry, type GroupRuntime } from './upstream-groups.ts';
-import { freePeer, getPeer, startWalk, type Peer, type PeerWalk } from './upstream-peers.ts';
+import { freePeer, getPeer, startWalk, type Peer } from './upstream-peers.ts';
 import { classifyUpstreamError, NEXT_STATUS, type Failure } from './proxy-errors.ts';
-import { compiled, evaluate, formatMsec } from './variables.ts';
+import { compiled, evaluate, formatMsec, type CompiledValue, type VarContext } from './variables.ts';
 
 export interface ProxyHandlerOptions {
   errorLog?: (entry: ErrorLogEntry) => void;
@@ -48,13 +50,23 @@ const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
 /** Per-request record behind $upstream_addr / $upstream_status / $upstream_response_time. */
 interface Tries { addr: string[]; status: string[]; time: string[]; connect: string[]; header: string[] }
 
-function publish(r: RequestState, t: Tries): void {
+/** formatMsec for a whole number of milliseconds, without toFixed (three times a request). */
+function msec(ms: number): string {
+  if (!(ms >= 0 && ms < 1e9 && Number.isInteger(ms))) return formatMsec(ms);
+  const frac = ms % 1000;
+  return `${(ms - frac) / 1000}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
+}
+
+const joined = (a: string[]): string => (a.length === 1 ? a[0]! : a.join(', '));
+
+/** Sets the $upstream_* variables; `pending` adds this try's response time as "-" (the body is still to come). */
+function publish(r: RequestState, t: Tries, pending = false): void {
   const v = r.ctx.userVars;
-  v.set('upstream_addr', t.addr.join(', '));
-  v.set('upstream_status', t.status.join(', '));
-  v.set('upstream_response_time', t.time.join(', '));
-  v.set('upstream_connect_time', t.connect.join(', '));
-  v.set('upstream_header_time', t.header.join(', '));
+  v.set('upstream_addr', joined(t.addr));
+  v.set('upstream_status', joined(t.status));
+  v.set('upstream_response_time', pending ? (t.time.length ? `${t.time.join(', ')}, -` : '-') : joined(t.time));
+  v.set('upstream_connect_time', joined(t.connect));
+  v.set('upstream_header_time', joined(t.header));
 }
 
 /** What one attempt on one peer came to. */
@@ -64,62 +76,136 @@ type Attempt =
   | { kind: 'intercept'; status: number }
   | { kind: 'accel'; target: string };
 
+/**
+ * What a location's proxying needs from its configuration, worked out on its first request and
+ * kept for the life of the configuration (a reload brings new conf objects, hence new plans).
+ */
+interface Plan {
+  // The request's levels are made of these: a plan is only reused for the same ones.
+  location: RequestState['location'];
+  serverConf: LocationConf;
+  httpDirectives: RoutingStateDirectives;
+  levels: ConfLevels;
+  setBody?: CompiledValue;
+  requestBuffering: boolean;
+  maxTries: number;
+  next: ReadonlySet<string>;
+  retryNonIdempotent: boolean;
+  hidden: ReadonlySet<string>;
+  accelRedirects: boolean;
+  passed: { server: boolean; date: boolean };
+  headers: RequestHeaderPlan;
+  locationIsPrefix: boolean;
+  rules: ReturnType<typeof redirectRules>;
+  /** proxy_pass without variables: its URL, parsed once (undefined: not a URL). */
+  target?: ProxyTarget;
+  /** …and its upstream group, once resolved. */
+  group?: GroupRuntime;
+}
+
+type RoutingStateDirectives = RequestState['state']['httpDirectives'];
+
+function buildPlan(r: RequestState): Plan {
+  const conf = r.conf;
+  const levels = confLevels(r);
+  const loc = r.location;
+  const locationIsPrefix = !!loc && (loc.kind === 'prefix' || loc.kind === 'prefix-noregex' || loc.kind === 'exact');
+  const setBody = directiveArgs(levels, 'proxy_set_body').pop()?.[0];
+  const hidden = hiddenResponseHeaders(levels);
+  const ignored = new Set(directiveArgs(levels, 'proxy_ignore_headers').flat().map((h) => h.toLowerCase()));
+  const next = new Set(conf.proxyNextUpstream);
+  const pp = conf.proxyPass!;
+  const target = pp.hasVariables ? undefined : parseProxyUrl(pp.raw);
+  return {
+    location: loc, serverConf: r.server.conf, httpDirectives: r.state.httpDirectives, levels,
+    ...(setBody !== undefined ? { setBody: compiled(setBody) } : {}),
+    requestBuffering: flagDirective(levels, 'proxy_request_buffering', true),
+    maxTries: Number(directiveArgs(levels, 'proxy_next_upstream_tries').pop()?.[0] ?? 0),
+    next, retryNonIdempotent: next.has('non_idempotent'),
+    hidden, accelRedirects: !ignored.has('x-accel-redirect'), passed: { server: !hidden.has('server'), date: !hidden.has('date') },
+    headers: requestHeaderPlan(conf, levels),
+    locationIsPrefix, rules: redirectRules(conf, loc?.name ?? '', locationIsPrefix),
+    ...(target ? { target } : {}),
+  };
+}
+
 /** Builds the pipeline's proxy hook; per-group state (peers, pools) lives as long as its RoutingState. */
 export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
   const registry = new UpstreamRegistry();
-  const hook = async (req: IncomingMessage, res: ServerResponse, r: RequestState): Promise<ContentOutcome> => {
-    const conf = r.conf;
-    const pp = conf.proxyPass!;
-    const target = proxyTarget(pp, r.ctx);
+  const plans = new WeakMap<LocationConf, Plan>();
+  const planFor = (r: RequestState): Plan => {
+    let plan = plans.get(r.conf);
+    if (!plan || plan.location !== r.location || plan.serverConf !== r.server.conf || plan.httpDirectives !== r.state.httpDirectives) {
+      plan = buildPlan(r);
+      plans.set(r.conf, plan);
+    }
+    return plan;
+  };
+
+  const hook = (req: IncomingMessage, res: ServerResponse, r: RequestState): Promise<ContentOutcome> => {
+    const plan = planFor(r);
+    const pp = r.conf.proxyPass!;
+    const target = pp.hasVariables ? proxyTarget(pp, r.ctx) : plan.target;
     if (!target) {
       logError(r, opts, 'error', `invalid URL prefix in "${pp.hasVariables ? evaluate(compiled(pp.raw), r.ctx) : pp.raw}"`);
-      return { kind: 'status', status: 500 };
+      return Promise.resolve({ kind: 'status', status: 500 });
     }
-    let group: GroupRuntime;
-    try {
-      group = await registry.group(r.state, target, pp.hasVariables);
-    } catch (e) {
-      logError(r, opts, 'error', e instanceof GroupError ? e.message : `host not found in upstream "${target.host}"`);
-      return { kind: 'status', status: 502 };
-    }
+    // A resolved group is used at once: no promise to wait for on the common path.
+    if (plan.group && !pp.hasVariables) return proxy(req, res, r, plan, target, plan.group);
+    return registry.group(r.state, target, pp.hasVariables).then(
+      (group) => {
+        if (!pp.hasVariables) plan.group = group;
+        return proxy(req, res, r, plan, target, group);
+      },
+      (e: unknown): ContentOutcome => {
+        logError(r, opts, 'error', e instanceof GroupError ? e.message : `host not found in upstream "${target.host}"`);
+        return { kind: 'status', status: 502 };
+      },
+    );
+  };
 
+  async function proxy(req: IncomingMessage, res: ServerResponse, r: RequestState, plan: Plan, target: ProxyTarget, group: GroupRuntime): Promise<ContentOutcome> {
+    const conf = r.conf;
+    const pp = conf.proxyPass!;
     const upgrade = upgrades.get(req);
-    const levels = confLevels(r);
-    const setBody = directiveArgs(levels, 'proxy_set_body').pop()?.[0];
     const clientLength = req.headers['content-length'];
     const chunked = req.headers['transfer-encoding'] !== undefined;
     // proxy_request_buffering off streams the body when the upstream can take it as it comes:
     // with a known length, or chunked to an HTTP/1.1 upstream. Then no retry once it is sent.
-    const streaming = setBody === undefined && !upgrade && !flagDirective(levels, 'proxy_request_buffering', true)
+    const streaming = plan.setBody === undefined && !upgrade && !plan.requestBuffering
       && (clientLength !== undefined || (chunked && conf.proxyHttpVersion === '1.1'));
     let body: Buffer | IncomingMessage;
-    if (setBody !== undefined) {
+    if (plan.setBody !== undefined) {
       if (!upgrade) await readBody(req); // read and dropped, as nginx discards it
-      body = Buffer.from(evaluate(compiled(setBody), r.ctx), 'latin1');
-    } else body = upgrade || streaming ? (streaming ? req : Buffer.alloc(0)) : await readBody(req);
-    const hasBody = setBody !== undefined || (Buffer.isBuffer(body) && body.length > 0) || clientLength !== undefined || chunked;
+      body = Buffer.from(evaluate(plan.setBody, r.ctx), 'latin1');
+    } else if (upgrade) body = EMPTY;
+    else if (streaming) body = req;
+    // An HTTP/1 request with neither Content-Length nor Transfer-Encoding has no body to read.
+    else if (clientLength === undefined && !chunked && req.httpVersionMajor === 1) body = EMPTY;
+    else body = await readBody(req);
+    const hasBody = plan.setBody !== undefined || (Buffer.isBuffer(body) && body.length > 0) || clientLength !== undefined || chunked;
     const bodyLength = Buffer.isBuffer(body) ? body.length : clientLength !== undefined ? Number(clientLength) : undefined;
     const loc = r.location;
-    const locationIsPrefix = !!loc && (loc.kind === 'prefix' || loc.kind === 'prefix-noregex' || loc.kind === 'exact');
-    const uri = upstreamUri(target, pp.hasVariables, {
-      uri: r.ctx.uri, args: r.ctx.args, rawUri: r.ctx.rawUri, validUnparsedUri: r.validUnparsedUri, // kept by named locations
-      validLocation: r.validLocation, locationName: locationIsPrefix ? loc!.name : '',
-      escape: r.internal || !r.validUnparsedUri || /%/.test(r.ctx.rawUri.split('?')[0] ?? ''),
-    });
-    const pctx = proxyVarContext(r.ctx, target, hasBody ? bodyLength : undefined);
-    const headers = upstreamRequestHeaders(conf, levels, pctx, req.rawHeaders);
+    const ctx = r.ctx;
+    const uri = !target.uri && !pp.hasVariables && r.validUnparsedUri
+      ? ctx.rawUri // the request target as received: nothing to replace or escape
+      : upstreamUri(target, pp.hasVariables, {
+        uri: ctx.uri, args: ctx.args, rawUri: ctx.rawUri, validUnparsedUri: r.validUnparsedUri, // kept by named locations
+        validLocation: r.validLocation, locationName: plan.locationIsPrefix ? loc!.name : '',
+        escape: r.internal || !r.validUnparsedUri || /%/.test(ctx.rawUri.split('?')[0] ?? ''),
+      });
+    const headers = upstreamHeaders(plan.headers, ctx, target, hasBody ? bodyLength : undefined, req.rawHeaders, Buffer.isBuffer(body));
 
     const walk = startWalk(group.peers);
-    const maxTries = Number(directiveArgs(levels, 'proxy_next_upstream_tries').pop()?.[0] ?? 0);
-    if (maxTries > 0 && walk.tries > maxTries) walk.tries = maxTries;
-    const select = selectorFor(group, r.ctx);
+    if (plan.maxTries > 0 && walk.tries > plan.maxTries) walk.tries = plan.maxTries;
+    const select = selectorFor(group, ctx);
     const tries: Tries = { addr: [], status: [], time: [], connect: [], header: [] };
-    const next = new Set(conf.proxyNextUpstream);
-    const retryNonIdempotent = next.has('non_idempotent');
-    const hidden = hiddenResponseHeaders(levels);
-    const ignored = new Set(directiveArgs(levels, 'proxy_ignore_headers').flat().map((h) => h.toLowerCase()));
-    const rules = redirectRules(conf, loc?.name ?? '', locationIsPrefix);
     const scheme = target.scheme;
+    const canRetry = (status: number): boolean => {
+      const ft = NEXT_STATUS.get(status);
+      if (!ft || !plan.next.has(ft) || walk.tries <= 1) return false;
+      return !NON_IDEMPOTENT.has(r.method) || plan.retryNonIdempotent;
+    };
 
     for (;;) {
       const peer = getPeer(walk, select);
@@ -131,15 +217,9 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
         publish(r, tries);
         return { kind: 'status', status: 502 };
       }
-      const upstreamUrl = `${scheme}://${peer.name}${uri}`;
       tries.addr.push(peer.name);
       const attempt = await attemptPeer({
-        accelRedirects: !ignored.has('x-accel-redirect'), passed: { server: !hidden.has('server'), date: !hidden.has('date') }, r, res, req, peer, group, scheme, uri, body, hasBody, headers, upgrade, hidden, rules, pctx,
-        tries, log: opts, canRetry: (status) => {
-          const ft = NEXT_STATUS.get(status);
-          if (!ft || !next.has(ft) || walk.tries <= 1) return false;
-          return !NON_IDEMPOTENT.has(r.method) || retryNonIdempotent;
-        },
+        plan, r, res, req, peer, group, scheme, uri, body, hasBody, headers, upgrade, tries, log: opts, canRetry,
       });
       if (attempt.kind !== 'failed') {
         freePeer(walk, false);
@@ -149,18 +229,71 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
         return accelRedirect(r, attempt.target);
       }
       const f = attempt.failure;
+      const upstreamUrl = `${scheme}://${peer.name}${uri}`;
       if (f.message) logError(r, opts, 'error', f.message, upstreamUrl);
       freePeer(walk, f.type !== 'http_403' && f.type !== 'http_404', () => {
         logError(r, opts, 'warn', `upstream server temporarily disabled${f.action ? ` ${f.action}` : ''}`, upstreamUrl);
       });
-      const blocked = f.requestSent && ((NON_IDEMPOTENT.has(r.method) && !retryNonIdempotent) || streaming);
-      if (walk.tries === 0 || !next.has(f.type) || blocked) {
+      const blocked = f.requestSent && ((NON_IDEMPOTENT.has(r.method) && !plan.retryNonIdempotent) || streaming);
+      if (walk.tries === 0 || !plan.next.has(f.type) || blocked) {
         publish(r, tries);
         return { kind: 'status', status: f.status };
       }
     }
-  };
+  }
   return Object.assign(hook, { close: () => registry.close() });
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The request's headers for undici, with what undici takes as options instead. */
+interface UpstreamHeaders {
+  /** Flat name/value list. */
+  list: string[];
+  /** The Connection value sent (lower case), '' for none. */
+  connection: string;
+  upgrade: string;
+}
+
+/**
+ * The header lines nginx sends upstream, in its order: proxy_set_header (configured, then the
+ * defaults not overridden) with empty values dropped, then the client's headers whose names are
+ * not in that set (unless proxy_pass_request_headers off). Connection and Upgrade become undici
+ * options; undici frames a Buffer body itself, while a streamed body needs its announced length
+ * (else it goes chunked); Transfer-Encoding, Keep-Alive and Expect are undici's to write.
+ */
+function upstreamHeaders(
+  plan: RequestHeaderPlan, ctx: VarContext, target: ProxyTarget, bodyLength: number | undefined, raw: readonly string[], bufferedBody: boolean,
+): UpstreamHeaders {
+  const out: UpstreamHeaders = { list: [], connection: '', upgrade: '' };
+  let pctx: VarContext | undefined;
+  for (const t of plan.templates) {
+    let v: string | undefined;
+    if (t.cv.isStatic) v = evaluate(t.cv, ctx);
+    else {
+      if (t.proxyVar !== undefined) v = proxyVarValue(t.proxyVar, ctx, target, bodyLength);
+      v ??= evaluate(t.cv, pctx ??= proxyVarContext(ctx, target, bodyLength));
+    }
+    if (v !== '') addHeader(out, t.name, t.lower, v, bufferedBody);
+  }
+  if (plan.passClient) {
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!;
+      const lower = name.toLowerCase();
+      if (!plan.names.has(lower)) addHeader(out, name, lower, raw[i + 1]!, bufferedBody);
+    }
+  }
+  return out;
+}
+
+function addHeader(out: UpstreamHeaders, name: string, lower: string, value: string, bufferedBody: boolean): void {
+  switch (lower) {
+    case 'connection': out.connection = value.toLowerCase(); return;
+    case 'upgrade': out.upgrade = value; return;
+    case 'content-length': if (!bufferedBody) out.list.push(name, value); return;
+    case 'transfer-encoding': case 'keep-alive': case 'expect': return;
+  }
+  out.list.push(name, value);
 }
 
 /** The request's levels, innermost first (intermediate nested locations are not reachable here). */
@@ -203,6 +336,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 interface AttemptInput {
+  plan: Plan;
   r: RequestState;
   req: IncomingMessage;
   res: ServerResponse;
@@ -212,202 +346,284 @@ interface AttemptInput {
   uri: string;
   body: Buffer | IncomingMessage;
   hasBody: boolean;
-  headers: [string, string][];
-  upgrade?: { socket: Duplex; head: Buffer };
-  hidden: Set<string>;
-  /** X-Accel-Redirect is acted on unless proxy_ignore_headers names it. */
-  accelRedirects: boolean;
-  passed: { server: boolean; date: boolean };
-  rules: ReturnType<typeof redirectRules>;
-  pctx: RequestState['ctx'];
+  headers: UpstreamHeaders;
+  upgrade?: { socket: Duplex; head: Buffer } | undefined;
   tries: Tries;
   log: ProxyHandlerOptions;
   /** Whether an upstream status may go to the next peer (proxy_next_upstream http_NNN). */
   canRetry: (status: number) => boolean;
 }
 
-/** Splits our header list into what undici accepts as headers and what it takes as options. */
-function undiciRequest(inp: AttemptInput): { headers: string[]; reset: boolean; upgrade?: string } {
-  const out: string[] = [];
-  let connection = '';
-  let upgrade = '';
-  for (const [k, v] of inp.headers) {
-    const l = k.toLowerCase();
-    if (l === 'connection') connection = v.toLowerCase();
-    else if (l === 'upgrade') upgrade = v;
-    else if (l === 'content-length') {
-      // undici frames a Buffer itself; a streamed body needs its announced length (else chunked).
-      if (!Buffer.isBuffer(inp.body)) out.push(k, v);
-    } else if (l === 'transfer-encoding' || l === 'keep-alive' || l === 'expect') continue;
-    else out.push(k, v);
+/** $upstream_http_NAME for a header name (lower case): built once per distinct name. */
+const varNames = new Map<string, string>();
+function upstreamVarName(lower: string): string {
+  let n = varNames.get(lower);
+  if (n === undefined) {
+    n = `upstream_http_${lower.replaceAll('-', '_')}`;
+    if (varNames.size > 1000) varNames.clear();
+    varNames.set(lower, n);
   }
-  const wantsUpgrade = inp.upgrade !== undefined && upgrade !== '' && connection.includes('upgrade');
-  // nginx keeps an upstream connection only with `keepalive` in the upstream and a request that
-  // does not say `Connection: close` (HTTP/1.1 with `proxy_set_header Connection ""`).
-  const reset = !wantsUpgrade && (inp.group.keepalive === 0 || connection === 'close');
-  return { headers: out, reset, ...(wantsUpgrade ? { upgrade } : {}) };
+  return n;
 }
 
 function attemptPeer(inp: AttemptInput): Promise<Attempt> {
-  const { r, res, peer, group, tries } = inp;
-  const conf = r.conf;
-  const started = Date.now();
-  const { headers, reset, upgrade } = undiciRequest(inp);
-  const pool = poolFor(group, peer, inp.scheme, conf.proxyConnectTimeoutMs);
-  const elapsed = (): string => formatMsec(Date.now() - started);
-
+  const { headers } = inp;
+  const wantsUpgrade = inp.upgrade !== undefined && headers.upgrade !== '' && headers.connection.includes('upgrade');
+  // nginx keeps an upstream connection only with `keepalive` in the upstream and a request that
+  // does not say `Connection: close` (HTTP/1.1 with `proxy_set_header Connection ""`).
+  const reset = !wantsUpgrade && (inp.group.keepalive === 0 || headers.connection === 'close');
+  const pool = poolFor(inp.group, inp.peer, inp.scheme, inp.r.conf.proxyConnectTimeoutMs);
   return new Promise<Attempt>((resolve) => {
-    let abort: ((err?: Error) => void) | undefined;
-    // proxy_read_timeout with native timers: undici's own are coarse (about a second late).
-    let readTimer: NodeJS.Timeout | undefined;
-    const armRead = (code: string): void => {
-      clearTimeout(readTimer);
-      readTimer = setTimeout(() => abort?.(Object.assign(new Error('upstream timed out'), { code })), conf.proxyReadTimeoutMs);
-    };
-    const disarm = (): void => clearTimeout(readTimer);
-    let headSent = false;
-    let settled = false;
-    let statusPushed = false;
-    const settle = (a: Attempt): void => {
-      if (settled) return;
-      settled = true;
-      disarm();
-      res.removeListener('close', onClientClose);
-      if (!statusPushed) tries.status.push(a.kind === 'failed' && a.failure.upstreamStatus ? String(a.failure.upstreamStatus) : a.kind === 'failed' ? String(a.failure.status) : '');
-      tries.time.push(elapsed());
-      if (tries.header.length < tries.time.length) tries.header.push('-');
-      if (tries.connect.length < tries.time.length) tries.connect.push('-');
-      tries.connect.length = tries.time.length;
-      resolve(a);
-    };
-    // The client went away (nginx logs 499): stop the upstream request, and do not try another peer.
-    const onClientClose = (): void => {
-      if (res.writableFinished) return;
-      settle({ kind: 'done' });
-      abort?.(new Error('client closed'));
-    };
-    res.once('close', onClientClose);
-
-    const handler: Dispatcher.DispatchHandlers = {
-      onConnect(a) {
-        abort = a;
-        // undici hands the request to a connected socket: the connection is made by now.
-        tries.connect.push(elapsed());
-        armRead('UND_ERR_HEADERS_TIMEOUT');
-      },
-      onUpgrade(statusCode, rawHeaders, socket) {
-        disarm();
-        tries.status.push(String(statusCode));
-        tries.header.push(elapsed());
-        statusPushed = true;
-        const pairs = rawPairs((rawHeaders ?? []) as (Buffer | string)[]).filter(([k]) => !inp.hidden.has(k.toLowerCase()) || k.toLowerCase() === 'connection');
-        const out = responseHeaders(inp, pairs.filter(([k]) => k.toLowerCase() !== 'connection'));
-        out.push(['Connection', 'upgrade']);
-        writeHead(r, res, 101, out, undefined, 'Switching Protocols', inp.passed);
-        res.flushHeaders();
-        tunnel(inp.upgrade!.socket, inp.upgrade!.head, socket, conf.proxyReadTimeoutMs, () => {
-          res.removeListener('close', onClientClose);
-          settle({ kind: 'done' });
-        });
-      },
-      onHeaders(statusCode, rawHeaders, resume, statusText) {
-        if (statusCode < 200) return true;
-        tries.status.push(String(statusCode));
-        tries.header.push(elapsed());
-        statusPushed = true;
-        if (inp.canRetry(statusCode)) {
-          const ft = `http_${statusCode}` as Failure['type'];
-          settle({ kind: 'failed', failure: { type: ft, status: statusCode, requestSent: true, message: '' } });
-          abort?.(new Error('next upstream'));
-          return false;
-        }
-        if (conf.proxyInterceptErrors && statusCode >= 300 && conf.errorPages.some((e) => e.codes.includes(statusCode))) {
-          settle({ kind: 'intercept', status: statusCode });
-          abort?.(new Error('intercepted'));
-          return false;
-        }
-        const pairs = rawPairs(rawHeaders);
-        const accel = inp.accelRedirects ? pairs.find(([k]) => k.toLowerCase() === 'x-accel-redirect')?.[1] : undefined;
-        if (accel) {
-          settle({ kind: 'accel', target: accel });
-          abort?.(new Error('x-accel-redirect'));
-          return false;
-        }
-        for (const [k, v] of pairs) r.ctx.userVars.set(`upstream_http_${k.toLowerCase().replaceAll('-', '_')}`, v);
-        // add_header may name $upstream_* variables: they are set before the head is written, with
-        // this try's response time still "-" (it ends with the body), as nginx shows it then.
-        publish(r, { ...tries, time: [...tries.time, '-'] });
-        const out = responseHeaders(inp, pairs.filter(([k]) => !inp.hidden.has(k.toLowerCase())));
-        writeHead(r, res, r.errStatus ?? statusCode, out, undefined, r.errStatus ? undefined : statusText || undefined, inp.passed);
-        headSent = true;
-        r.ctx.response.bodyBytesSent = 0;
-        armRead('UND_ERR_BODY_TIMEOUT');
-        res.on('drain', () => {
-          armRead('UND_ERR_BODY_TIMEOUT');
-          resume();
-        });
-        return true;
-      },
-      onData(chunk) {
-        if (r.method === 'HEAD') return true;
-        r.ctx.response.bodyBytesSent += chunk.length;
-        r.ctx.response.bytesSent += chunk.length;
-        const more = res.write(chunk);
-        if (more) armRead('UND_ERR_BODY_TIMEOUT');
-        else disarm(); // the client is slow: nginx would be writing, not waiting on the upstream
-        return more;
-      },
-      onComplete() {
-        disarm();
-        res.removeListener('close', onClientClose);
-        res.end();
-        settle({ kind: 'done' });
-      },
-      onError(err) {
-        disarm();
-        res.removeListener('close', onClientClose);
-        if (settled) return;
-        const failure = classifyUpstreamError(err, headSent);
-        if (!headSent) {
-          settle({ kind: 'failed', failure });
-          return;
-        }
-        // The response is under way: nginx logs and cuts the client connection.
-        logError(r, inp.log, 'error', failure.message, `${inp.scheme}://${peer.name}${inp.uri}`);
-        res.destroy();
-        settle({ kind: 'done' });
-      },
-    };
-
+    const handler = new AttemptHandler(inp, resolve);
     try {
-      pool.dispatch({
+      const opts: Dispatcher.DispatchOptions & { servername?: string } = {
         path: inp.uri,
-        method: r.method as Dispatcher.HttpMethod,
-        headers,
+        method: inp.r.method as Dispatcher.HttpMethod,
+        headers: headers.list,
         body: inp.hasBody ? inp.body : null,
         reset,
-        ...(upgrade ? { upgrade } : {}),
+        upgrade: wantsUpgrade ? headers.upgrade : null,
         headersTimeout: 0,
         bodyTimeout: 0,
-      }, handler);
+        // undici takes the TLS server name from the Host header unless told; a plain connection
+        // uses none, so spare it that parsing (and an IP-address test) on every request.
+        servername: inp.scheme === 'http' ? 'plain' : undefined,
+      };
+      pool.dispatch(opts, handler);
     } catch (e) {
-      settle({ kind: 'failed', failure: { type: 'error', status: 502, requestSent: false, message: `invalid upstream request: ${(e as Error).message}` } });
+      handler.settle({ kind: 'failed', failure: { type: 'error', status: 502, requestSent: false, message: `invalid upstream request: ${(e as Error).message}` } });
     }
   });
 }
 
-/** Upstream headers for the client: Location/Refresh rewritten by proxy_redirect. */
-function responseHeaders(inp: AttemptInput, pairs: [string, string][]): [string, string][] {
-  return pairs.map(([k, v]) => {
-    const l = k.toLowerCase();
+/** undici's handler for one attempt: streams the response to the client, or reports why not. */
+class AttemptHandler implements Dispatcher.DispatchHandlers {
+  private readonly started = Date.now();
+  private abort: ((err?: Error) => void) | undefined;
+  // proxy_read_timeout with a native timer, refreshed as data comes (undici's own are coarse,
+  // about a second late).
+  private timer: NodeJS.Timeout | undefined;
+  private timerArmed = false;
+  private timerCode = '';
+  private resumeUpstream: (() => void) | undefined;
+  private drainHooked = false;
+  /** Body bytes the upstream's Content-Length still announces (-1: not known). */
+  private remaining = -1;
+  /** The body's last chunk, kept for res.end(): one write for the tail and the end. */
+  private last: Buffer | undefined;
+  private listening = true;
+  private headSent = false;
+  private settled = false;
+  private statusPushed = false;
+
+  constructor(private readonly inp: AttemptInput, private readonly resolve: (a: Attempt) => void) {
+    inp.res.on('close', this.onClientClose);
+  }
+
+  private elapsed(): string {
+    return msec(Date.now() - this.started);
+  }
+
+  private readonly onTimeout = (): void => {
+    this.timerArmed = false;
+    this.abort?.(Object.assign(new Error('upstream timed out'), { code: this.timerCode }));
+  };
+
+  private armRead(code: string): void {
+    this.timerCode = code;
+    if (this.timerArmed) this.timer!.refresh();
+    else {
+      this.timer = setTimeout(this.onTimeout, this.inp.r.conf.proxyReadTimeoutMs);
+      this.timerArmed = true;
+    }
+  }
+
+  private disarm(): void {
+    if (!this.timerArmed) return;
+    this.timerArmed = false;
+    clearTimeout(this.timer);
+  }
+
+  private detach(): void {
+    if (!this.listening) return;
+    this.listening = false;
+    this.inp.res.removeListener('close', this.onClientClose);
+  }
+
+  settle(a: Attempt): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.disarm();
+    this.detach();
+    const tries = this.inp.tries;
+    if (!this.statusPushed) tries.status.push(a.kind === 'failed' && a.failure.upstreamStatus ? String(a.failure.upstreamStatus) : a.kind === 'failed' ? String(a.failure.status) : '');
+    tries.time.push(this.elapsed());
+    if (tries.header.length < tries.time.length) tries.header.push('-');
+    if (tries.connect.length < tries.time.length) tries.connect.push('-');
+    if (tries.connect.length !== tries.time.length) tries.connect.length = tries.time.length;
+    this.resolve(a);
+  }
+
+  // The client went away (nginx logs 499): stop the upstream request, and do not try another peer.
+  private readonly onClientClose = (): void => {
+    if (this.inp.res.writableFinished) return;
+    this.settle({ kind: 'done' });
+    this.abort?.(new Error('client closed'));
+  };
+
+  private readonly onDrain = (): void => {
+    if (this.settled) return;
+    this.armRead('UND_ERR_BODY_TIMEOUT');
+    this.resumeUpstream?.();
+  };
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    // undici hands the request to a connected socket: the connection is made by now.
+    this.inp.tries.connect.push(this.elapsed());
+    this.armRead('UND_ERR_HEADERS_TIMEOUT');
+  }
+
+  onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void {
+    const { inp } = this;
+    const { r, res, tries } = inp;
+    this.disarm();
+    tries.status.push(String(statusCode));
+    tries.header.push(this.elapsed());
+    this.statusPushed = true;
+    const hidden = inp.plan.hidden;
+    const pairs = rawPairs((rawHeaders ?? []) as (Buffer | string)[]).filter(([k]) => !hidden.has(k.toLowerCase()) || k.toLowerCase() === 'connection');
+    const out: [string, string][] = [];
+    for (const [k, v] of pairs) if (k.toLowerCase() !== 'connection') out.push(clientHeader(inp, k, k.toLowerCase(), v));
+    out.push(['Connection', 'upgrade']);
+    writeHead(r, res, 101, out, undefined, 'Switching Protocols', inp.plan.passed);
+    res.flushHeaders();
+    tunnel(inp.upgrade!.socket, inp.upgrade!.head, socket, r.conf.proxyReadTimeoutMs, () => {
+      this.detach();
+      this.settle({ kind: 'done' });
+    });
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true;
+    const { inp } = this;
+    const { r, res, tries } = inp;
+    const conf = r.conf;
+    tries.status.push(String(statusCode));
+    tries.header.push(this.elapsed());
+    this.statusPushed = true;
+    if (inp.canRetry(statusCode)) {
+      const ft = `http_${statusCode}` as Failure['type'];
+      this.settle({ kind: 'failed', failure: { type: ft, status: statusCode, requestSent: true, message: '' } });
+      this.abort?.(new Error('next upstream'));
+      return false;
+    }
+    if (conf.proxyInterceptErrors && statusCode >= 300 && conf.errorPages.some((e) => e.codes.includes(statusCode))) {
+      this.settle({ kind: 'intercept', status: statusCode });
+      this.abort?.(new Error('intercepted'));
+      return false;
+    }
+    const n = rawHeaders.length >> 1;
+    const names: string[] = new Array<string>(n);
+    const lowers: string[] = new Array<string>(n);
+    const values: string[] = new Array<string>(n);
+    let accel: string | undefined;
+    let length = -1;
+    let chunkedBody = false;
+    for (let i = 0; i < n; i++) {
+      const k = rawHeaders[2 * i]!.toString('latin1');
+      const l = k.toLowerCase();
+      const v = rawHeaders[2 * i + 1]!.toString('latin1');
+      names[i] = k;
+      lowers[i] = l;
+      values[i] = v;
+      if (accel === undefined && l === 'x-accel-redirect') accel = v;
+      else if (l === 'content-length' && length < 0) length = v !== '' && Number.isSafeInteger(Number(v)) ? Number(v) : -2;
+      else if (l === 'transfer-encoding') chunkedBody = true;
+    }
+    if (accel && inp.plan.accelRedirects) {
+      this.settle({ kind: 'accel', target: accel });
+      this.abort?.(new Error('x-accel-redirect'));
+      return false;
+    }
+    const vars = r.ctx.userVars;
+    for (let i = 0; i < n; i++) vars.set(upstreamVarName(lowers[i]!), values[i]!);
+    // add_header may name $upstream_* variables: they are set before the head is written, with
+    // this try's response time still "-" (it ends with the body), as nginx shows it then.
+    publish(r, tries, true);
+    const hidden = inp.plan.hidden;
+    const out: [string, string][] = [];
+    for (let i = 0; i < n; i++) if (!hidden.has(lowers[i]!)) out.push(clientHeader(inp, names[i]!, lowers[i]!, values[i]!));
+    writeHead(r, res, r.errStatus ?? statusCode, out, undefined, r.errStatus ? undefined : statusText || undefined, inp.plan.passed);
+    this.headSent = true;
+    r.ctx.response.bodyBytesSent = 0;
+    this.resumeUpstream = resume;
+    if (!chunkedBody && length > 0) this.remaining = length;
+    this.armRead('UND_ERR_BODY_TIMEOUT');
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const { r, res } = this.inp;
+    if (r.method === 'HEAD') return true;
+    r.ctx.response.bodyBytesSent += chunk.length;
+    r.ctx.response.bytesSent += chunk.length;
+    if (this.remaining > 0) {
+      this.remaining -= chunk.length;
+      // The length is reached: undici's onComplete follows at once, and writes this with the end.
+      if (this.remaining === 0) {
+        this.last = chunk;
+        return true;
+      }
+    }
+    const more = res.write(chunk);
+    if (more) this.armRead('UND_ERR_BODY_TIMEOUT');
+    else {
+      this.disarm(); // the client is slow: nginx would be writing, not waiting on the upstream
+      if (!this.drainHooked) {
+        this.drainHooked = true;
+        res.on('drain', this.onDrain);
+      }
+    }
+    return more;
+  }
+
+  onComplete(): void {
+    this.disarm();
+    this.detach();
+    if (this.last) this.inp.res.end(this.last);
+    else this.inp.res.end();
+    this.settle({ kind: 'done' });
+  }
+
+  onError(err: Error): void {
+    this.disarm();
+    this.detach();
+    if (this.settled) return;
+    const { inp } = this;
+    const failure = classifyUpstreamError(err, this.headSent);
+    if (!this.headSent) {
+      this.settle({ kind: 'failed', failure });
+      return;
+    }
+    // The response is under way: nginx logs and cuts the client connection.
+    logError(inp.r, inp.log, 'error', failure.message, `${inp.scheme}://${inp.peer.name}${inp.uri}`);
+    inp.res.destroy();
+    this.settle({ kind: 'done' });
+  }
+}
+
+/** An upstream header for the client: Location/Refresh rewritten by proxy_redirect. */
+function clientHeader(inp: AttemptInput, k: string, l: string, v: string): [string, string] {
+  switch (l) {
     // A relative Location is made absolute by the header filter, as nginx's own redirects are.
-    if (l === 'location') return ['Location', absoluteLocation(rewriteRedirect(v, inp.rules, inp.r.ctx), redirectContext(inp.r))];
-    if (l === 'refresh') return [k, rewriteRefresh(v, inp.rules, inp.r.ctx)];
-    if (l === 'content-type') return ['Content-Type', v];
-    if (l === 'content-length') return ['Content-Length', v];
-    if (l === 'last-modified') return ['Last-Modified', v];
-    return [k, v];
-  });
+    case 'location': return ['Location', absoluteLocation(rewriteRedirect(v, inp.plan.rules, inp.r.ctx), redirectContext(inp.r))];
+    case 'refresh': return [k, rewriteRefresh(v, inp.plan.rules, inp.r.ctx)];
+    case 'content-type': return ['Content-Type', v];
+    case 'content-length': return ['Content-Length', v];
+    case 'last-modified': return ['Last-Modified', v];
+  }
+  return [k, v];
 }
 
 /** Joins client and upstream sockets after a 101; proxy_read_timeout is the idle limit. */

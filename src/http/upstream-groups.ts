@@ -20,6 +20,8 @@ export interface GroupRuntime {
   keepaliveTimeoutMs: number;
   keepaliveRequests: number;
   pools: Map<string, Pool>;
+  /** The pool each peer used last, with what it was made for: most requests find theirs here. */
+  lastPool: Map<Peer, { scheme: string; connectTimeoutMs: number; pool: Pool }>;
 }
 
 export class GroupError extends Error {}
@@ -95,7 +97,7 @@ export class UpstreamRegistry {
   }
 
   private async build(target: ProxyTarget, explicit: UpstreamGroup | undefined, hasVariables: boolean): Promise<GroupRuntime> {
-    const common = { pools: new Map<string, Pool>() };
+    const common = { pools: new Map<string, Pool>(), lastPool: new Map<Peer, { scheme: string; connectTimeoutMs: number; pool: Pool }>() };
     if (explicit) {
       return {
         name: explicit.name, peers: await buildPeers(explicit.servers), method: explicit.method,
@@ -142,6 +144,8 @@ export function selectorFor(g: GroupRuntime, ctx: VarContext): Selector {
 
 /** The undici pool for a peer; without `keepalive` every request closes its connection. */
 export function poolFor(g: GroupRuntime, peer: Peer, scheme: 'http' | 'https', connectTimeoutMs: number): Pool {
+  const last = g.lastPool.get(peer);
+  if (last && last.scheme === scheme && last.connectTimeoutMs === connectTimeoutMs && !last.pool.closed && !last.pool.destroyed) return last.pool;
   const key = `${scheme}|${peer.name}|${connectTimeoutMs}`;
   let pool = g.pools.get(key);
   // A request that began before a reload may outlive its state's pools: it gets a fresh one.
@@ -160,5 +164,6 @@ export function poolFor(g: GroupRuntime, peer: Peer, scheme: 'http' | 'https', c
     });
     g.pools.set(key, pool);
   }
+  g.lastPool.set(peer, { scheme, connectTimeoutMs, pool });
   return pool;
 }
