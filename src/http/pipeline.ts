@@ -83,6 +83,8 @@ export interface RequestState {
   validLocation: boolean;
   /** The status logged when the connection is dropped before a response (408 on client_body_timeout). */
   closeStatus?: number;
+  /** The access log lines were written. */
+  logged?: boolean;
 }
 
 /** $request_length before the body: request line and header lines as received. */
@@ -368,7 +370,7 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
 
   const r: RequestState = {
     state, ctx, server, conf: server.conf, method, internal: false, uriChanges: MAX_URI_CHANGES + 1,
-    errorPageDone: false, addUriToAlias: false, extraHeaders: [], localPort, localAddress,
+    errorPageDone: false, logged: false, addUriToAlias: false, extraHeaders: [], localPort, localAddress,
     browser: detectBrowser(req.headers['user-agent']),
     logFiles, validUnparsedUri: true, validLocation: true,
   };
@@ -584,7 +586,7 @@ async function content(r: RequestState, req: IncomingMessage, res: ServerRespons
   const conf = r.conf;
   if (conf.proxyPass) {
     // The listeners leave `Expect: 100-continue` to the handler: nginx answers 100 only when it reads the body.
-    if (/^100-continue$/i.test(req.headers.expect ?? '')) res.writeContinue();
+    if (req.headers.expect !== undefined && /^100-continue$/i.test(req.headers.expect)) res.writeContinue();
     bodyTimeout(r, req, res);
     if (opts.proxy) return opts.proxy(req, res, r);
     logError(r, opts, 'error', 'proxy_pass is not served by this build');
@@ -989,11 +991,9 @@ async function finalize(r: RequestState, req: IncomingMessage, res: ServerRespon
   return sendSpecial(r, res, status);
 }
 
-const logged = new WeakSet<VarContext>();
-
 function writeAccessLog(r: RequestState): void {
-  if (logged.has(r.ctx)) return;
-  logged.add(r.ctx);
+  if (r.logged) return; // 'finish' and 'close' both come for a finished response
+  r.logged = true;
   writeLogLines(r.state, r.conf, r.ctx, r.logFiles);
 }
 
