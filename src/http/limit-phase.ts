@@ -77,12 +77,16 @@ export async function preaccess(r: PreaccessRequest, zones: ZoneClient, log: Pre
       });
     }
     const d = await zones.limitReq(queries);
-    if (d.kind !== 'declined') {
+    if (d.kind === 'pass') {
       done.req = true;
+      r.ctx.userVars.set('limit_req_status', 'PASSED');
+    } else if (d.kind !== 'declined') {
+      done.req = true;
+      // Looked up only here: the directives' walk is most of the phase's cost for a request that passes.
       const dry = dryRun(r, 'limit_req_dry_run');
       const level = logLevel(r, 'limit_req_log_level');
       // $limit_req_status
-      r.ctx.userVars.set('limit_req_status', d.kind === 'pass' ? 'PASSED' : `${d.kind === 'reject' ? 'REJECTED' : 'DELAYED'}${dry ? '_DRY_RUN' : ''}`);
+      r.ctx.userVars.set('limit_req_status', `${d.kind === 'reject' ? 'REJECTED' : 'DELAYED'}${dry ? '_DRY_RUN' : ''}`);
       if (d.kind === 'reject') {
         log(level, `limiting requests${dry ? ', dry run' : ''}, excess: ${formatExcess(d.excess)} by zone "${d.zone}"`);
         if (!dry) return { status: r.conf.limitReqStatus };
@@ -121,7 +125,7 @@ export async function preaccess(r: PreaccessRequest, zones: ZoneClient, log: Pre
 /** The zone key's value; over-long keys are skipped with nginx's message. */
 function keyOf(template: string, r: PreaccessRequest, log: PreaccessLog, max = 65535): string {
   const key = evaluate(compiled(template), r.ctx);
-  if (Buffer.byteLength(key, 'latin1') > max) {
+  if (key.length > max) { // latin1: one byte per character
     log('error', `the value of the "${template}" key is more than ${max} bytes: "${key}"`);
     return '';
   }

@@ -45,6 +45,11 @@ export class ZoneStore {
 
   constructor(private readonly clock: () => number = Date.now) {}
 
+  /** The zones' clock, in ms. */
+  now(): number {
+    return this.clock();
+  }
+
   reqTable(zone: string, size: number, rate: number): LimitReqTable {
     const id = `${zone}\0${size}`;
     let t = this.req.get(id);

@@ -8,6 +8,7 @@ import { LimitConnTable, limitConnAcquire, limitConnRelease } from '../../src/ht
 import { StubStatusCounters, formatStubStatus, sumSnapshots } from '../../src/http/stub-status.ts';
 
 function cluster(now: () => number) {
+  const sent: ZoneRequest[] = [];
   const workers: (ZoneWorker & { client: IpcZoneClient; counters: StubStatusCounters })[] = [];
   const registry = new ZoneRegistry(new ZoneStore(now), () => workers);
   for (let id = 1; id <= 2; id++) {
@@ -19,12 +20,15 @@ function cluster(now: () => number) {
     } as ZoneWorker & { client: IpcZoneClient; counters: StubStatusCounters };
     worker.counters = counters;
     worker.client = new IpcZoneClient(counters, {
-      send: (msg: ZoneRequest) => setImmediate(() => registry.handle(worker, JSON.parse(JSON.stringify(msg)))),
+      send: (msg: ZoneRequest) => {
+        sent.push(msg);
+        setImmediate(() => registry.handle(worker, JSON.parse(JSON.stringify(msg))));
+      },
       onMessage: (l) => listeners.push(l),
     });
     workers.push(worker);
   }
-  return { registry, workers };
+  return { registry, workers, sent };
 }
 
 const req: LimitReqQuery = { zone: 'one', size: 1 << 20, rate: 1000, key: '10.0.0.1', burst: 1, delay: 1e12 };
@@ -36,6 +40,30 @@ test('limit_req counts the same whichever worker asks', async () => {
   assert.equal((await b!.client.limitReq([req])).kind, 'pass');
   const third = await a!.client.limitReq([req]);
   assert.deepEqual(third, { kind: 'reject', excess: 2000, zone: 'one' });
+});
+
+test('queries raised in one event-loop turn go in one message and are decided in order', async () => {
+  const { workers: [a], sent } = cluster(() => 1_000_000);
+  const decisions = await Promise.all([a!.client.limitReq([req]), a!.client.limitReq([req]), a!.client.limitReq([req])]);
+  assert.deepEqual(decisions.map((d) => d.kind), ['pass', 'pass', 'reject']);
+  assert.equal(sent.filter((m) => m.op === 'batch').length, 1);
+  // Acquire, release and acquire again in one turn: the release goes between them.
+  const first = await a!.client.limitConn([conn]);
+  assert.equal(first.kind, 'pass');
+  const refused = a!.client.limitConn([conn]);
+  if (first.kind === 'pass') first.release();
+  const again = a!.client.limitConn([conn]);
+  assert.deepEqual(await refused, { kind: 'reject', zone: 'addr', full: false });
+  assert.equal((await again).kind, 'pass');
+  assert.equal(sent.filter((m) => m.op === 'batch').length, 3);
+  // Several limits and an empty key travel and come back as nginx decides them.
+  const two = [{ ...req, zone: 'two', key: '' }, { ...req, zone: 'three', burst: 0, delay: 0, rate: 500 }];
+  assert.deepEqual(await a!.client.limitReq(two), { kind: 'pass', excess: 0, zone: 'three' });
+  assert.deepEqual(await a!.client.limitReq(two), { kind: 'reject', excess: 1000, zone: 'three' });
+  assert.deepEqual(await a!.client.limitReq([{ ...req, key: '' }]), { kind: 'declined' });
+  const delayed = { ...req, zone: 'four', burst: 2, delay: 0 };
+  assert.equal((await a!.client.limitReq([delayed])).kind, 'pass');
+  assert.deepEqual(await a!.client.limitReq([delayed]), { kind: 'delay', ms: 1000, excess: 1000, zone: 'four' });
 });
 
 test('limit_conn holds are shared, released by the holder, and dropped when a worker exits', async () => {
