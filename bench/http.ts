@@ -148,6 +148,12 @@ async function stopServer(p: ChildProcess): Promise<void> {
   if (p.exitCode === null) p.kill('SIGKILL');
 }
 
+/** The largest resident memory of one worker (a child of the master), in MiB. */
+function workerRss(pid: number): number {
+  const out = spawnSync('ps', ['-o', 'rss=', '--ppid', String(pid)], { encoding: 'utf8' }).stdout;
+  return Math.max(0, ...out.split('\n').filter(Boolean).map((l) => Number(l.trim()) / 1024));
+}
+
 function wrk(s: Scenario, port: number, pid: number): Run {
   let peak = 0;
   const timer = setInterval(() => (peak = Math.max(peak, treeRss(pid))), 500);
@@ -273,6 +279,7 @@ async function main(): Promise<void> {
   try {
     for (const s of SCENARIOS.filter((x) => !ONLY || x.name.includes(ONLY))) {
       const runs: Record<Kind, Run[]> = { nginx: [], bext: [], node: [] };
+      const idleWorker: Record<Kind, number[]> = { nginx: [], bext: [], node: [] };
       const ports = { nginx: 18900, bext: 18901, node: 18902 };
       const kinds: Kind[] = s.floor ? ['nginx', 'bext', 'node'] : ['nginx', 'bext'];
       for (let round = 0; round < ROUNDS; round++) {
@@ -282,6 +289,8 @@ async function main(): Promise<void> {
           const p = startServer(kind, dir, conf, { port: ports.node, file: path.join(dir, 'html', s.path) });
           try {
             await waitUp(ports[kind], !!s.https);
+            await new Promise((r) => setTimeout(r, 1000)); // settle: the idle figure is after start-up
+            idleWorker[kind].push(workerRss(p.pid!));
             runs[kind].push(wrk(s, ports[kind], p.pid!));
           } finally {
             await stopServer(p);
@@ -295,6 +304,7 @@ async function main(): Promise<void> {
         bext: runs.bext,
         ratio: { min: Math.min(...ratio), median: median(ratio), max: Math.max(...ratio) },
         p99Ratio: median(runs.bext.map((b) => b.p99ms)) / median(runs.nginx.map((n) => n.p99ms)),
+        idleWorkerRssMiB: { nginx: median(idleWorker.nginx), bext: median(idleWorker.bext) },
         ...(s.floor ? { nodeFloor: runs.node, nodeFloorRatio: median(runs.node.map((n, i) => n.rps / runs.nginx[i]!.rps)) } : {}),
       };
       results.push(entry);
@@ -302,7 +312,8 @@ async function main(): Promise<void> {
         `| ${s.name} | ${fmt(median(runs.nginx.map((r) => r.rps)), 0)} | ${fmt(median(runs.bext.map((r) => r.rps)), 0)} | ` +
           `${fmt(entry.ratio.min)} / ${fmt(entry.ratio.median)} / ${fmt(entry.ratio.max)} | ` +
           `${fmt(median(runs.nginx.map((r) => r.p99ms)))} / ${fmt(median(runs.bext.map((r) => r.p99ms)))} | ` +
-          `${median(runs.nginx.map((r) => r.rssMiB))} / ${median(runs.bext.map((r) => r.rssMiB))} |`,
+          `${median(runs.nginx.map((r) => r.rssMiB))} / ${median(runs.bext.map((r) => r.rssMiB))} | ` +
+          `${fmt(median(idleWorker.nginx), 0)} / ${fmt(median(idleWorker.bext), 0)} |`,
       );
       if (s.floor) {
         floorRows.push(
@@ -322,8 +333,8 @@ async function main(): Promise<void> {
       `bext vs nginx, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ` +
         `wrk -c${CONNECTIONS} -d${DURATION}s, ${ROUNDS} rounds, worker_processes auto`,
       '',
-      '| scenario | nginx req/s | bext req/s | ratio min / median / max | p99 ms nginx / bext | peak RSS MiB nginx / bext |',
-      '| --- | --- | --- | --- | --- | --- |',
+      '| scenario | nginx req/s | bext req/s | ratio min / median / max | p99 ms nginx / bext | peak RSS MiB nginx / bext | idle RSS MiB per worker nginx / bext |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
       ...rows,
       '',
       `Reload, SIGHUP to the new config answering (median of 10): nginx ${fmt(median(reload.nginx), 1)} ms, bext ${fmt(median(reload.bext), 1)} ms.`,
