@@ -1,9 +1,8 @@
 // Pure lookups over a RoutingState for the serving engine: which address table a connection
 // belongs to, which server{} a host selects, which location a URI selects.
 import { isIPv4 } from 'node:net';
-import { matchLeading, matchTrailing, selectServerInTable, socketKey, type ServerMatch } from './servers.ts';
-import { firstRegexMatch } from './regex.ts';
-import type { MapBlock, RoutingState, ServerConf, ServerTable } from './state.ts';
+import { selectServerInTable, socketKey, type ServerMatch } from './servers.ts';
+import type { RoutingState, ServerConf, ServerTable } from './state.ts';
 
 export { findLocation, findNamedLocation, type LocationMatch } from './locations.ts';
 export { normalizeHost, type ServerMatch } from './servers.ts';
@@ -37,33 +36,4 @@ export function selectServer(a: RoutingState | ServerTable, b: string, c?: strin
     return table ? selectServerInTable(table, c ?? '') : undefined;
   }
   return selectServerInTable(a, b).server;
-}
-
-export interface MapLookup {
-  /** The matched entry's value (or the default) as written: it may still contain variables. */
-  value: string;
-  /** From a regex key (index 0 = whole match). */
-  captures?: readonly (string | undefined)[];
-  namedCaptures?: Readonly<Record<string, string | undefined>>;
-}
-
-/**
- * ngx_http_map_find: exact keys (case-insensitive), with `hostnames` the leading then trailing
- * wildcards (one trailing dot stripped first), then regexes in order, else the default.
- */
-export function lookupMap(map: MapBlock, input: string): MapLookup {
-  let key = input;
-  if (map.hostnames && key.endsWith('.')) key = key.slice(0, -1);
-  const low = key.toLowerCase();
-  const exact = map.exact.get(low);
-  if (exact !== undefined) return { value: exact };
-  if (map.hostnames && low !== '') {
-    const lead = matchLeading(map.leadingWildcards, low);
-    if (lead) return { value: lead.value };
-    const trail = matchTrailing(map.trailingWildcards, low);
-    if (trail) return { value: trail.value };
-  }
-  const re = firstRegexMatch(map.regexes, key);
-  if (re) return { value: re.entry.value, captures: re.captures, ...(re.namedCaptures ? { namedCaptures: re.namedCaptures } : {}) };
-  return { value: map.default };
 }

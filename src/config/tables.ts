@@ -170,16 +170,27 @@ export function maps(http: readonly ConfNode[]): MapBlock[] {
     const entries = m.block ?? [];
     const hostnames = entries.some((e) => e.directive === 'hostnames' && e.args.length === 0);
     const volatile = entries.some((e) => e.directive === 'volatile' && e.args.length === 0);
-    let dflt = '';
+    let dflt: string | undefined;
     const exact = new Map<string, string>();
     const leading: MapBlock['leadingWildcards'][number][] = [];
     const trailing: MapBlock['trailingWildcards'][number][] = [];
     const regexes: MapBlock['regexes'][number][] = [];
+    // ngx_hash_add_key's conflict sets: the exact hash (which `.x` also marks with "x", so `.x` and
+    // `x` refuse each other), the leading-wildcard names (`*.x` and `.x` are both "x"), the trailing ones.
+    const exactNames = new Set<string>();
+    const leadNames = new Set<string>();
+    const tailNames = new Set<string>();
+    // nginx sets ctx->hostnames when it reads `hostnames;`: keys before it are plain exact keys.
+    let wildcards = false;
     for (const e of entries) {
-      if ((e.directive === 'hostnames' || e.directive === 'volatile') && e.args.length === 0) continue;
+      if ((e.directive === 'hostnames' || e.directive === 'volatile') && e.args.length === 0) {
+        if (e.directive === 'hostnames') wildcards = true;
+        continue;
+      }
       const value = e.args[0] ?? '';
       if (e.args.length !== 1) throw confError(e, `invalid number of the map parameters`);
       if (e.directive === 'default') {
+        if (dflt !== undefined) throw confError(e, 'duplicate default map parameter');
         dflt = value;
         continue;
       }
@@ -191,21 +202,45 @@ export function maps(http: readonly ConfNode[]): MapBlock[] {
         regexes.push({ source: key, regex: compileRegex(src, caseless, e), value });
         continue;
       }
-      // Exact keys are case-insensitive: nginx lowercases both the key and the looked-up value.
+      // Exact keys are case-insensitive: nginx lowercases both the key and the looked-up value
+      // (in place, before it reports a conflict: the message shows the lowercased key).
       const low = key.toLowerCase();
-      if (hostnames && (low.startsWith('*.') || (low.startsWith('.') && low.length > 1))) {
+      const conflict = () => confError(e, `conflicting parameter "${low}"`);
+      let kind: 'exact' | 'leading' | 'trailing' = 'exact';
+      if (wildcards) {
+        // ngx_hash_add_key's NGX_HASH_WILDCARD_KEY checks, in its order; refused as written.
+        const stars = key.split('*').length - 1;
+        if (stars > 1 || key.includes('..') || key.includes('\0')) throw confError(e, `invalid hostname or wildcard "${key}"`);
+        if (key.length > 1 && key.startsWith('.')) kind = 'leading';
+        else if (key.length > 2 && key.startsWith('*.')) kind = 'leading';
+        else if (key.length > 2 && key.endsWith('.*')) kind = 'trailing';
+        else if (stars) throw confError(e, `invalid hostname or wildcard "${key}"`);
+      }
+      if (kind === 'leading') {
+        const name = low.slice(low.startsWith('.') ? 1 : 2);
+        if (low.startsWith('.')) {
+          if (exactNames.has(name)) throw conflict();
+          exactNames.add(name);
+        }
+        if (leadNames.has(name)) throw conflict();
+        leadNames.add(name);
         leading.push({ suffix: low.replace(/^\*/, ''), matchesBare: low.startsWith('.'), value });
-      } else if (hostnames && low.endsWith('.*')) {
-        trailing.push({ prefix: low.slice(0, -1), value });
-      } else if (exact.has(low)) {
-        throw confError(e, `conflicting parameter "${key}"`);
-      } else exact.set(low, value);
+      } else if (kind === 'trailing') {
+        const name = low.slice(0, -1);
+        if (tailNames.has(name)) throw conflict();
+        tailNames.add(name);
+        trailing.push({ prefix: name, value });
+      } else {
+        if (exactNames.has(low)) throw conflict();
+        exactNames.add(low);
+        exact.set(low, value);
+      }
     }
     // Longest first (stable: config order among equals), the order the scans and tries both resolve.
     const leadingWildcards = leading.sort((a, b) => b.suffix.length - a.suffix.length);
     const trailingWildcards = trailing.sort((a, b) => b.prefix.length - a.prefix.length);
     return {
-      source: m.args[0]!, variable: variable.slice(1), hostnames, volatile, default: dflt, exact,
+      source: m.args[0]!, variable: variable.slice(1), hostnames, volatile, default: dflt ?? '', exact,
       leadingWildcards, trailingWildcards, regexes,
       // Per-state indexes so a lookup costs the value's length, not the number of entries.
       ...(leadingWildcards.length ? { leadingIndex: buildLeadingIndex(leadingWildcards) } : {}),

@@ -9,7 +9,7 @@ import { parseRequestTarget, BadUriError, escapeUri, type ParsedUri } from './ur
 import { validateHost, selectServer, findLocation } from './select.ts';
 import { newVarContext, compiled, evaluate, setVariable, type VarContext } from './variables.ts';
 import {
-  applyRewrite, compileRewrite, evaluateIf, evaluateReturn, type IfCondition, type ReturnOutcome, type ReturnDirective,
+  applyRewrite, compileIfCondition, compileRewrite, evaluateIf, evaluateReturn, type IfCondition, type ReturnOutcome, type ReturnDirective,
 } from './rewrite.ts';
 import {
   absoluteLocation, detectBrowser, serverHeader, specialResponse, statusReason, closesWithoutResponse,
@@ -165,15 +165,7 @@ export function tableFor(state: RoutingState, localAddress: string, localPort: n
 const ifCache = new WeakMap<ConfIfCondition, IfCondition>();
 function compiledIf(c: ConfIfCondition): IfCondition {
   let v = ifCache.get(c);
-  if (!v) {
-    switch (c.kind) {
-      case 'value': v = { kind: 'value', value: compiled(c.value) }; break;
-      case 'compare': v = { kind: 'compare', op: c.op, left: compiled(c.left), right: compiled(c.right) }; break;
-      case 'regex': v = { kind: 'regex', op: c.op, left: compiled(c.left), regex: c.regex }; break;
-      case 'file': v = { kind: 'file', op: c.op, operand: compiled(c.operand) }; break;
-    }
-    ifCache.set(c, v);
-  }
+  if (!v) ifCache.set(c, (v = compileIfCondition(c)));
   return v;
 }
 const rewriteCache = new WeakMap<object, ReturnType<typeof compileRewrite>>();

@@ -1,6 +1,7 @@
 // The pure parts of ngx_http_rewrite_module: `if` conditions, `rewrite` application and `return`.
 // Regexes arrive compiled (JS RegExp, translated from PCRE by config/); templates as CompiledValue.
 import { statSync } from 'node:fs';
+import type { IfCondition as ConfIfCondition } from '../config/state.ts';
 import { compiled, evaluate, getVariable, type CompiledValue, type VarContext } from './variables.ts';
 
 // ---- regex matching with nginx's capture rules ----
@@ -67,25 +68,16 @@ export function evaluateIf(cond: IfCondition, ctx: VarContext): boolean {
 }
 
 /**
- * Parses the argument list of `if (…)` (tokens between the parentheses, already split by the config
- * lexer, with the surrounding parentheses removed) into an IfCondition. `makeRegex` receives the
- * PCRE source and whether `~*` asked for case-insensitivity.
+ * A condition as config/ hands it over (parsed by nginx/if-condition.ts, regex compiled) with its
+ * operands compiled to complex values: what evaluateIf runs for a served `if`.
  */
-export function parseIfCondition(args: string[], makeRegex: (pcre: string, caseless: boolean) => RegExp): IfCondition {
-  if (args.length === 1) {
-    return { kind: 'value', value: compiled(args[0]!) };
+export function compileIfCondition(c: ConfIfCondition): IfCondition {
+  switch (c.kind) {
+    case 'value': return { kind: 'value', value: compiled(c.value) };
+    case 'compare': return { kind: 'compare', op: c.op, left: compiled(c.left), right: compiled(c.right) };
+    case 'regex': return { kind: 'regex', op: c.op, left: compiled(c.left), regex: c.regex };
+    case 'file': return { kind: 'file', op: c.op, operand: compiled(c.operand) };
   }
-  if (args.length === 2 && /^!?-[fdex]$/.test(args[0]!)) {
-    return { kind: 'file', op: args[0] as '-f', operand: compiled(args[1]!) };
-  }
-  if (args.length === 3) {
-    const [left, op, right] = args as [string, string, string];
-    if (op === '=' || op === '!=') return { kind: 'compare', op, left: compiled(left), right: compiled(right) };
-    if (op === '~' || op === '~*' || op === '!~' || op === '!~*') {
-      return { kind: 'regex', op, left: compiled(left), regex: makeRegex(right, op.endsWith('*')) };
-    }
-  }
-  throw new Error(`invalid condition "${args.join(' ')}"`);
 }
 
 // ---- rewrite ----

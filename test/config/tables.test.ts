@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeState } from '../../src/config/describe.ts';
-import { lookupMap } from '../../src/config/select.ts';
 import { COMBINED_FORMAT } from '../../src/config/tables.ts';
+import { lookupMapValue } from '../../src/http/maps.ts';
+import { newVarContext } from '../../src/http/variables.ts';
 import { conv, http } from './helpers.ts';
 
 test('upstream groups: parameters, defaults and balancing methods', () => {
@@ -102,11 +103,36 @@ test('map lookups: exact (case-insensitive), wildcards with hostnames, regex in 
     }
   `));
   const m = state.maps[0]!;
-  assert.equal(lookupMap(m, 'EXAMPLE.com.').value, 'main');
-  assert.equal(lookupMap(m, 'a.example.com').value, 'sub');
-  assert.equal(lookupMap(m, 'www.example.net').value, 'www');
-  const r = lookupMap(m, '12.num.test');
-  assert.deepEqual([r.value, r.namedCaptures?.n], ['num$n', '12']);
-  assert.equal(lookupMap(m, '99.other').value, 'digits');
-  assert.equal(lookupMap(m, 'nothing').value, 'other');
+  // The served lookup (lookupMapValue); a fresh context per call, since a regex match records its captures there.
+  const look = (input: string) => {
+    const ctx = newVarContext({});
+    return { value: lookupMapValue(m, input, ctx), ctx };
+  };
+  assert.equal(look('EXAMPLE.com.').value, 'main');
+  assert.equal(look('a.example.com').value, 'sub');
+  assert.equal(look('www.example.net').value, 'www');
+  const r = look('12.num.test');
+  assert.deepEqual([r.value, r.ctx.namedCaptures['n'], r.ctx.captures[1]], ['num$n', '12', '12']);
+  assert.equal(look('99.other').value, 'digits');
+  assert.equal(look('nothing').value, 'other');
+  assert.equal(look('').value, 'other');
+});
+
+test('map: keys before `hostnames;` are exact keys, as nginx reads them in order', () => {
+  const { state } = conv(http('map $arg_h $v { default dflt; *.x star; hostnames; .y lead; }'));
+  const m = state.maps[0]!;
+  // Checked against nginx 1.22: ?h=a.x → dflt, ?h=*.x → star, ?h=y and ?h=a.y → lead.
+  const look = (input: string) => lookupMapValue(m, input, newVarContext({}));
+  assert.deepEqual(['a.x', '*.x', 'y', 'a.y'].map(look), ['dflt', 'star', 'lead', 'lead']);
+});
+
+test('map: duplicate and invalid keys are refused with nginx texts', () => {
+  const refuse = (body: string, message: string) =>
+    assert.throws(() => conv(http(`map $host $v {\n${body}\n}`)), (e: Error) => e.message.startsWith(message));
+  refuse('hostnames;\n*.x 1;\n.X 2;', 'conflicting parameter ".x"');
+  refuse('hostnames;\n.x 1;\nx 2;', 'conflicting parameter "x"');
+  refuse('hostnames;\nx.* 1;\nx.* 2;', 'conflicting parameter "x.*"');
+  refuse('x 1;\nX 2;', 'conflicting parameter "x"');
+  refuse('hostnames;\nA*B 1;', 'invalid hostname or wildcard "A*B"');
+  refuse('default 1;\ndefault 2;', 'duplicate default map parameter');
 });

@@ -4,14 +4,16 @@ import { mkdtempSync, writeFileSync, mkdirSync, chmodSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  applyRewrite, compileRewrite, compileReturn, evaluateReturn, evaluateIf, parseIfCondition, regexMatch,
+  applyRewrite, compileIfCondition, compileRewrite, compileReturn, evaluateReturn, evaluateIf, regexMatch,
   type RewriteFlag,
 } from '../../src/http/rewrite.ts';
+import { ifCondition } from '../../src/config/settings.ts';
 import { newVarContext } from '../../src/http/variables.ts';
 import { parseRequestTarget } from '../../src/http/uri.ts';
 import { haveNginx, startNginx, get } from './oracle.ts';
 
-const mk = (pcre: string, caseless: boolean) => new RegExp(pcre, caseless ? 'i' : '');
+// `if (ARGS)` as served: the config's parse and regex translation (ifCondition), then the operands compiled.
+const ifNode = (args: string[]) => ({ directive: 'if', args: ['(', ...args, ')'], file: '/etc/nginx/nginx.conf', line: 1 });
 
 test('if conditions', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bext-if-'));
@@ -23,7 +25,7 @@ test('if conditions', () => {
     const ctx = newVarContext({ uri: '/Foo/bar', host: 'www.example.com' });
     ctx.userVars.set('dir', dir);
     ctx.userVars.set('zero', '0');
-    const t = (...args: string[]) => evaluateIf(parseIfCondition(args, mk), ctx);
+    const t = (...args: string[]) => evaluateIf(compileIfCondition(ifCondition(ifNode(args))), ctx);
     assert.equal(t('$host'), true);
     assert.equal(t('$zero'), false);
     assert.equal(t('$nothing'), false);
@@ -42,7 +44,7 @@ test('if conditions', () => {
     assert.equal(t('!-e', '$dir/f'), false);
     assert.equal(t('-x', '$dir/x'), true);
     assert.equal(t('-x', '$dir/f'), false);
-    assert.throws(() => parseIfCondition(['$a', 'like', 'b'], mk));
+    assert.throws(() => ifCondition(ifNode(['$a', 'like', 'b'])), /unexpected "like" in condition/);
   } finally {
     rmSync(dir, { recursive: true });
   }

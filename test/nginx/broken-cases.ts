@@ -10,6 +10,8 @@ const TEMP = [
 /** A main file with `body` inside http{}. */
 const http = (body: string): string => `${PRE}http {\n${TEMP}\n${body}\n}\n`;
 /** A main file with `body` inside a server{} on a high loopback port. */
+/** A main file with a `map $host $v { … }` of `body` inside http{}. */
+const mapOf = (body: string): string => http(`map $host $v {\n${body}\n}`);
 const server = (body: string): string => http(`server {\nlisten 127.0.0.1:18190;\n${body}\n}`);
 
 // A throw-away self-signed pair (CN=example.test), so nginx -t can load it.
@@ -195,6 +197,28 @@ export const CASES: ConfCase[] = [
   one('duplicate upstream', http('upstream u { server 127.0.0.1:1; }\nupstream u { server 127.0.0.1:2; }')),
   one('map bad variable', http('map $host a { default 1; }')),
   one('map entry with three words', http('map $host $a { default 1 2; }')),
+  // ngx_hash_add_key with `hostnames`: which duplicate keys conflict (message with the key lowercased),
+  // which keys are not hostnames or wildcards (message as written), and which pairs coexist.
+  one('map hostnames: *.x twice', mapOf('hostnames;\n*.x 1;\n*.x 2;')),
+  one('map hostnames: *.x then .x', mapOf('hostnames;\n*.x 1;\n.x 2;')),
+  one('map hostnames: .x then *.x', mapOf('hostnames;\n.x 1;\n*.X 2;')),
+  one('map hostnames: .x twice', mapOf('hostnames;\n.x 1;\n.x 2;')),
+  one('map hostnames: .x then exact x', mapOf('hostnames;\n.x 1;\nx 2;')),
+  one('map hostnames: exact x then .x', mapOf('hostnames;\nx 1;\n.X 2;')),
+  one('map hostnames: exact x then escaped .x', mapOf('hostnames;\nx 1;\n\\.x 2;')),
+  one('map hostnames: x.* twice', mapOf('hostnames;\nx.* 1;\nX.* 2;')),
+  one('map hostnames: exact key twice, second uppercase', mapOf('hostnames;\nx 1;\nX 2;')),
+  one('map without hostnames: exact key twice, second uppercase', mapOf('x 1;\nX 2;')),
+  one('map hostnames: regex twice ok', mapOf('hostnames;\n~^a 1;\n~^a 2;')),
+  one('map hostnames: *.x with exact x, x.* with x. ok', mapOf('hostnames;\n*.x 1;\nx 2;\nx.* 3;\nx. 4;\n*.y 5;\ny.* 6;')),
+  one('map hostnames: keys before hostnames are exact ok', mapOf('*.x 1;\n.y 2;\nhostnames;\n*.x 3;\ny 4;')),
+  one('map without hostnames: wildcard-like keys ok', mapOf('*.x 1;\n.x 2;\nx.* 3;\na..b 4;\n* 5;')),
+  one('map hostnames: a lone *', mapOf('hostnames;\n* 1;')),
+  one('map hostnames: *. too short', mapOf('hostnames;\n*. 1;')),
+  one('map hostnames: star inside', mapOf('hostnames;\nA*B 1;')),
+  one('map hostnames: two stars', mapOf('hostnames;\n*.x.* 1;')),
+  one('map hostnames: double dot', mapOf('hostnames;\na..b 1;')),
+  one('map duplicate default', mapOf('default 1;\nhostnames;\ndefault 2;')),
   one('types block with brace', http('types { text/html { } }')),
   one('limit_except bad method', server('location / { limit_except BREW { deny all; } }')),
   one('stream without module', `${PRE}stream { }\n`),
