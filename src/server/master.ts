@@ -122,6 +122,9 @@ export class Master {
 
   private forkWorker(gen: Generation): Promise<string[] | undefined> {
     const worker = cluster.fork({ BEXT_WORKER: '1' });
+    // A worker that is already gone (Ctrl-C reaches the whole process group) closes its channel: a
+    // message to it then fails with an 'error' event, which must not take the master down.
+    worker.on('error', () => {});
     gen.workers.add(worker);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve([`worker process ${worker.process.pid} did not start in time`]), READY_TIMEOUT_MS);
@@ -277,6 +280,7 @@ export class Master {
   }
 
   private stopWorker(w: Worker, graceful: boolean, timeoutMs: number): void {
+    if (!w.isConnected()) return; // already exiting on its own
     w.send({ type: 'stop', graceful, timeoutMs } satisfies ToWorker);
     // A worker that cannot finish (a stuck request) is killed after the drain time.
     setTimeout(() => w.isDead() || w.process.kill('SIGKILL'), graceful ? timeoutMs + 1000 : 1000).unref();
