@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { buildRegexIndex, compileRegex, firstIndexedMatch, regexCandidates, regexLiteralPrefix } from '../../src/config/regex.ts';
 import { findLocation, selectServer } from '../../src/config/select.ts';
 import { conv, http } from './helpers.ts';
+import { mulberry32 as rng } from '../prng.ts';
 
 const at = { file: '/etc/nginx/nginx.conf', line: 1 };
 const re = (p: string, caseless = false): RegExp => compileRegex(p, caseless, at);
@@ -74,18 +75,6 @@ test('the index hands back candidates in list order, skipping impossible prefixe
 });
 
 // ---------- property test ----------
-
-/** A small deterministic PRNG (mulberry32), so a failure replays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Texts are made of these (bytes as nginx hands them over, plus two characters that fold onto
 // ASCII letters under Unicode case folding).

@@ -8,17 +8,8 @@ import { matchLeading, matchTrailing, selectServerInTable, serverByName } from '
 import type { Location, LocationLevel, ServerConf, ServerTable } from '../../src/config/state.ts';
 import { buildLeadingIndex, buildTrie, longestPrefix, longestSuffix } from '../../src/config/trie.ts';
 import { conv, http } from './helpers.ts';
+import { mulberry32 as rng } from '../prng.ts';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const pickFrom = (r: () => number) => <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
 /** The same level without any precomputed index: the fallback scans. */

@@ -9,17 +9,7 @@ import { createMapResolver, lookupMapValue } from '../../src/http/maps.ts';
 import { getVariable, newVarContext, type VarContext } from '../../src/http/variables.ts';
 import { conv, http } from '../config/helpers.ts';
 import { haveNginx, rawRequest, startNginx } from './oracle.ts';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../prng.ts';
 
 const escapeRe = (s: string): string => s.replace(/[.*+?^$()[\]\\|]/g, '\\$&');
 

@@ -7,18 +7,7 @@ import { join } from 'node:path';
 import { parseString } from '../../src/nginx/parser.ts';
 import { ConfError } from '../../src/nginx/types.ts';
 import { FIXTURES } from './tempfiles.ts';
-
-/** mulberry32: a small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as prng } from '../prng.ts';
 
 const PIECES = [
   '{', '}', ';', ' ', '\n', '\t', '"', "'", '\\', '#', '$', '${', '(', ')', '=', '~', '*',
