@@ -49,6 +49,8 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
   const httpTls = tlsSettings(TLS_DEFAULTS, http, ctx);
   const mergeSlashesHttp = lastFlag(http, 'merge_slashes') ?? true;
 
+  // One hostname() (a system call) for all server blocks, not one each.
+  const host = hostname();
   const built: { server: ServerConf; listens: ListenSpec[]; nameNodes: ConfNode[]; tls: TlsSettings }[] = [];
   for (const node of http) {
     if (node.directive !== 'server') continue;
@@ -58,7 +60,7 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
       ? listenNodes.map((n) => parseListen(n, ctx, root ? 80 : 8000))
       : [implicitListen(node, root, ctx)];
     const nameNodes = block.filter((n) => n.directive === 'server_name');
-    const names = parseServerNames(nameNodes, hostname());
+    const names = parseServerNames(nameNodes, host);
     const conf = buildConf(httpConf, block, { kind: 'server' }, ctx);
     const { level, named } = buildLocations(block, conf, undefined, ctx);
     const server: ServerConf = {

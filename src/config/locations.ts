@@ -25,6 +25,14 @@ function locationKind(node: ConfNode): { kind: LocationKind; name: string } {
 
 const isRegex = (k: LocationKind): boolean => k === 'regex' || k === 'regex-caseless';
 
+/** The level of a location without nested ones (read-only, like all of a RoutingState). */
+const EMPTY_LEVEL: LocationLevel = Object.freeze({
+  exact: Object.freeze(new Map<string, Location>()),
+  prefixes: Object.freeze([] as Location[]),
+  regexes: Object.freeze([] as Location[]),
+  redirects: Object.freeze(new Map<string, Location>()),
+});
+
 export interface BuiltLocations {
   level: LocationLevel;
   named: Map<string, Location>;
@@ -35,6 +43,8 @@ export interface BuiltLocations {
  * enclosing location, undefined at server level.
  */
 export function buildLocations(nodes: readonly ConfNode[], parentConf: LocationConf, parent: Location | undefined, ctx: ConvertContext): BuiltLocations {
+  // Most locations have none nested: they share one empty (frozen) level instead of five objects each.
+  if (!nodes.some((n) => n.directive === 'location')) return { level: EMPTY_LEVEL, named: new Map() };
   const exact = new Map<string, Location>();
   const prefixes = new Map<string, Location>();
   const regexes: Location[] = [];
@@ -61,7 +71,7 @@ export function buildLocations(nodes: readonly ConfNode[], parentConf: LocationC
       name,
       autoRedirect: passes && name.endsWith('/') && !isRegex(kind) && kind !== 'named',
       conf,
-      nested: { exact: new Map(), prefixes: [], regexes: [] },
+      nested: EMPTY_LEVEL, // replaced below
       file: node.file,
       line: node.line,
     };

@@ -115,31 +115,102 @@ const flag = (node: ConfNode): boolean => {
   return v;
 };
 
+const MSEC_SLOTS = [
+  ['proxy_connect_timeout', 'proxyConnectTimeoutMs'],
+  ['proxy_read_timeout', 'proxyReadTimeoutMs'],
+  ['proxy_send_timeout', 'proxySendTimeoutMs'],
+  ['keepalive_timeout', 'keepaliveTimeoutMs'],
+  ['client_header_timeout', 'clientHeaderTimeoutMs'],
+  ['client_body_timeout', 'clientBodyTimeoutMs'],
+  ['send_timeout', 'sendTimeoutMs'],
+] as const;
+const FLAG_SLOTS = [
+  ['autoindex_exact_size', 'autoindexExactSize'],
+  ['autoindex_localtime', 'autoindexLocaltime'],
+  ['etag', 'etag'],
+  ['log_not_found', 'logNotFound'],
+  ['recursive_error_pages', 'recursiveErrorPages'],
+  ['chunked_transfer_encoding', 'chunkedTransferEncoding'],
+] as const;
+const REDIRECT_FLAG_SLOTS = [
+  ['absolute_redirect', 'absoluteRedirect'],
+  ['port_in_redirect', 'portInRedirect'],
+  ['server_name_in_redirect', 'serverNameInRedirect'],
+] as const;
+const NO_NODES: ConfNode[] = [];
+const NO_REWRITE: readonly RewriteOp[] = Object.freeze([]);
+
+/** A level's directives called `name`, in order (buildConf's one-pass grouping). */
+function own(byName: ReadonlyMap<string, ConfNode[]>, name: string): ConfNode[] {
+  return byName.get(name) ?? NO_NODES;
+}
+
+/** The last directive called `name` (the one a slot setter keeps). */
+function last(byName: ReadonlyMap<string, ConfNode[]>, name: string): ConfNode | undefined {
+  const all = byName.get(name);
+  return all === undefined ? undefined : all[all.length - 1];
+}
+
+/**
+ * `{ ...parent }` with the same keys in the same order, but built by an object literal compiled once
+ * per key list: a spread of a ~50-key object through the generic path leaves it in dictionary mode,
+ * which made every later read, and deepFreeze over 50,000 locations, several times slower.
+ */
+const cloners = new Map<number, { keys: string[]; clone: (p: LocationConf) => LocationConf }[]>();
+function cloneConf(parent: LocationConf): LocationConf {
+  const keys = Object.keys(parent);
+  // Looked up by key count, then compared key by key (cheaper than joining ~50 names per call).
+  let bucket = cloners.get(keys.length);
+  if (bucket === undefined) cloners.set(keys.length, (bucket = []));
+  for (const c of bucket) if (sameKeys(c.keys, keys)) return c.clone(parent);
+  let clone: (p: LocationConf) => LocationConf;
+  clone = (p) => ({ ...p });
+  if (!keys.some((k) => k === '__proto__' || /^[0-9]/.test(k))) {
+    const body = keys.map((k) => `${JSON.stringify(k)}: p[${JSON.stringify(k)}]`).join(',');
+    try {
+      clone = new Function('p', `return {${body}};`) as (p: LocationConf) => LocationConf;
+    } catch {
+      // --disallow-code-generation-from-strings: the spread gives the same object, only slower.
+    }
+  }
+  bucket.push({ keys, clone });
+  return clone(parent);
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
  * Builds the merged conf of one level from its parent's merged conf and the level's own directives.
  * Nested `location` blocks are not handled here (locations.ts does); `if` and `limit_except` are.
  */
 export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], level: LevelInfo, ctx: ConvertContext): LocationConf {
-  const own = (name: string): ConfNode[] => nodes.filter((n) => n.directive === name);
-  const last = (name: string): ConfNode | undefined => {
-    const all = own(name);
-    return all[all.length - 1];
-  };
+  // One pass over the level's directives, grouped by name in order (a lookup per directive name
+  // below instead of a filter over the whole list each time).
+  const byName = new Map<string, ConfNode[]>();
+  const directives: ConfNode[] = [];
+  for (const n of nodes) {
+    if (n.directive === 'location') continue;
+    directives.push(n);
+    const list = byName.get(n.directive);
+    if (list) list.push(n);
+    else byName.set(n.directive, [n]);
+  }
   const prefix = ctx.paths.prefix;
-  const conf: LocationConf = {
-    ...parent,
-    // Not inherited: each level runs its own rewrite program and try_files, and handlers stay put.
-    rewrite: [],
-    tryFiles: undefined,
-    stubStatus: false,
-    internal: false,
-    limitExcept: undefined,
-    directives: nodes.filter((n) => n.directive !== 'location'),
-  };
+  const conf: LocationConf = cloneConf(parent);
+  // Not inherited: each level runs its own rewrite program and try_files, and handlers stay put.
+  conf.rewrite = NO_REWRITE;
+  conf.tryFiles = undefined;
+  conf.stubStatus = false;
+  conf.internal = false;
+  conf.limitExcept = undefined;
+  conf.directives = directives;
   // proxy_pass reaches `if` and `limit_except` blocks from the enclosing location, nowhere else.
   if (level.kind !== 'if' && level.kind !== 'limit_except') conf.proxyPass = undefined;
 
-  for (const node of [last('root'), last('alias')]) {
+  for (const node of [last(byName, 'root'), last(byName, 'alias')]) {
     if (!node) continue;
     const alias = node.directive === 'alias';
     let path = node.args[0]!;
@@ -148,54 +219,46 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
     conf.root = { path: fullPath(prefix, path), alias, hasVariables: hasVariables(path) };
   }
 
-  const idx = own('index');
+  const idx = own(byName, 'index');
   if (idx.length) conf.index = idx.flatMap((n) => n.args);
-  const tf = last('try_files');
+  const tf = last(byName, 'try_files');
   if (tf) conf.tryFiles = tf.args;
 
-  const ep = own('error_page');
+  const ep = own(byName, 'error_page');
   if (ep.length) conf.errorPages = ep.map(errorPage);
 
-  const ah = own('add_header');
+  const ah = own(byName, 'add_header');
   if (ah.length) {
     conf.addHeaders = ah.map((n): HeaderSetting => ({ name: n.args[0]!, value: n.args[1] ?? '', always: n.args[2] === 'always' }));
   }
-  const ex = last('expires');
+  const ex = last(byName, 'expires');
   if (ex) conf.expires = expires(ex);
 
-  const pp = last('proxy_pass');
+  const pp = last(byName, 'proxy_pass');
   if (pp) conf.proxyPass = proxyPass(pp, level, ctx);
-  const psh = own('proxy_set_header');
+  const psh = own(byName, 'proxy_set_header');
   if (psh.length) conf.proxySetHeaders = psh.map((n) => ({ name: n.args[0]!, value: n.args[1] ?? '' }));
-  const phv = last('proxy_http_version');
+  const phv = last(byName, 'proxy_http_version');
   if (phv) conf.proxyHttpVersion = phv.args[0]!;
-  const pr = own('proxy_redirect');
+  const pr = own(byName, 'proxy_redirect');
   if (pr.length) conf.proxyRedirect = proxyRedirect(pr);
-  const pb = last('proxy_buffering');
+  const pb = last(byName, 'proxy_buffering');
   if (pb) conf.proxyBuffering = flag(pb);
   // ngx_conf_set_msec_slot: milliseconds; the first argument of keepalive_timeout is one too.
-  for (const [directive, key] of [
-    ['proxy_connect_timeout', 'proxyConnectTimeoutMs'],
-    ['proxy_read_timeout', 'proxyReadTimeoutMs'],
-    ['proxy_send_timeout', 'proxySendTimeoutMs'],
-    ['keepalive_timeout', 'keepaliveTimeoutMs'],
-    ['client_header_timeout', 'clientHeaderTimeoutMs'],
-    ['client_body_timeout', 'clientBodyTimeoutMs'],
-    ['send_timeout', 'sendTimeoutMs'],
-  ] as const) {
-    const n = last(directive);
+  for (const [directive, key] of MSEC_SLOTS) {
+    const n = last(byName, directive);
     if (n) conf[key] = time(n, n.args[0]!);
   }
   // keepalive_timeout's second argument (seconds) is sent as `Keep-Alive: timeout=N`; merged on its
   // own (a level giving only the first argument keeps the parent's header).
-  const kh = last('keepalive_timeout')?.args[1];
+  const kh = last(byName, 'keepalive_timeout')?.args[1];
   if (kh !== undefined) conf.keepaliveHeaderSec = parseTime(kh, true) ?? 0;
-  const pnu = last('proxy_next_upstream');
+  const pnu = last(byName, 'proxy_next_upstream');
   if (pnu) conf.proxyNextUpstream = pnu.args;
-  const pie = last('proxy_intercept_errors');
+  const pie = last(byName, 'proxy_intercept_errors');
   if (pie) conf.proxyInterceptErrors = flag(pie);
 
-  const cmbs = last('client_max_body_size');
+  const cmbs = last(byName, 'client_max_body_size');
   if (cmbs) {
     const v = parseOffset(cmbs.args[0]!);
     if (v === undefined) throw confError(cmbs, `"client_max_body_size" directive invalid value`);
@@ -205,81 +268,76 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
   const rules = nodes.filter((n) => n.directive === 'allow' || n.directive === 'deny');
   if (rules.length) conf.access = rules.map((n) => ({ allow: n.directive === 'allow', what: n.args[0]! }));
 
-  const ab = last('auth_basic');
-  const abf = last('auth_basic_user_file');
+  const ab = last(byName, 'auth_basic');
+  const abf = last(byName, 'auth_basic_user_file');
   if (ab || abf) {
     const realm = ab ? ab.args[0]! : parent.authBasic?.realm ?? 'off';
     const userFile = abf ? fullPath(ctx.paths.confPrefix, abf.args[0]!) : parent.authBasic?.userFile;
     conf.authBasic = { realm, userFile };
   }
 
-  const lr = own('limit_req');
+  const lr = own(byName, 'limit_req');
   if (lr.length) conf.limitReq = lr.map((n) => limitReq(n, ctx));
-  const lc = own('limit_conn');
+  const lc = own(byName, 'limit_conn');
   if (lc.length) {
     conf.limitConn = lc.map((n) => {
       ctx.zoneRefs.push({ kind: 'conn', zone: n.args[0]! });
       return { zone: n.args[0]!, conn: Number(n.args[1]) };
     });
   }
-  const lrs = last('limit_req_status');
+  const lrs = last(byName, 'limit_req_status');
   if (lrs) conf.limitReqStatus = Number(lrs.args[0]);
-  const lcs = last('limit_conn_status');
+  const lcs = last(byName, 'limit_conn_status');
   if (lcs) conf.limitConnStatus = Number(lcs.args[0]);
 
   conf.gzip = gzip(parent.gzip, nodes);
 
-  const al = own('access_log');
+  const al = own(byName, 'access_log');
   if (al.length) conf.accessLog = accessLogs(al, ctx);
-  const el = own('error_log');
+  const el = own(byName, 'error_log');
   if (el.length) conf.errorLog = el.map((n) => logTarget(n, prefix));
 
-  const dt = last('default_type');
+  const dt = last(byName, 'default_type');
   if (dt) conf.defaultType = dt.args[0]!;
-  const types = own('types');
+  const types = own(byName, 'types');
   if (types.length) conf.types = typesMap(types);
 
-  const ai = last('autoindex');
+  const ai = last(byName, 'autoindex');
   if (ai) conf.autoindex = flag(ai);
-  const aif = last('autoindex_format');
+  const aif = last(byName, 'autoindex_format');
   if (aif) conf.autoindexFormat = aif.args[0]!.toLowerCase() as LocationConf['autoindexFormat'];
-  for (const [directive, key] of [
-    ['autoindex_exact_size', 'autoindexExactSize'],
-    ['autoindex_localtime', 'autoindexLocaltime'],
-    ['etag', 'etag'],
-    ['log_not_found', 'logNotFound'],
-    ['recursive_error_pages', 'recursiveErrorPages'],
-    ['chunked_transfer_encoding', 'chunkedTransferEncoding'],
-  ] as const) {
-    const n = last(directive);
+  for (const [directive, key] of FLAG_SLOTS) {
+    const n = last(byName, directive);
     if (n) conf[key] = flag(n);
   }
-  const ims = last('if_modified_since');
+  const ims = last(byName, 'if_modified_since');
   if (ims) conf.ifModifiedSince = ims.args[0]!.toLowerCase() as LocationConf['ifModifiedSince'];
-  const mr = last('max_ranges');
+  const mr = last(byName, 'max_ranges');
   if (mr) {
     const v = Number(mr.args[0]);
     if (!/^[0-9]+$/.test(mr.args[0]!)) throw confError(mr, `invalid number "${mr.args[0]}"`);
     conf.maxRanges = v;
   }
-  charsetSettings(conf, last('charset'), last('source_charset'), last('charset_types'), ctx);
-  const st = last('server_tokens');
+  charsetSettings(conf, last(byName, 'charset'), last(byName, 'source_charset'), last(byName, 'charset_types'), ctx);
+  const st = last(byName, 'server_tokens');
   if (st) conf.serverTokens = st.args[0]!.toLowerCase() as LocationConf['serverTokens'];
-  for (const [directive, key] of [
-    ['absolute_redirect', 'absoluteRedirect'],
-    ['port_in_redirect', 'portInRedirect'],
-    ['server_name_in_redirect', 'serverNameInRedirect'],
-  ] as const) {
-    const n = last(directive);
+  for (const [directive, key] of REDIRECT_FLAG_SLOTS) {
+    const n = last(byName, directive);
     if (n) conf[key] = flag(n);
   }
-  if (last('stub_status')) conf.stubStatus = true;
-  if (last('internal')) conf.internal = true;
+  if (last(byName, 'stub_status')) conf.stubStatus = true;
+  if (last(byName, 'internal')) conf.internal = true;
 
   // The rewrite program, and `if` blocks as pseudo-locations merged from this level.
-  conf.rewrite = nodes.flatMap((n): RewriteOp[] => rewriteOp(n, conf, ctx));
+  const rewrite: RewriteOp[] = [];
+  for (const n of nodes) {
+    const op = REWRITE_DIRECTIVES.has(n.directive) ? rewriteOp(n, conf, ctx) : undefined;
+    if (op) rewrite.push(op);
+  }
+  // Most levels have no rewrite program: they share one frozen empty array.
+  conf.rewrite = rewrite.length ? rewrite : NO_REWRITE;
 
-  const le = last('limit_except');
+  const le = last(byName, 'limit_except');
   if (le) {
     conf.limitExcept = {
       methods: le.args.map((m) => m.toUpperCase()),
@@ -289,7 +347,9 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
   return conf;
 }
 
-function rewriteOp(n: ConfNode, conf: LocationConf, ctx: ConvertContext): RewriteOp[] {
+const REWRITE_DIRECTIVES = new Set(['rewrite', 'return', 'set', 'break', 'if']);
+
+function rewriteOp(n: ConfNode, conf: LocationConf, ctx: ConvertContext): RewriteOp | undefined {
   const at = { file: n.file, line: n.line };
   switch (n.directive) {
     case 'rewrite': {
@@ -297,24 +357,24 @@ function rewriteOp(n: ConfNode, conf: LocationConf, ctx: ConvertContext): Rewrit
       if (f !== undefined && !['last', 'break', 'redirect', 'permanent'].includes(f)) {
         throw confError(n, `invalid parameter "${f}"`);
       }
-      return [{
+      return {
         op: 'rewrite', source: n.args[0]!, regex: compileRegex(n.args[0]!, false, n), replacement: n.args[1]!,
         flag: (f ?? null) as 'last' | 'break' | 'redirect' | 'permanent' | null, ...at,
-      }];
+      };
     }
     case 'return':
-      return [{ op: 'return', ...returnArgs(n), ...at }];
+      return { op: 'return', ...returnArgs(n), ...at };
     case 'set': {
       const v = n.args[0]!;
       if (!v.startsWith('$') || v.length < 2) throw confError(n, `invalid variable name "${v}"`);
-      return [{ op: 'set', variable: v.slice(1), value: n.args[1] ?? '', ...at }];
+      return { op: 'set', variable: v.slice(1), value: n.args[1] ?? '', ...at };
     }
     case 'break':
-      return [{ op: 'break', ...at }];
+      return { op: 'break', ...at };
     case 'if':
-      return [{ op: 'if', condition: ifCondition(n), block: buildConf(conf, n.block ?? [], { kind: 'if' }, ctx), ...at }];
+      return { op: 'if', condition: ifCondition(n), block: buildConf(conf, n.block ?? [], { kind: 'if' }, ctx), ...at };
   }
-  return [];
+  return undefined;
 }
 
 function returnArgs(n: ConfNode): { code: number; text?: string } {
@@ -493,26 +553,18 @@ export function logTarget(n: ConfNode, prefix: string): LogTarget {
  * (no recoding). Charset names share one table, so the first spelling in the config wins.
  */
 function charsetSettings(conf: LocationConf, cs: ConfNode | undefined, src: ConfNode | undefined, types: ConfNode | undefined, ctx: ConvertContext): void {
-  const name = (n: ConfNode): string | undefined => {
-    const v = n.args[0]!;
-    if (v.toLowerCase() === 'off') return undefined;
-    const key = v.toLowerCase();
-    ctx.charsetNames ??= new Map();
-    if (!ctx.charsetNames.has(key)) ctx.charsetNames.set(key, v);
-    return ctx.charsetNames.get(key);
-  };
   if (cs) {
     if (hasVariables(cs.args[0]!)) {
       warn(ctx, cs, 'a charset given by a variable is not applied');
       delete conf.charset;
     } else {
-      const v = name(cs);
+      const v = charsetName(cs, ctx);
       if (v === undefined) delete conf.charset;
       else conf.charset = v;
     }
   }
   if (src) {
-    const v = hasVariables(src.args[0]!) ? src.args[0]! : name(src);
+    const v = hasVariables(src.args[0]!) ? src.args[0]! : charsetName(src, ctx);
     if (v === undefined) delete conf.sourceCharset;
     else conf.sourceCharset = v;
   }
@@ -523,6 +575,16 @@ function charsetSettings(conf: LocationConf, cs: ConfNode | undefined, src: Conf
   if ((cs || src) && conf.charset !== undefined && conf.sourceCharset !== undefined && conf.charset.toLowerCase() !== conf.sourceCharset.toLowerCase()) {
     warn(ctx, (src ?? cs)!, `no recoding from "${conf.sourceCharset}" to "${conf.charset}": only the Content-Type charset is sent`);
   }
+}
+
+/** A charset's name as first spelt in the config; undefined for `off`. */
+function charsetName(n: ConfNode, ctx: ConvertContext): string | undefined {
+  const v = n.args[0]!;
+  if (v.toLowerCase() === 'off') return undefined;
+  const key = v.toLowerCase();
+  ctx.charsetNames ??= new Map();
+  if (!ctx.charsetNames.has(key)) ctx.charsetNames.set(key, v);
+  return ctx.charsetNames.get(key);
 }
 
 function typesMap(nodes: ConfNode[]): Map<string, string> {

@@ -253,6 +253,8 @@ export function maps(http: readonly ConfNode[]): MapBlock[] {
 
 /** The TLS settings of one level (http or server), merged over the parent's. */
 export function tlsSettings(parent: TlsSettings, nodes: readonly ConfNode[], ctx: ConvertContext): TlsSettings {
+  // Every directive read below is an ssl_* one: a block without any inherits everything.
+  if (!nodes.some((n) => n.directive.startsWith('ssl_'))) return { ...parent };
   const last = (name: string) => lastOf(nodes, name);
   const t: TlsSettings = { ...parent };
   const conf = (p: string) => fullPath(ctx.paths.confPrefix, p);

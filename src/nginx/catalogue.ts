@@ -189,10 +189,15 @@ export interface StatementOutcome {
 const FREE_FORM: ReadonlySet<Context> = new Set(['map', 'geo', 'types', 'split_clients', 'charset_map']);
 
 /** Checks one statement where it stands; throws ConfError with nginx's text at the node's file:line. */
-export function checkStatement(state: ParseState, level: Level, node: ConfNode, opensBlock: boolean): StatementOutcome {
-  const fail = (message: string): never => {
+/** A statement's `fail`: nginx's message at the statement's file:line. */
+function failAt(node: ConfNode): (message: string) => never {
+  return (message) => {
     throw new ConfError(message, node.file, node.line);
   };
+}
+
+export function checkStatement(state: ParseState, level: Level, node: ConfNode, opensBlock: boolean): StatementOutcome {
+  const fail = failAt(node);
 
   if (level.context === 'opaque') {
     return opensBlock ? { child: newLevel('opaque', level, node) } : {};
@@ -348,15 +353,21 @@ function checkDuplicateLocations(httpBlock: ConfNode[]): void {
 }
 
 function checkLocationList(block: ConfNode[]): void {
-  const plain = block
-    .filter((n) => n.directive === 'location' && n.block)
-    .map((node) => ({ node, info: parseLocationInfo(node) }));
-  const sorted = plain
-    .filter((l) => !l.info.regex && !l.info.named)
-    .map((l, i) => ({ ...l, i }))
-    .sort((a, b) => filenameCompare(a.info.name, b.info.name) || Number(b.info.exact) - Number(a.info.exact) || a.i - b.i);
-  const ordered = [...sorted, ...plain.filter((l) => l.info.regex), ...plain.filter((l) => l.info.named)];
-  for (const l of ordered) if (l.node.block) checkLocationList(l.node.block);
+  // One pass: static locations (to sort), regex ones, named ones, each in configuration order.
+  const sorted: { node: ConfNode; info: LocationInfo; i: number }[] = [];
+  const regexes: ConfNode[] = [];
+  const named: ConfNode[] = [];
+  for (const node of block) {
+    if (node.directive !== 'location' || !node.block) continue;
+    const info = parseLocationInfo(node);
+    if (info.regex) regexes.push(node);
+    else if (info.named) named.push(node);
+    else sorted.push({ node, info, i: sorted.length });
+  }
+  sorted.sort((a, b) => filenameCompare(a.info.name, b.info.name) || Number(b.info.exact) - Number(a.info.exact) || a.i - b.i);
+  for (const l of sorted) checkLocationList(l.node.block!);
+  for (const node of regexes) checkLocationList(node.block!);
+  for (const node of named) checkLocationList(node.block!);
   for (let k = 1; k < sorted.length; k++) {
     const prev = sorted[k - 1];
     const cur = sorted[k];

@@ -56,12 +56,17 @@ const SCRIPT_ARGS: Record<string, { from: number } | number[]> = {
   rewrite: [1], proxy_set_body: [0], auth_request_set: [1], limit_rate: [0], limit_rate_after: [0],
 };
 
+/** Blocks whose entries are not scripts. */
+const FREE_FORM_BLOCKS = new Set(['map', 'geo', 'types', 'split_clients', 'charset_map']);
+
 /** Collects the names the configuration defines, then reports the first unknown one used in http{}. */
 export function checkHttpVariables(http: ConfNode[]): void {
   const defined = new Set<string>();
   const walkDefs = (nodes: ConfNode[]): void => {
     for (const n of nodes) {
-      for (const a of [n.directive, ...n.args]) {
+      // The directive word, then each argument (no array built per statement).
+      for (let i = -1; i < n.args.length; i++) {
+        const a = i < 0 ? n.directive : n.args[i]!;
         if (!a.includes('(?')) continue;
         for (const m of a.matchAll(/\(\?(?:P?<([A-Za-z_][A-Za-z0-9_]*)>|'([A-Za-z_][A-Za-z0-9_]*)')/g)) defined.add((m[1] ?? m[2]).toLowerCase());
       }
@@ -86,7 +91,7 @@ export function checkHttpVariables(http: ConfNode[]): void {
           }
         }
       }
-      const freeForm = ['map', 'geo', 'types', 'split_clients', 'charset_map'].includes(n.directive);
+      const freeForm = FREE_FORM_BLOCKS.has(n.directive);
       if (n.block) walkUses(n.block, inFreeForm || freeForm);
     }
   };
