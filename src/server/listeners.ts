@@ -20,6 +20,7 @@ import { createClientErrorHandler, createConnectHandler } from '../http/client-e
 import { routePlainHttp } from '../http/plain-on-tls.ts';
 import { MAX_HEADER_BYTES } from '../http/request-limits.ts';
 import { errnoSuffix } from '../nginx/errno.ts';
+import { serveFastHttp1 } from './http1-connection.ts';
 
 export interface Listeners {
   /** Stop accepting, let in-flight requests finish (at most timeoutMs), then resolve. */
@@ -144,6 +145,7 @@ function applyTimeouts(server: Server, state: RoutingState, listen: ListenSocket
 
 function plainServer(handler: http.RequestListener, clientError: (err: Error, socket: import('node:net').Socket) => void): http.Server {
   const s = http.createServer({ keepAliveTimeout: 65_000, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES }, handler);
+  serveFastHttp1(s);
   s.on('checkContinue', handler);
   s.on('clientError', clientError);
   return s;
@@ -158,7 +160,7 @@ function createServer(
   // requireHostHeader: nginx answers a Host-less HTTP/1.1 request itself (400), through the log.
   // maxHeaderSize: nginx's 4 × 8k header buffers, not Node's 16k (which answers 431).
   const timeouts = timeoutsFor(getState(), listen);
-  if (!listen.ssl) return http.createServer({ ...timeouts, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES });
+  if (!listen.ssl) return withFastPath(http.createServer({ ...timeouts, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES }));
   const fallback = getState().tables.get(listen.key)?.defaultServer.tls;
   const options: tls.TlsOptions = {
     // The server's own context (used when SNI picks nothing else): the default server's certificate.
@@ -181,7 +183,13 @@ function createServer(
     },
   };
   if (listen.http2) return http2.createSecureServer({ ...options, allowHTTP1: true }) as unknown as Server;
-  return https.createServer({ ...options, ...timeouts, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES });
+  return withFastPath(https.createServer({ ...options, ...timeouts, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES }));
+}
+
+/** HTTP/1 connections start on bext's own request handling (http1-connection.ts). */
+function withFastPath<S extends http.Server>(server: S): S {
+  serveFastHttp1(server);
+  return server;
 }
 
 /**

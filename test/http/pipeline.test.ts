@@ -9,6 +9,7 @@ import type {
 } from '../../src/config/state.ts';
 import { rootDefaults } from '../../src/config/settings.ts';
 import { createRequestHandler } from '../../src/http/pipeline.ts';
+import { serveFastHttp1 } from '../../src/server/http1-connection.ts';
 import { LogFiles, formatErrorLine, type ErrorLogEntry } from '../../src/http/access-log.ts';
 import { haveNginx, startNginx, rawRequest, freePort, type Oracle, type RawResponse } from './oracle.ts';
 
@@ -137,6 +138,7 @@ before(async () => {
   // requireHostHeader: false lets the pipeline answer nginx's own 400 instead of node's.
   ours = createServer({ requireHostHeader: false }, createRequestHandler(() => state, { logFiles, errorLog: (e) => errors.push(e) }));
   ours.keepAliveTimeout = 0;
+  serveFastHttp1(ours); // as listeners.ts serves HTTP/1
   await new Promise<void>((r) => ours!.listen(ourPort, '127.0.0.1', () => r()));
 });
 

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { conv, http } from '../config/helpers.ts';
 import { freePort } from '../http/oracle.ts';
 import { createRequestHandler, type PipelineOptions } from '../../src/http/pipeline.ts';
+import { serveFastHttp1 } from '../../src/server/http1-connection.ts';
 import { LogFiles, formatErrorLine, type ErrorLogEntry } from '../../src/http/access-log.ts';
 import { LocalZoneClient, type ZoneClient } from '../../src/http/limit-zones.ts';
 import { StubStatusCounters } from '../../src/http/stub-status.ts';
@@ -32,6 +33,7 @@ export async function startOurs(httpBody: string, opts: OursOptions = {}): Promi
   const zones = opts.zones ?? new LocalZoneClient(undefined, counters);
   const logFiles = new LogFiles();
   const server: Server = createServer({ requireHostHeader: false });
+  serveFastHttp1(server); // as listeners.ts serves HTTP/1
   counters.track(server);
   server.on('request', createRequestHandler(() => state, { logFiles, zones, errorLog: (e) => errors.push(e), ...(opts.proxy ? { proxy: opts.proxy } : {}) }));
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));

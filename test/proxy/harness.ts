@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { parseString } from '../../src/nginx/parser.ts';
 import { convert } from '../../src/config/convert.ts';
 import { createRequestHandler } from '../../src/http/pipeline.ts';
+import { serveFastHttp1 } from '../../src/server/http1-connection.ts';
 import { createProxyHandler, createUpgradeListener } from '../../src/http/proxy.ts';
 import { LogFiles, formatErrorLine, type ErrorLogEntry } from '../../src/http/access-log.ts';
 import { freePort, startNginx, rawRequest, type Oracle, type RawResponse } from '../http/oracle.ts';
@@ -151,6 +152,7 @@ export async function startOurs(http: string): Promise<Ours> {
   const proxy = createProxyHandler({ errorLog });
   const handler = createRequestHandler(() => state, { logFiles: new LogFiles(), errorLog, proxy });
   const server = createServer(handler);
+  serveFastHttp1(server); // as listeners.ts serves HTTP/1
   server.on('upgrade', createUpgradeListener(handler));
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {

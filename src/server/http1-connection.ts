@@ -1,0 +1,555 @@
+// HTTP/1.x connections on the common path without node:http's parser and message objects.
+//
+// node:http costs ~27 µs of CPU per small keep-alive request here (nginx: ~7 µs); most of it is the
+// generic machinery (a Readable per request, an OutgoingMessage, JS↔C++ parser callbacks, corked
+// writev). A connection starts here: a request head that arrives whole and is plain (see parseHead)
+// is parsed in one pass and served through small request/response objects that behave as
+// node:http's do for everything the pipeline uses. Anything else — a body, Expect, Upgrade,
+// CONNECT, a duplicate header name, a head split across reads, anything a parser could disagree on —
+// hands the connection, with the bytes not yet used, to node:http for the rest of its life, so its
+// rules (and client-error.ts's nginx pages for what it refuses) stay exactly as before.
+import { EventEmitter } from 'node:events';
+import { STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import tls from 'node:tls';
+import { httpDate } from '../http/static.ts';
+
+/** Heads longer than this go to node:http (its limits and nginx's 414/494 answers apply there). */
+const MAX_FAST_HEAD = 8192;
+const MAX_FAST_HEADERS = 100;
+/** Pipelined bytes buffered while a response is in progress before reading pauses. */
+const MAX_PENDING = 64 * 1024;
+/** Bodies up to this size are copied behind the head into one write (one syscall, no writev). */
+const COALESCE_MAX = 16 * 1024;
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
+const EMPTY = Buffer.alloc(0);
+const CHUNK_END = Buffer.from('\r\n', 'latin1');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+// node:http's own checks (lib/_http_common.js), so a bad header fails here as it would there.
+const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const CHUNKED = /(?:^|\W)chunked(?:$|\W)/i;
+const CLOSE = /(?:^|\W)close(?:$|\W)/i;
+
+interface ParsedHead {
+  method: string;
+  url: string;
+  minor: number;
+  rawHeaders: string[];
+  headers: Record<string, string>;
+  keepAlive: boolean;
+  /** Offset just past the head's blank line. */
+  end: number;
+}
+
+/** 'partial': no whole head yet; 'other': a head this path does not take (node:http will). */
+type ParseResult = ParsedHead | 'partial' | 'other';
+
+// Header name bytes taken here: letters, digits and '-' (anything rarer goes to node:http).
+const NAME_CHAR = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2d) NAME_CHAR[c] = 1;
+}
+
+/**
+ * Parses one request head starting at `start`: `METHOD /target HTTP/1.x` and `Name: value` lines,
+ * CRLF only, printable ASCII only, no repeated names, no body (Content-Length / Transfer-Encoding),
+ * no Expect or Upgrade, Connection only `close` or `keep-alive`.
+ */
+export function parseHead(buf: Buffer, start: number): ParseResult {
+  const stop = buf.indexOf('\r\n\r\n', start, 'latin1');
+  if (stop < 0) return buf.length - start > MAX_FAST_HEAD ? 'other' : 'partial';
+  const end = stop + 4;
+  if (end - start > MAX_FAST_HEAD) return 'other';
+  const s = buf.toString('latin1', start, end);
+  const n = s.length;
+  let i = 0;
+  let c = s.charCodeAt(0);
+  while (c >= 0x41 && c <= 0x5a) c = s.charCodeAt(++i);
+  if (c !== 0x20 || i === 0) return 'other';
+  const method = s.slice(0, i);
+  if (!METHODS.has(method)) return 'other';
+  const urlStart = ++i;
+  if (s.charCodeAt(i) !== 0x2f) return 'other'; // origin-form only: absolute-form and '*' go to node:http
+  for (c = s.charCodeAt(i); c > 0x20 && c < 0x7f; c = s.charCodeAt(++i));
+  if (c !== 0x20) return 'other';
+  const url = s.slice(urlStart, i);
+  // " HTTP/1.x\r\n"
+  if (s.charCodeAt(i + 1) !== 0x48 || s.slice(i + 1, i + 8) !== 'HTTP/1.' || s.charCodeAt(i + 10) !== 0x0a || s.charCodeAt(i + 9) !== 0x0d) return 'other';
+  const minorChar = s.charCodeAt(i + 8);
+  if (minorChar !== 0x30 && minorChar !== 0x31) return 'other';
+  const minor = minorChar - 0x30;
+  i += 11;
+  const rawHeaders: string[] = [];
+  const headers: Record<string, string> = {};
+  let connection: string | undefined;
+  while (i < n - 2) {
+    const nameStart = i;
+    for (c = s.charCodeAt(i); c < 128 && NAME_CHAR[c] === 1; c = s.charCodeAt(++i));
+    if (c !== 0x3a || i === nameStart) return 'other';
+    const name = s.slice(nameStart, i);
+    c = s.charCodeAt(++i);
+    while (c === 0x20 || c === 0x09) c = s.charCodeAt(++i);
+    const valueStart = i;
+    while ((c >= 0x20 && c < 0x7f) || c === 0x09) c = s.charCodeAt(++i);
+    if (c !== 0x0d || s.charCodeAt(i + 1) !== 0x0a || i === valueStart) return 'other';
+    const last = s.charCodeAt(i - 1);
+    if (last === 0x20 || last === 0x09) return 'other'; // trailing whitespace: node:http's trimming rules
+    const value = s.slice(valueStart, i);
+    i += 2;
+    const lower = name.toLowerCase();
+    if (lower in headers || rawHeaders.length >= 2 * MAX_FAST_HEADERS) return 'other';
+    switch (lower) {
+      case 'content-length': case 'transfer-encoding': case 'expect': case 'upgrade':
+        return 'other';
+      case 'connection': {
+        const v = value.toLowerCase();
+        if (v !== 'close' && v !== 'keep-alive') return 'other';
+        connection = v;
+      }
+    }
+    headers[lower] = value;
+    rawHeaders.push(name, value);
+  }
+  const keepAlive = minor === 1 ? connection !== 'close' : connection === 'keep-alive';
+  return { method, url, minor, rawHeaders, headers, keepAlive, end };
+}
+
+/** The request as node:http's IncomingMessage presents a complete, bodiless one. */
+class FastRequest extends EventEmitter {
+  readonly httpVersionMajor = 1;
+  readonly complete = true;
+  readonly aborted = false;
+  readonly readable = false;
+  readonly trailers: Record<string, string> = {};
+  private distinct?: Record<string, string[]>;
+
+  constructor(
+    readonly socket: Socket,
+    readonly method: string,
+    readonly url: string,
+    readonly httpVersionMinor: number,
+    readonly httpVersion: string,
+    readonly headers: Record<string, string>,
+    readonly rawHeaders: string[],
+  ) {
+    super();
+  }
+
+  get connection(): Socket {
+    return this.socket;
+  }
+
+  get headersDistinct(): Record<string, string[]> {
+    if (!this.distinct) {
+      const d: Record<string, string[]> = {};
+      for (const k in this.headers) d[k] = [this.headers[k]!];
+      this.distinct = d;
+    }
+    return this.distinct;
+  }
+
+  /** No body: iterating it ends at once (proxy.ts reads bodies this way). */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {}
+  resume(): this { return this; }
+  pause(): this { return this; }
+  setTimeout(ms: number, cb?: () => void): this {
+    this.socket.setTimeout(ms, cb);
+    return this;
+  }
+}
+
+function invalidChar(name: string): TypeError {
+  return Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), { code: 'ERR_INVALID_CHAR' });
+}
+
+/**
+ * The response as node:http's ServerResponse behaves for what the pipeline, static files, gzip and
+ * proxying use: the same automatic headers, framing (chunked, close-delimited, none for HEAD/204/304),
+ * events ('finish' once flushed, then 'close'; 'drain'; 'timeout') and properties.
+ */
+class FastResponse extends EventEmitter {
+  statusCode = 200;
+  statusMessage: string | undefined = undefined;
+  sendDate = true;
+  chunkedEncoding = false;
+  useChunkedEncodingByDefault: boolean;
+  shouldKeepAlive: boolean;
+  finished = false;
+  writableFinished = false;
+  destroyed = false;
+  socket: Socket | null;
+  /** The head, built by writeHead; node:http's name (pipeline.ts edits a blank reason out of it). */
+  _header: string | null = null;
+  _last = false;
+  private hasBody: boolean;
+  private headSent = false;
+  private needDrain = false;
+  private contentLength: number | undefined;
+
+  constructor(private readonly conn: Http1Connection, readonly req: FastRequest, keepAlive: boolean) {
+    super();
+    this.socket = req.socket;
+    this.shouldKeepAlive = keepAlive;
+    this.hasBody = req.method !== 'HEAD';
+    // node:http: an HTTP/1.0 client gets chunks only if it asked for them (TE: chunked).
+    this.useChunkedEncodingByDefault = req.httpVersionMinor === 1 || CHUNKED.test(req.headers.te ?? '');
+  }
+
+  get connection(): Socket | null { return this.socket; }
+  get headersSent(): boolean { return this._header !== null; }
+  get writableEnded(): boolean { return this.finished; }
+  get writableLength(): number { return this.socket?.writableLength ?? 0; }
+  get writableNeedDrain(): boolean { return !this.destroyed && !this.finished && this.needDrain; }
+  get writableCorked(): number { return 0; }
+
+  writeHead(status: number, reason?: string | Record<string, unknown> | unknown[], headers?: Record<string, unknown> | unknown[]): this {
+    if (this._header !== null) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
+    if (typeof reason !== 'string') {
+      headers = reason;
+      reason = undefined;
+    }
+    status |= 0;
+    if (status < 100 || status > 999) throw Object.assign(new RangeError(`Invalid status code: ${status}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' });
+    this.statusCode = status;
+    const phrase = reason ?? this.statusMessage ?? STATUS_CODES[status] ?? 'unknown';
+    if (INVALID_VALUE.test(phrase)) throw invalidChar('statusMessage');
+    if (status === 204 || status === 304 || status < 200) this.hasBody = false;
+    let head = `HTTP/1.1 ${status} ${phrase}\r\n`;
+    let connection = false;
+    let contentLength = false;
+    let te = false;
+    let date = false;
+    const add = (name: string, value: unknown): void => {
+      if (!TOKEN.test(name)) throw Object.assign(new TypeError(`Header name must be a valid HTTP token ["${name}"]`), { code: 'ERR_INVALID_HTTP_TOKEN' });
+      if (value === undefined) throw Object.assign(new TypeError(`Invalid value "undefined" for header "${name}"`), { code: 'ERR_HTTP_INVALID_HEADER_VALUE' });
+      if (Array.isArray(value)) {
+        for (const v of value) add(name, v);
+        return;
+      }
+      const v = String(value);
+      if (INVALID_VALUE.test(v)) throw invalidChar(name);
+      head += `${name}: ${v}\r\n`;
+      switch (name.length) {
+        case 4: if (name.toLowerCase() === 'date') date = true; break;
+        case 10:
+          if (name.toLowerCase() === 'connection') {
+            connection = true;
+            if (CLOSE.test(v)) this._last = true;
+            else this.shouldKeepAlive = true;
+          }
+          break;
+        case 14: if (name.toLowerCase() === 'content-length') contentLength = true; break;
+        case 17:
+          if (name.toLowerCase() === 'transfer-encoding') {
+            te = true;
+            if (CHUNKED.test(v)) this.chunkedEncoding = true;
+          }
+          break;
+      }
+    };
+    if (Array.isArray(headers)) {
+      if (headers.length > 0 && Array.isArray(headers[0])) for (const h of headers as [string, unknown][]) add(h[0], h[1]);
+      else for (let i = 0; i < headers.length; i += 2) add(String(headers[i]), headers[i + 1]);
+    } else if (headers) {
+      for (const k of Object.keys(headers)) add(k, headers[k]);
+    }
+    // What node:http's _storeHeader adds on its own.
+    if (this.sendDate && !date) head += `Date: ${httpDate(Date.now())}\r\n`;
+    if (!connection) {
+      if (this.shouldKeepAlive && (contentLength || this.useChunkedEncodingByDefault)) {
+        head += 'Connection: keep-alive\r\n';
+        const ka = this.conn.server.keepAliveTimeout;
+        if (ka) head += `Keep-Alive: timeout=${Math.floor(ka / 1000)}\r\n`;
+      } else {
+        this._last = true;
+        head += 'Connection: close\r\n';
+      }
+    }
+    if (!contentLength && !te) {
+      if (!this.hasBody) this.chunkedEncoding = false;
+      else if (!this.useChunkedEncodingByDefault) this._last = true;
+      else if (this.contentLength !== undefined) head += `Content-Length: ${this.contentLength}\r\n`;
+      else {
+        head += 'Transfer-Encoding: chunked\r\n';
+        this.chunkedEncoding = true;
+      }
+    }
+    this._header = head + '\r\n';
+    return this;
+  }
+
+  flushHeaders(): void {
+    if (this._header === null) this.writeHead(this.statusCode);
+    if (this.headSent || !this.socket || this.socket.destroyed) return;
+    this.headSent = true;
+    this.socket.write(this._header!, 'latin1');
+  }
+
+  write(chunk: Buffer | string, encoding?: BufferEncoding | ((err?: Error | null) => void), cb?: (err?: Error | null) => void): boolean {
+    if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+    if (this.finished) {
+      const err = Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+      if (cb) process.nextTick(cb, err);
+      return false;
+    }
+    if (this._header === null) this.writeHead(this.statusCode);
+    if (!this.socket || this.socket.destroyed) {
+      if (cb) process.nextTick(cb, Object.assign(new Error('Cannot call write after a stream was destroyed'), { code: 'ERR_STREAM_DESTROYED' }));
+      return false;
+    }
+    const body = typeof chunk === 'string' ? Buffer.from(chunk, encoding ?? 'utf8') : chunk;
+    if (!this.hasBody || body.length === 0) {
+      if (cb) process.nextTick(cb);
+      return true;
+    }
+    const ok = this.send(body, false, cb);
+    if (!ok) this.needDrain = true;
+    return ok;
+  }
+
+  end(chunk?: Buffer | string | (() => void), encoding?: BufferEncoding | (() => void), cb?: () => void): this {
+    if (typeof chunk === 'function') {
+      cb = chunk;
+      chunk = undefined;
+    } else if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+    if (this.finished) {
+      if (cb) process.nextTick(cb);
+      return this;
+    }
+    const enc = typeof encoding === 'string' ? encoding : 'utf8';
+    const body = chunk === undefined ? undefined : typeof chunk === 'string' ? Buffer.from(chunk, enc) : chunk;
+    if (this._header === null) {
+      this.contentLength = body ? body.length : 0;
+      this.writeHead(this.statusCode);
+    }
+    this.finished = true;
+    if (cb) this.once('finish', cb);
+    if (!this.socket || this.socket.destroyed) return this;
+    // Flushed: 'finish'. A write that fails (the client is gone) ends in 'close' instead, as in node:http.
+    this.send(this.hasBody && body && body.length > 0 ? body : undefined, true, (err) => { if (!err) this.onFinished(); });
+    return this;
+  }
+
+  destroy(err?: Error): this {
+    this.socket?.destroy(err);
+    return this;
+  }
+
+  setTimeout(ms: number, cb?: () => void): this {
+    if (cb) this.on('timeout', cb);
+    this.socket?.setTimeout(ms);
+    return this;
+  }
+
+  /** The head (once), the body with its chunk framing, and on the last call the end of the chunks. */
+  private send(body: Buffer | undefined, last: boolean, cb?: (err?: Error | null) => void): boolean {
+    const socket = this.socket!;
+    const head = this.headSent ? undefined : this._header!;
+    this.headSent = true;
+    const chunked = this.chunkedEncoding && this.hasBody;
+    if (!chunked && head !== undefined && (!body || body.length <= COALESCE_MAX)) {
+      // The common small response: head and body in one buffer, one write.
+      const headLen = head.length;
+      const out = Buffer.allocUnsafe(headLen + (body ? body.length : 0));
+      out.write(head, 0, headLen, 'latin1');
+      if (body) body.copy(out, headLen);
+      return socket.write(out, cb);
+    }
+    socket.cork();
+    if (head !== undefined) socket.write(head, 'latin1');
+    if (body) {
+      if (chunked) socket.write(`${body.length.toString(16)}\r\n`, 'latin1');
+      socket.write(body);
+      if (chunked) socket.write(CHUNK_END);
+    }
+    const ok = socket.write(last && chunked ? LAST_CHUNK : EMPTY, cb);
+    socket.uncork();
+    return ok;
+  }
+
+  private onFinished(): void {
+    this.writableFinished = true;
+    const socket = this.socket;
+    this.socket = null;
+    this.conn.responseDone(this, socket);
+    this.emit('finish');
+    process.nextTick(() => this.emitClose());
+    this.conn.next();
+  }
+
+  /** The connection closed under this response (or after it): node:http's 'close'. */
+  emitClose(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.emit('close');
+  }
+
+  /** The socket drained after a write that returned false. */
+  drained(): void {
+    if (!this.needDrain) return;
+    this.needDrain = false;
+    this.emit('drain');
+  }
+}
+
+type ConnectionListener = (this: HttpServer, socket: Socket) => void;
+
+interface ServerState {
+  nodeListeners: ConnectionListener[];
+  idle: Set<Http1Connection>;
+  closing: boolean;
+}
+
+/** One client connection while it is served here. */
+class Http1Connection {
+  private pending: Buffer | undefined;
+  private res: FastResponse | undefined;
+  private handedOff = false;
+
+  constructor(readonly server: HttpServer, private readonly socket: Socket, private readonly st: ServerState) {
+    socket.on('data', this.onData);
+    socket.on('timeout', this.onTimeout);
+    socket.on('drain', this.onDrain);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    // No byte yet: client_header_timeout (node:http's headersTimeout, set from it) closes silently.
+    if (server.headersTimeout) socket.setTimeout(server.headersTimeout);
+    st.idle.add(this);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    if (this.res) {
+      if (this.pending.length > MAX_PENDING) this.socket.pause();
+      return;
+    }
+    this.next();
+  };
+
+  /** Serves the next buffered request, or hands the connection over, or waits for bytes. */
+  next(): void {
+    const buf = this.pending;
+    if (this.res || this.handedOff || !buf || this.socket.destroyed) return;
+    const head = parseHead(buf, 0);
+    if (head === 'partial' || head === 'other') {
+      this.handOff();
+      return;
+    }
+    this.pending = head.end < buf.length ? buf.subarray(head.end) : undefined;
+    this.st.idle.delete(this);
+    if (this.socket.timeout) this.socket.setTimeout(0);
+    const req = new FastRequest(this.socket, head.method, head.url, head.minor, head.minor === 1 ? '1.1' : '1.0', head.headers, head.rawHeaders);
+    const res = new FastResponse(this, req, head.keepAlive && !this.st.closing);
+    this.res = res;
+    this.server.emit('request', req as unknown as IncomingMessage, res as unknown as ServerResponse);
+  }
+
+  /** The response is flushed: close, or wait for the next request (node:http's resOnFinish). */
+  responseDone(res: FastResponse, socket: Socket | null): void {
+    if (this.res === res) this.res = undefined;
+    if (!socket || socket.destroyed) return;
+    if (res._last || this.st.closing) {
+      this.handedOff = true; // nothing more is read from this connection
+      (socket as Socket & { destroySoon(): void }).destroySoon();
+      return;
+    }
+    if (this.socket.isPaused()) this.socket.resume();
+    if (!this.pending) {
+      this.st.idle.add(this);
+      if (this.server.keepAliveTimeout) socket.setTimeout(this.server.keepAliveTimeout);
+    }
+  }
+
+  /** The rest of the connection goes to node:http, with the bytes not used yet. */
+  private handOff(): void {
+    this.handedOff = true;
+    this.st.idle.delete(this);
+    const socket = this.socket;
+    socket.off('data', this.onData);
+    socket.off('timeout', this.onTimeout);
+    socket.off('drain', this.onDrain);
+    socket.off('end', this.onEnd);
+    socket.off('error', this.onError);
+    socket.off('close', this.onClose);
+    socket.setTimeout(0);
+    socket.pause();
+    if (this.pending) socket.unshift(this.pending);
+    this.pending = undefined;
+    for (const l of this.st.nodeListeners) l.call(this.server, socket);
+    socket.resume();
+  }
+
+  /** closeIdleConnections / server close: idle connections go now, busy ones after their response. */
+  closeIfIdle(): void {
+    if (!this.res) this.socket.destroy();
+  }
+
+  private readonly onTimeout = (): void => {
+    // node:http's socketOnTimeout: the response's listeners (send_timeout) decide, else the socket goes.
+    if (this.res && this.res.emit('timeout', this.socket)) return;
+    if (this.server.emit('timeout', this.socket)) return;
+    this.socket.destroy();
+  };
+
+  private readonly onDrain = (): void => {
+    this.res?.drained();
+  };
+
+  private readonly onEnd = (): void => {
+    // The client will send nothing more: node:http (httpAllowHalfOpen false) ends the connection
+    // at once, even under a response in progress, which then closes unfinished (logged 499).
+    this.handedOff = true;
+    if (this.socket.writable) this.socket.end();
+  };
+
+  private readonly onError = (): void => {
+    this.socket.destroy();
+  };
+
+  private readonly onClose = (): void => {
+    this.st.idle.delete(this);
+    const res = this.res;
+    this.res = undefined;
+    if (res) {
+      res.socket = null;
+      res.req.emit('aborted');
+      res.req.emit('close');
+      res.emitClose();
+    }
+  };
+}
+
+/**
+ * Puts this connection handling in front of `server`'s (an http or https Server without HTTP/2):
+ * node:http keeps the connections handed to it, and its 'request', 'checkContinue', 'upgrade',
+ * 'clientError' listeners see what they saw before.
+ */
+export function serveFastHttp1(server: HttpServer): void {
+  // https.Server gets its HTTP connections as 'secureConnection' (after the handshake).
+  const event = server instanceof tls.Server ? 'secureConnection' : 'connection';
+  const st: ServerState = { nodeListeners: server.listeners(event) as ConnectionListener[], idle: new Set(), closing: false };
+  server.removeAllListeners(event);
+  server.on(event, (socket: Socket) => new Http1Connection(server, socket, st));
+  const closeIdle = server.closeIdleConnections.bind(server);
+  server.closeIdleConnections = () => {
+    closeIdle();
+    for (const c of [...st.idle]) c.closeIfIdle();
+  };
+  // server.close(): idle keep-alive connections close, busy ones after their response (nginx's
+  // graceful shutdown ends keep-alive too).
+  const close = server.close.bind(server);
+  server.close = ((cb?: (err?: Error) => void) => {
+    st.closing = true;
+    close(cb);
+    for (const c of [...st.idle]) c.closeIfIdle();
+    return server;
+  }) as typeof server.close;
+}

@@ -1,0 +1,181 @@
+// bext's own HTTP/1 connection handling: which heads it takes and which go to node:http, and that
+// its request/response objects frame, pipeline, time out and close as node:http's do.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { parseHead, serveFastHttp1 } from '../../src/server/http1-connection.ts';
+
+const head = (s: string) => parseHead(Buffer.from(s, 'latin1'), 0);
+
+test('parseHead takes plain heads and leaves the rest to node:http', () => {
+  const ok = head('GET /a?b=1#c HTTP/1.1\r\nHost: x\r\nX-Long-Name: v a l\r\nConnection: Keep-Alive\r\n\r\nGET');
+  assert.ok(typeof ok === 'object');
+  assert.equal(ok.method, 'GET');
+  assert.equal(ok.url, '/a?b=1#c');
+  assert.equal(ok.minor, 1);
+  assert.deepEqual(ok.rawHeaders, ['Host', 'x', 'X-Long-Name', 'v a l', 'Connection', 'Keep-Alive']);
+  assert.deepEqual(ok.headers, { host: 'x', 'x-long-name': 'v a l', connection: 'Keep-Alive' });
+  assert.equal(ok.keepAlive, true);
+  assert.equal(ok.end, ok.end && Buffer.byteLength('GET /a?b=1#c HTTP/1.1\r\nHost: x\r\nX-Long-Name: v a l\r\nConnection: Keep-Alive\r\n\r\n'));
+  const keep = (s: string) => { const h = head(s); return typeof h === 'object' ? h.keepAlive : h; };
+  assert.equal(keep('GET / HTTP/1.0\r\n\r\n'), false);
+  assert.equal(keep('GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'), true);
+  assert.equal(keep('HEAD / HTTP/1.1\r\nConnection: close\r\n\r\n'), false);
+  assert.equal(head('GET / HTTP/1.1\r\nHost: x\r\n'), 'partial');
+  assert.equal(head('GET / HTT'), 'partial');
+  for (const other of [
+    'POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx', 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n',
+    'GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n', 'GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n',
+    'GET / HTTP/1.1\r\nConnection: keep-alive, upgrade\r\n\r\n', 'CONNECT a:443 HTTP/1.1\r\n\r\n', 'FOO / HTTP/1.1\r\n\r\n',
+    'get / HTTP/1.1\r\n\r\n', 'GET http://x/ HTTP/1.1\r\n\r\n', 'OPTIONS * HTTP/1.1\r\n\r\n', 'GET /\x01 HTTP/1.1\r\n\r\n',
+    'GET /\xe9 HTTP/1.1\r\n\r\n', 'GET / HTTP/1.2\r\n\r\n', 'GET / HTTP/2.0\r\n\r\n', 'GET /  HTTP/1.1\r\n\r\n',
+    'GET / HTTP/1.1\nHost: x\r\n\r\n', '\r\nGET / HTTP/1.1\r\n\r\n', 'GET / HTTP/1.1\r\nA: 1\r\na: 2\r\n\r\n',
+    'GET / HTTP/1.1\r\nX_Y: 1\r\n\r\n', 'GET / HTTP/1.1\r\nX : 1\r\n\r\n', 'GET / HTTP/1.1\r\nX: 1 \r\n\r\n',
+    'GET / HTTP/1.1\r\nX:\r\n\r\n', 'GET / HTTP/1.1\r\nX: \xe9\r\n\r\n', 'GET / HTTP/1.1\r\nX: 1\r\n folded\r\n\r\n',
+    `GET /${'a'.repeat(9000)} HTTP/1.1\r\n\r\n`, `GET / HTTP/1.1\r\nX: ${'a'.repeat(9000)}`,
+  ]) assert.equal(head(other), 'other', JSON.stringify(other.slice(0, 60)));
+});
+
+interface Served { server: Server; port: number; kinds: string[] }
+
+async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void, keepAliveMs = 5000): Promise<Served> {
+  const kinds: string[] = [];
+  const server = createServer({ keepAliveTimeout: keepAliveMs }, (req, res) => {
+    kinds.push(req.constructor.name);
+    handler(req, res);
+  });
+  serveFastHttp1(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { server, port: (server.address() as { port: number }).port, kinds };
+}
+
+/** Sends `bytes` (each string a separate write, 20 ms apart) and collects everything until close or `ms`. */
+async function exchange(port: number, parts: string[], ms = 600): Promise<{ text: string; closed: boolean }> {
+  const socket: Socket = connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  let closed = false;
+  socket.on('data', (c) => chunks.push(c));
+  const done = new Promise<void>((r) => socket.on('close', () => { closed = true; r(); }));
+  socket.on('error', () => {});
+  await new Promise((r) => socket.once('connect', r));
+  for (const p of parts) {
+    socket.write(Buffer.from(p, 'latin1'));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await Promise.race([done, new Promise((r) => setTimeout(r, ms))]);
+  socket.destroy();
+  return { text: Buffer.concat(chunks).toString('latin1'), closed };
+}
+
+const statusLines = (text: string) => text.match(/^HTTP\/1\.1 \d{3}[^\r]*/gm) ?? [];
+
+test('plain GETs are served here, bodies by node:http, pipelined in order on one connection', async () => {
+  const s = await serve((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    const reply = () => {
+      const text = `${req.method} ${req.url} ${body}`;
+      res.writeHead(200, 'OK', ['Content-Length', String(text.length), 'Connection', 'keep-alive']);
+      // Answer the first request last: responses must still come in request order.
+      setTimeout(() => res.end(text), req.url === '/1' ? 50 : 0);
+    };
+    if (req.complete) reply(); else req.on('end', reply);
+  });
+  try {
+    const r = await exchange(s.port, ['GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nPOST /3 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /4 HTTP/1.1\r\nHost: a\r\n\r\n']);
+    assert.deepEqual(r.text.match(/(GET|POST) \/\d (abc)?/g), ['GET /1 ', 'GET /2 ', 'POST /3 abc', 'GET /4 ']);
+    assert.equal(r.closed, false);
+    // The first two here, then node:http from the body on (it keeps the connection).
+    assert.deepEqual(s.kinds, ['FastRequest', 'FastRequest', 'IncomingMessage', 'IncomingMessage']);
+  } finally { s.server.close(); }
+});
+
+test('a head split across reads goes to node:http, which answers it', async () => {
+  const s = await serve((req, res) => res.end('x'));
+  try {
+    const r = await exchange(s.port, ['GET / HT', 'TP/1.1\r\nHost: a\r', '\n\r\n']);
+    assert.deepEqual(statusLines(r.text), ['HTTP/1.1 200 OK']);
+    assert.deepEqual(s.kinds, ['IncomingMessage']);
+  } finally { s.server.close(); }
+});
+
+test('framing as node:http: implicit length, chunks, HEAD, 204/304, HTTP/1.0 closes', async () => {
+  const s = await serve((req, res) => {
+    if (req.url === '/implicit') { res.statusCode = 500; res.end(); return; }
+    if (req.url === '/chunked') {
+      res.writeHead(200, ['X-A', '1']);
+      res.write('hello ');
+      res.end('world');
+      return;
+    }
+    if (req.url === '/204') { res.writeHead(204, ['Connection', 'keep-alive']); res.end(); return; }
+    res.writeHead(200, 'OK', ['Content-Type', 'text/plain']);
+    res.end('body');
+  });
+  try {
+    const implicit = await exchange(s.port, ['GET /implicit HTTP/1.1\r\nHost: a\r\n\r\n']);
+    assert.match(implicit.text, /^HTTP\/1\.1 500 Internal Server Error\r\nDate: [^\r]+\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n$/);
+    const chunked = await exchange(s.port, ['GET /chunked HTTP/1.1\r\nHost: a\r\n\r\n']);
+    assert.match(chunked.text, /^HTTP\/1\.1 200 OK\r\nX-A: 1\r\nDate: [^\r]+\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n$/);
+    const headThenGet = await exchange(s.port, ['HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET /204 HTTP/1.1\r\nHost: a\r\n\r\n']);
+    assert.deepEqual(statusLines(headThenGet.text), ['HTTP/1.1 200 OK', 'HTTP/1.1 204 No Content']);
+    assert.ok(!headThenGet.text.includes('body') && !headThenGet.text.includes('chunked\r\n\r\n0'));
+    const http10 = await exchange(s.port, ['GET / HTTP/1.0\r\n\r\n']);
+    assert.match(http10.text, /Connection: close\r\n\r\nbody$/);
+    assert.equal(http10.closed, true);
+  } finally { s.server.close(); }
+});
+
+test('keep-alive idle timeout, closeIdleConnections, and a client gone mid-response', async () => {
+  let closedWithoutFinish = 0;
+  const s = await serve((req, res) => {
+    if (req.url === '/stall') {
+      res.writeHead(200, ['Content-Length', '10']);
+      res.write('12345');
+      res.on('close', () => { if (!res.writableFinished) closedWithoutFinish++; });
+      return;
+    }
+    res.end('ok');
+  }, 200);
+  try {
+    const idle = await exchange(s.port, ['GET / HTTP/1.1\r\nHost: a\r\n\r\n'], 1500);
+    assert.equal(idle.closed, true); // after keepAliveTimeout (200 ms)
+    const stall = connect(s.port, '127.0.0.1');
+    stall.on('error', () => {});
+    stall.write('GET /stall HTTP/1.1\r\nHost: a\r\n\r\n');
+    await new Promise((r) => stall.once('data', r));
+    stall.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(closedWithoutFinish, 1);
+    // An idle keep-alive connection is closed by closeIdleConnections (graceful stop).
+    const kept = connect(s.port, '127.0.0.1');
+    const gone = new Promise<void>((r) => kept.on('close', () => r()));
+    kept.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    await new Promise((r) => kept.once('data', r));
+    s.server.closeIdleConnections();
+    await gone;
+  } finally { s.server.close(); }
+});
+
+test('backpressure: a large body is written in order and drains', async () => {
+  const big = Buffer.alloc(8 * 1024 * 1024, 0x61);
+  const s = await serve((req, res) => {
+    res.writeHead(200, ['Content-Length', String(big.length)]);
+    let off = 0;
+    const pump = () => {
+      while (off < big.length) {
+        const part = big.subarray(off, off + 256 * 1024);
+        off += part.length;
+        if (!res.write(part)) { res.once('drain', pump); return; }
+      }
+      res.end();
+    };
+    pump();
+  });
+  try {
+    const r = await exchange(s.port, ['GET / HTTP/1.1\r\nHost: a\r\n\r\n'], 3000);
+    const body = r.text.slice(r.text.indexOf('\r\n\r\n') + 4);
+    assert.equal(body.length, big.length);
+  } finally { s.server.close(); }
+});
