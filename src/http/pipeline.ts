@@ -14,7 +14,7 @@ import {
 import {
   absoluteLocation, detectBrowser, serverHeader, specialResponse, statusReason, closesWithoutResponse,
 } from './responses.ts';
-import { serveStatic, sendBody, mapUriToPath, isUnderRoot, documentRoot, httpDate, mimeTypeFor, type DocRoot } from './static.ts';
+import { serveStaticSync, sendBody, mapUriToPath, isUnderRoot, documentRoot, httpDate, mimeTypeFor, type DocRoot } from './static.ts';
 import { resolveIndex, readAutoindexEntries, tryFiles, compileTryFiles } from './static-dir.ts';
 import { autoindexListing } from './autoindex-formats.ts';
 import { accessAllowed, unmapIPv4 } from './access.ts';
@@ -456,7 +456,8 @@ async function runPhases(r: RequestState, req: IncomingMessage, res: ServerRespo
     if (denied !== undefined) return finalize(r, req, res, opts, quotedOrPlus, denied);
 
     // content
-    const outcome = await content(r, req, res, opts);
+    const pending = content(r, req, res, opts);
+    const outcome = pending instanceof Promise ? await pending : pending;
     switch (outcome.kind) {
       case 'done':
         return;
@@ -574,7 +575,13 @@ async function runNamed(r: RequestState, named: Location, req: IncomingMessage, 
 }
 
 /** The content phase of the selected location. */
-async function content(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions): Promise<ContentOutcome> {
+const DONE: ContentOutcome = { kind: 'done' };
+
+/**
+ * The content phase. A static file from memory is answered without a promise (most requests);
+ * proxying, stub_status, try_files, indexes and streamed files return one.
+ */
+function content(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions): ContentOutcome | Promise<ContentOutcome> {
   const conf = r.conf;
   if (conf.proxyPass) {
     // The listeners leave `Expect: 100-continue` to the handler: nginx answers 100 only when it reads the body.
@@ -584,48 +591,39 @@ async function content(r: RequestState, req: IncomingMessage, res: ServerRespons
     logError(r, opts, 'error', 'proxy_pass is not served by this build');
     return { kind: 'status', status: 502 };
   }
-  if (conf.stubStatus) {
-    if (r.method !== 'GET' && r.method !== 'HEAD') return { kind: 'status', status: 405 };
-    const text = opts.stubStatus ? await opts.stubStatus() : formatStubStatus(await opts.zones!.stubStatus());
-    sendBuffer(r, res, 200, 'text/plain', Buffer.from(text, 'latin1'));
-    return { kind: 'done' };
-  }
+  if (conf.stubStatus) return stubStatusContent(r, res, opts);
   const root = docRootFor(r);
-  if (conf.tryFiles && conf.tryFiles.length > 0) {
-    const tf = await tryFiles(compileTryFiles(conf.tryFiles, compiled), root, r.ctx);
-    if (tf.kind === 'status') return { kind: 'status', status: tf.status };
-    if (tf.kind === 'named') return { kind: 'named', name: tf.name };
-    if (tf.kind === 'redirect') return { kind: 'redirect-internal', uri: tf.uri, args: tf.args };
-    r.ctx.uri = tf.uri;
-    r.addUriToAlias = tf.addUriToAlias ?? false;
-  }
+  if (conf.tryFiles && conf.tryFiles.length > 0) return tryFilesContent(r, req, res, opts, root);
+  return fileContent(r, req, res, opts, root);
+}
+
+async function stubStatusContent(r: RequestState, res: ServerResponse, opts: PipelineOptions): Promise<ContentOutcome> {
+  if (r.method !== 'GET' && r.method !== 'HEAD') return { kind: 'status', status: 405 };
+  const text = opts.stubStatus ? await opts.stubStatus() : formatStubStatus(await opts.zones!.stubStatus());
+  sendBuffer(r, res, 200, 'text/plain', Buffer.from(text, 'latin1'));
+  return DONE;
+}
+
+async function tryFilesContent(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, root: DocRoot): Promise<ContentOutcome> {
+  const tf = await tryFiles(compileTryFiles(r.conf.tryFiles!, compiled), root, r.ctx);
+  if (tf.kind === 'status') return { kind: 'status', status: tf.status };
+  if (tf.kind === 'named') return { kind: 'named', name: tf.name };
+  if (tf.kind === 'redirect') return { kind: 'redirect-internal', uri: tf.uri, args: tf.args };
+  r.ctx.uri = tf.uri;
+  r.addUriToAlias = tf.addUriToAlias ?? false;
+  return fileContent(r, req, res, opts, root);
+}
+
+/** The static module: a directory's index or listing, or a file. */
+function fileContent(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, root: DocRoot): ContentOutcome | Promise<ContentOutcome> {
+  const conf = r.conf;
   const uri = r.ctx.uri;
   // index, autoindex and static all decline other methods; static then answers 405.
   if (r.method !== 'GET' && r.method !== 'HEAD' && r.method !== 'POST') return { kind: 'status', status: 405 };
-  if (uri.endsWith('/')) {
-    const names = conf.index.map((n) => evaluate(compiled(n), r.ctx));
-    const idx = await resolveIndex(root, uri, r.method, names);
-    if (idx.kind === 'redirect') return { kind: 'redirect-internal', uri: idx.uri, args: r.ctx.args };
-    if (idx.kind === 'error') return { kind: 'status', status: idx.status };
-    if (conf.autoindex && (r.method === 'GET' || r.method === 'HEAD')) {
-      const entries = await readAutoindexEntries(mapUriToPath(root, uri));
-      if ('status' in entries) return { kind: 'status', status: entries.status };
-      const listing = autoindexListing(conf.autoindexFormat, r.ctx.args, uri, entries, {
-        exactSize: conf.autoindexExactSize, localtime: conf.autoindexLocaltime,
-        // Names are measured in characters when the charset filter made the page utf-8.
-        utf8: responseCharset(conf, 'text/html', 200)?.toLowerCase() === 'utf-8',
-      });
-      if ('status' in listing) return { kind: 'status', status: listing.status };
-      // nginx streams listings without a Content-Length (chunked on 1.1, close on 1.0).
-      sendBuffer(r, res, 200, listing.type, Buffer.from(listing.body, 'latin1'), [], false);
-      return { kind: 'done' };
-    }
-    logError(r, opts, 'error', `directory index of "${mapUriToPath(root, uri)}" is forbidden`);
-    return { kind: 'status', status: 403 };
-  }
+  if (uri.endsWith('/')) return indexContent(r, res, opts, root);
   const file = mapUriToPath(root, uri, r.addUriToAlias);
   if (!isUnderRoot(root, file)) return { kind: 'status', status: 404 };
-  const result = await serveStatic(file, { method: r.method, uri, args: r.ctx.args, headers: req.headers }, {
+  const result = serveStaticSync(file, { method: r.method, uri, args: r.ctx.args, headers: req.headers }, {
     etag: conf.etag, ifModifiedSince: conf.ifModifiedSince,
     ...(conf.maxRanges !== undefined ? { maxRanges: conf.maxRanges } : {}),
     // A response the gzip filter will compress loses its length, and with it ranges (nginx's filter order).
@@ -643,18 +641,40 @@ async function content(r: RequestState, req: IncomingMessage, res: ServerRespons
       : [];
     return { kind: 'status', status: result.status, headers: [...asFor200, ...result.headers] };
   }
-  if (result.kind === 'redirect') {
-    await sendSpecial(r, res, 301, result.location);
-    return { kind: 'done' };
-  }
+  if (result.kind === 'redirect') return sendSpecial(r, res, 301, result.location).then(() => DONE);
   const status = result.status === 200 && r.errStatus !== undefined ? r.errStatus : result.status;
   // max_ranges 0: the range filter steps aside before it would add Accept-Ranges.
   if (conf.maxRanges === 0) result.headers = result.headers.filter(([k]) => k !== 'Accept-Ranges');
   writeHead(r, res, status, result.headers, result.lastModifiedSec);
   const len = Number(result.headers.find(([k]) => k === 'Content-Length')?.[1] ?? 0);
   r.ctx.response.bodyBytesSent = r.method === 'HEAD' || status === 304 ? 0 : len;
-  await sendBody(res, result.body);
-  return { kind: 'done' };
+  const streaming = sendBody(res, result.body);
+  return streaming ? streaming.then(() => DONE) : DONE;
+}
+
+/** A URI ending in '/': the index file (an internal redirect), the autoindex listing, or 403. */
+async function indexContent(r: RequestState, res: ServerResponse, opts: PipelineOptions, root: DocRoot): Promise<ContentOutcome> {
+  const conf = r.conf;
+  const uri = r.ctx.uri;
+  const names = conf.index.map((n) => evaluate(compiled(n), r.ctx));
+  const idx = await resolveIndex(root, uri, r.method, names);
+  if (idx.kind === 'redirect') return { kind: 'redirect-internal', uri: idx.uri, args: r.ctx.args };
+  if (idx.kind === 'error') return { kind: 'status', status: idx.status };
+  if (conf.autoindex && (r.method === 'GET' || r.method === 'HEAD')) {
+    const entries = await readAutoindexEntries(mapUriToPath(root, uri));
+    if ('status' in entries) return { kind: 'status', status: entries.status };
+    const listing = autoindexListing(conf.autoindexFormat, r.ctx.args, uri, entries, {
+      exactSize: conf.autoindexExactSize, localtime: conf.autoindexLocaltime,
+      // Names are measured in characters when the charset filter made the page utf-8.
+      utf8: responseCharset(conf, 'text/html', 200)?.toLowerCase() === 'utf-8',
+    });
+    if ('status' in listing) return { kind: 'status', status: listing.status };
+    // nginx streams listings without a Content-Length (chunked on 1.1, close on 1.0).
+    sendBuffer(r, res, 200, listing.type, Buffer.from(listing.body, 'latin1'), [], false);
+    return DONE;
+  }
+  logError(r, opts, 'error', `directory index of "${mapUriToPath(root, uri)}" is forbidden`);
+  return { kind: 'status', status: 403 };
 }
 
 const FIRST_HEADERS = ['Content-Type', 'Content-Length', 'Last-Modified'];

@@ -612,31 +612,38 @@ async function pipeRange(fd: number, res: ServerResponse, start: number, end: nu
   return true;
 }
 
-/** Sends a BodyPlan into `res` (headers already written) and ends it; always closes the file. */
-export async function sendBody(res: ServerResponse, body: BodyPlan): Promise<void> {
+/**
+ * Sends a BodyPlan into `res` (headers already written) and ends it; always closes the file. A body
+ * in memory is sent at once (no promise: most responses are small); a file streams.
+ */
+export function sendBody(res: ServerResponse, body: BodyPlan): Promise<void> | undefined {
   switch (body.kind) {
     case 'none':
       res.end();
-      return;
+      return undefined;
     case 'buffer':
       if (!body.truncated) res.end(body.data);
       else cutShort(res, body.data);
-      return;
+      return undefined;
     case 'file':
     case 'multipart':
-      try {
-        if (body.kind === 'file') {
-          if (!(await pipeRange(body.fd, res, body.start, body.end))) return;
-        } else {
-          for (const part of body.plan.parts) {
-            res.write(part.head);
-            if (!(await pipeRange(body.fd, res, part.start, part.end))) return;
-          }
-          res.write(body.plan.tail);
-        }
-        res.end();
-      } finally {
-        await closeBody(body);
+      return streamBody(res, body);
+  }
+}
+
+async function streamBody(res: ServerResponse, body: BodyPlan & { kind: 'file' | 'multipart' }): Promise<void> {
+  try {
+    if (body.kind === 'file') {
+      if (!(await pipeRange(body.fd, res, body.start, body.end))) return;
+    } else {
+      for (const part of body.plan.parts) {
+        res.write(part.head);
+        if (!(await pipeRange(body.fd, res, part.start, part.end))) return;
       }
+      res.write(body.plan.tail);
+    }
+    res.end();
+  } finally {
+    await closeBody(body);
   }
 }
