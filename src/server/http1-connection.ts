@@ -25,6 +25,7 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PAT
 const EMPTY = Buffer.alloc(0);
 const CHUNK_END = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+const CHUNK_END_LAST = Buffer.from('\r\n0\r\n\r\n', 'latin1');
 // node:http's own checks (lib/_http_common.js), so a bad header fails here as it would there.
 const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
@@ -157,6 +158,10 @@ class FastRequest extends EventEmitter {
     this.socket.setTimeout(ms, cb);
     return this;
   }
+}
+
+function uncork(socket: Socket): void {
+  socket.uncork();
 }
 
 function invalidChar(name: string): TypeError {
@@ -362,15 +367,21 @@ class FastResponse extends EventEmitter {
       if (body) body.copy(out, headLen);
       return socket.write(out, cb);
     }
-    socket.cork();
-    if (head !== undefined) socket.write(head, 'latin1');
-    if (body) {
-      if (chunked) socket.write(`${body.length.toString(16)}\r\n`, 'latin1');
-      socket.write(body);
-      if (chunked) socket.write(CHUNK_END);
+    // Corked until the end of this tick, as node:http does: the writes a sender makes in one go
+    // (static.ts reads the next chunk while the previous is written) leave in one writev.
+    if (!socket.writableCorked) {
+      socket.cork();
+      process.nextTick(uncork, socket);
     }
-    const ok = socket.write(last && chunked ? LAST_CHUNK : EMPTY, cb);
-    socket.uncork();
+    if (head !== undefined) socket.write(head, 'latin1');
+    let ok: boolean;
+    if (!chunked) ok = socket.write(body ?? EMPTY, cb);
+    else if (!body) ok = socket.write(last ? LAST_CHUNK : EMPTY, cb);
+    else {
+      socket.write(`${body.length.toString(16)}\r\n`, 'latin1');
+      socket.write(body);
+      ok = socket.write(last ? CHUNK_END_LAST : CHUNK_END, cb);
+    }
     return ok;
   }
 
