@@ -340,6 +340,8 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
     startMs,
     connection: conn.id,
     connectionRequests: conn.requests,
+    // Known where bext reads the connection itself (http1-connection.ts); node:http does not say.
+    pipelined: (req as { pipelined?: boolean }).pipelined === true,
     requestLength: requestHeadLength(req, target, protocol),
     captures: [],
     namedCaptures: {},

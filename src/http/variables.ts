@@ -33,6 +33,8 @@ export interface VarContext {
   startMs: number;
   connection: number;
   connectionRequests: number;
+  /** nginx's r->pipeline: the head was already read with the previous request's bytes ($pipe "p"). */
+  pipelined: boolean;
   requestLength: number;
   /** Last successful regex match: index 0 is the whole match. */
   captures: readonly (string | undefined)[];
@@ -191,7 +193,7 @@ const BUILTIN: Record<string, Getter> = {
   request_filename: (c) => c.paths?.requestFilename(),
   nginx_version: () => NGINX_VERSION,
   pid: () => String(process.pid),
-  pipe: () => '.',
+  pipe: (c) => (c.pipelined ? 'p' : '.'),
   sent_http_content_type: (c) => firstHeader(c.response.headers['content-type']),
   sent_http_content_length: (c) => firstHeader(c.response.headers['content-length']),
 };
@@ -349,7 +351,7 @@ export function newVarContext(init: Partial<VarContext> = {}): VarContext {
   return {
     method: 'GET', requestLine: 'GET / HTTP/1.1', protocol: 'HTTP/1.1', rawUri: '/', uri: '/', args: '',
     headers: {}, scheme: 'http', remoteAddr: '127.0.0.1', remotePort: 0, serverAddr: '127.0.0.1',
-    serverPort: 80, host: '', serverName: '', startMs: Date.now(), connection: 1, connectionRequests: 1,
+    serverPort: 80, host: '', serverName: '', startMs: Date.now(), connection: 1, connectionRequests: 1, pipelined: false,
     requestLength: 0, captures: [], namedCaptures: {}, userVars: new Map(),
     response: { status: 0, headers: {}, bodyBytesSent: 0, bytesSent: 0 },
     ...init,

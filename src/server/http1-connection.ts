@@ -123,6 +123,8 @@ class FastRequest extends EventEmitter {
   readonly aborted = false;
   readonly readable = false;
   readonly trailers: Record<string, string> = {};
+  /** The head came in the same read as the previous request's ($pipe). */
+  pipelined = false;
   private distinct?: Record<string, string[]>;
 
   constructor(
@@ -421,6 +423,8 @@ interface ServerState {
 /** One client connection while it is served here. */
 class Http1Connection {
   private pending: Buffer | undefined;
+  /** `pending` starts with bytes read together with the request in progress (nginx's hc->pipeline). */
+  private leftover = false;
   private res: FastResponse | undefined;
   private handedOff = false;
 
@@ -454,10 +458,13 @@ class Http1Connection {
       this.handOff();
       return;
     }
-    this.pending = head.end < buf.length ? buf.subarray(head.end) : undefined;
+    const pipelined = this.leftover;
+    this.leftover = head.end < buf.length;
+    this.pending = this.leftover ? buf.subarray(head.end) : undefined;
     this.st.idle.delete(this);
     if (this.socket.timeout) this.socket.setTimeout(0);
     const req = new FastRequest(this.socket, head.method, head.url, head.minor, head.minor === 1 ? '1.1' : '1.0', head.headers, head.rawHeaders);
+    req.pipelined = pipelined;
     const res = new FastResponse(this, req, head.keepAlive && !this.st.closing);
     this.res = res;
     this.server.emit('request', req as unknown as IncomingMessage, res as unknown as ServerResponse);
