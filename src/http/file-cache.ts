@@ -15,10 +15,14 @@
 //   it was read is therefore not cached (git's "racily clean" rule); it is read again next time.
 import { statSync, type BigIntStats } from 'node:fs';
 
-/** Files larger than this are never cached (they are also not read with blocking reads). */
-export const CACHE_FILE_MAX = 64 * 1024;
+/**
+ * Files up to this size are read whole and may be kept; larger ones are streamed and never kept.
+ * nginx sends a file with sendfile() (no copy through the process); without it, a cached 1 MiB file
+ * is one copy (into the socket) instead of two (read, then write).
+ */
+export const CACHE_FILE_MAX = 1024 * 1024;
 /** Bytes of content (plus a per-entry allowance) kept per worker. */
-const CACHE_TOTAL_MAX = 4 * 1024 * 1024;
+export const CACHE_TOTAL_MAX = 16 * 1024 * 1024;
 /** Rough per-entry cost (key, object, headers) counted against the total. */
 const ENTRY_OVERHEAD = 256;
 /** A file changed this recently before it was read may change again with the same timestamps. */

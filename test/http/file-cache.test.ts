@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serveStaticSync, type StaticOptions, type StaticResult } from '../../src/http/static.ts';
-import { clearFileCache, fileCacheStats, fileCacheSize, CACHE_FILE_MAX } from '../../src/http/file-cache.ts';
+import { clearFileCache, fileCacheStats, fileCacheSize, CACHE_FILE_MAX, CACHE_TOTAL_MAX } from '../../src/http/file-cache.ts';
 import { tryFiles, compileTryFiles } from '../../src/http/static-dir.ts';
 import { compiled, newVarContext } from '../../src/http/variables.ts';
 
@@ -22,6 +22,9 @@ const OPTS: StaticOptions = { types: new Map([['txt', 'text/plain']]), defaultTy
 const ROOT_DIR = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 let dir = '';
 const T0 = 1700000000;
+// Enough files just under the per-file bound to overflow the total.
+const MANY_SIZE = CACHE_FILE_MAX - 1024;
+const MANY = Math.ceil(CACHE_TOTAL_MAX / MANY_SIZE) + 4;
 
 const get = (name: string, method = 'GET', headers: Record<string, string> = {}): StaticResult =>
   serveStaticSync(join(dir, name), { method, uri: '/' + name, args: '', headers }, OPTS);
@@ -65,7 +68,7 @@ before(async () => {
   write('tf.txt', 'try_files');
   write('edge.bin', Buffer.alloc(CACHE_FILE_MAX, 1));
   write('over.bin', Buffer.alloc(CACHE_FILE_MAX + 1, 2));
-  for (let i = 0; i < 80; i++) write(`many-${i}.bin`, Buffer.alloc(60 * 1024, i));
+  for (let i = 0; i < MANY; i++) write(`many-${i}.bin`, Buffer.alloc(MANY_SIZE, i));
   try { chownSync(join(dir, 'nobody.txt'), 65534, 65534); } catch { /* not root: that test skips */ }
   // Files changed less than 2 s before they are read are not cached (their timestamps may not show
   // a second change in the same clock tick): let the ctimes above age once.
@@ -175,19 +178,19 @@ test('a file changed moments ago is read again until its timestamps can be trust
   assert.equal(fileCacheStats.fills, fills, 'not cached');
 });
 
-test('bounds: files over 64 KiB are not kept, and the total stays under 4 MiB', () => {
+test('bounds: files over CACHE_FILE_MAX are not kept, and the total stays under CACHE_TOTAL_MAX', () => {
   primed('edge.bin');
   const fills = fileCacheStats.fills;
   get('over.bin');
   get('over.bin');
   assert.equal(fileCacheStats.fills, fills);
-  for (let i = 0; i < 80; i++) get(`many-${i}.bin`);
+  for (let i = 0; i < MANY; i++) get(`many-${i}.bin`);
   const size = fileCacheSize();
-  assert.ok(size.bytes <= 4 * 1024 * 1024, `${size.bytes} bytes`);
-  assert.ok(size.entries < 80);
+  assert.ok(size.bytes <= CACHE_TOTAL_MAX, `${size.bytes} bytes`);
+  assert.ok(size.entries < MANY);
   // Least recently used went first: the last ones are still there.
   const hits = fileCacheStats.hits;
-  get('many-79.bin');
+  get(`many-${MANY - 1}.bin`);
   assert.equal(fileCacheStats.hits, hits + 1);
   get('many-0.bin');
   assert.equal(fileCacheStats.hits, hits + 1);
