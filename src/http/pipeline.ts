@@ -89,6 +89,9 @@ export interface RequestState {
 
 /** $request_length before the body: request line and header lines as received. */
 function requestHeadLength(req: IncomingMessage, target: string, protocol: string): number {
+  // Counted where it was read (http1-connection.ts); node:http gives only the parsed parts.
+  const read = (req as { headLength?: number }).headLength;
+  if (read) return read;
   let n = req.method!.length + target.length + protocol.length + 4;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) n += raw[i]!.length + raw[i + 1]!.length + 4;

@@ -21,7 +21,7 @@ const MAX_FAST_HEADERS = 100;
 const MAX_PENDING = 64 * 1024;
 /** Bodies up to this size are copied behind the head into one write (one syscall, no writev). */
 const COALESCE_MAX = 16 * 1024;
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
+const MAX_METHOD = 32;
 const EMPTY = Buffer.alloc(0);
 const CHUNK_END = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
@@ -41,6 +41,8 @@ interface ParsedHead {
   keepAlive: boolean;
   /** Offset just past the head's blank line. */
   end: number;
+  /** The head's bytes as received ($request_length before any body). */
+  length: number;
 }
 
 /** 'partial': no whole head yet; 'other': a head this path does not take (node:http will). */
@@ -54,8 +56,9 @@ for (let c = 0; c < 128; c++) {
 
 /**
  * Parses one request head starting at `start`: `METHOD /target HTTP/1.x` and `Name: value` lines,
- * CRLF only, printable ASCII only, no repeated names, no body (Content-Length / Transfer-Encoding),
- * no Expect or Upgrade, Connection only `close` or `keep-alive`.
+ * CRLF only, a printable ASCII target, names of letters, digits and '-', no repeated names, no body
+ * (Content-Length / Transfer-Encoding), no Expect or Upgrade, Connection only `close` or `keep-alive`.
+ * What it takes it reads as nginx does (any method name, spaces around values, raw bytes in values).
  */
 export function parseHead(buf: Buffer, start: number): ParseResult {
   const stop = buf.indexOf('\r\n\r\n', start, 'latin1');
@@ -66,19 +69,22 @@ export function parseHead(buf: Buffer, start: number): ParseResult {
   const n = s.length;
   let i = 0;
   let c = s.charCodeAt(0);
-  while (c >= 0x41 && c <= 0x5a) c = s.charCodeAt(++i);
-  if (c !== 0x20 || i === 0) return 'other';
+  // nginx's method token: A-Z, '_' and '-', any name (the content handlers refuse what they do not serve).
+  while ((c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x2d) c = s.charCodeAt(++i);
+  if (c !== 0x20 || i === 0 || i > MAX_METHOD) return 'other';
   const method = s.slice(0, i);
-  if (!METHODS.has(method)) return 'other';
+  if (method === 'CONNECT') return 'other'; // node:http's 'connect' listener answers it
   const urlStart = ++i;
   if (s.charCodeAt(i) !== 0x2f) return 'other'; // origin-form only: absolute-form and '*' go to node:http
-  for (c = s.charCodeAt(i); c > 0x20 && c < 0x7f; c = s.charCodeAt(++i));
+  // Printable ASCII and, as nginx takes them, raw bytes 0x80-0xff (the URI is a latin1 string).
+  for (c = s.charCodeAt(i); c > 0x20 && c !== 0x7f; c = s.charCodeAt(++i));
   if (c !== 0x20) return 'other';
   const url = s.slice(urlStart, i);
   // " HTTP/1.x\r\n"
   if (s.charCodeAt(i + 1) !== 0x48 || s.slice(i + 1, i + 8) !== 'HTTP/1.' || s.charCodeAt(i + 10) !== 0x0a || s.charCodeAt(i + 9) !== 0x0d) return 'other';
+  // Any HTTP/1.x, as nginx serves it (1.2 and up behave as 1.1).
   const minorChar = s.charCodeAt(i + 8);
-  if (minorChar !== 0x30 && minorChar !== 0x31) return 'other';
+  if (minorChar < 0x30 || minorChar > 0x39) return 'other';
   const minor = minorChar - 0x30;
   i += 11;
   const rawHeaders: string[] = [];
@@ -89,14 +95,16 @@ export function parseHead(buf: Buffer, start: number): ParseResult {
     for (c = s.charCodeAt(i); c < 128 && NAME_CHAR[c] === 1; c = s.charCodeAt(++i));
     if (c !== 0x3a || i === nameStart) return 'other';
     const name = s.slice(nameStart, i);
+    // ngx_http_parse_header_line: spaces before and after the value are not part of it (tabs are),
+    // and the value may be empty or hold bytes 0x80-0xff (kept as latin1, as node:http does).
     c = s.charCodeAt(++i);
-    while (c === 0x20 || c === 0x09) c = s.charCodeAt(++i);
+    while (c === 0x20) c = s.charCodeAt(++i);
     const valueStart = i;
-    while ((c >= 0x20 && c < 0x7f) || c === 0x09) c = s.charCodeAt(++i);
-    if (c !== 0x0d || s.charCodeAt(i + 1) !== 0x0a || i === valueStart) return 'other';
-    const last = s.charCodeAt(i - 1);
-    if (last === 0x20 || last === 0x09) return 'other'; // trailing whitespace: node:http's trimming rules
-    const value = s.slice(valueStart, i);
+    while ((c >= 0x20 && c !== 0x7f) || c === 0x09) c = s.charCodeAt(++i);
+    if (c !== 0x0d || s.charCodeAt(i + 1) !== 0x0a) return 'other';
+    let valueEnd = i;
+    while (valueEnd > valueStart && s.charCodeAt(valueEnd - 1) === 0x20) valueEnd--;
+    const value = s.slice(valueStart, valueEnd);
     i += 2;
     const lower = name.toLowerCase();
     if (lower in headers || rawHeaders.length >= 2 * MAX_FAST_HEADERS) return 'other';
@@ -112,8 +120,8 @@ export function parseHead(buf: Buffer, start: number): ParseResult {
     headers[lower] = value;
     rawHeaders.push(name, value);
   }
-  const keepAlive = minor === 1 ? connection !== 'close' : connection === 'keep-alive';
-  return { method, url, minor, rawHeaders, headers, keepAlive, end };
+  const keepAlive = minor >= 1 ? connection !== 'close' : connection === 'keep-alive';
+  return { method, url, minor, rawHeaders, headers, keepAlive, end, length: end - start };
 }
 
 /** The request as node:http's IncomingMessage presents a complete, bodiless one. */
@@ -125,6 +133,8 @@ class FastRequest extends EventEmitter {
   readonly trailers: Record<string, string> = {};
   /** The head came in the same read as the previous request's ($pipe). */
   pipelined = false;
+  /** The head's length in bytes as received ($request_length). */
+  headLength = 0;
   private distinct?: Record<string, string[]>;
 
   constructor(
@@ -200,7 +210,7 @@ class FastResponse extends EventEmitter {
     this.shouldKeepAlive = keepAlive;
     this.hasBody = req.method !== 'HEAD';
     // node:http: an HTTP/1.0 client gets chunks only if it asked for them (TE: chunked).
-    this.useChunkedEncodingByDefault = req.httpVersionMinor === 1 || CHUNKED.test(req.headers.te ?? '');
+    this.useChunkedEncodingByDefault = req.httpVersionMinor >= 1 || CHUNKED.test(req.headers.te ?? '');
   }
 
   get connection(): Socket | null { return this.socket; }
@@ -463,8 +473,9 @@ class Http1Connection {
     this.pending = this.leftover ? buf.subarray(head.end) : undefined;
     this.st.idle.delete(this);
     if (this.socket.timeout) this.socket.setTimeout(0);
-    const req = new FastRequest(this.socket, head.method, head.url, head.minor, head.minor === 1 ? '1.1' : '1.0', head.headers, head.rawHeaders);
+    const req = new FastRequest(this.socket, head.method, head.url, head.minor, `1.${head.minor}`, head.headers, head.rawHeaders);
     req.pipelined = pipelined;
+    req.headLength = head.length;
     const res = new FastResponse(this, req, head.keepAlive && !this.st.closing);
     this.res = res;
     this.server.emit('request', req as unknown as IncomingMessage, res as unknown as ServerResponse);
