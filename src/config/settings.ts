@@ -71,6 +71,7 @@ export function rootDefaults(prefix: string): LocationConf {
     portInRedirect: true,
     serverNameInRedirect: false,
     keepaliveTimeoutMs: 75_000,
+    keepaliveRequests: 1000,
     clientHeaderTimeoutMs: 60_000,
     clientBodyTimeoutMs: 60_000,
     sendTimeoutMs: 60_000,
@@ -312,6 +313,11 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
   }
   const ims = last(byName, 'if_modified_since');
   if (ims) conf.ifModifiedSince = ims.args[0]!.toLowerCase() as LocationConf['ifModifiedSince'];
+  const kr = last(byName, 'keepalive_requests');
+  if (kr) {
+    if (!/^[0-9]+$/.test(kr.args[0]!)) throw confError(kr, `invalid number "${kr.args[0]}"`);
+    conf.keepaliveRequests = Number(kr.args[0]);
+  }
   const mr = last(byName, 'max_ranges');
   if (mr) {
     const v = Number(mr.args[0]);

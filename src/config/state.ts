@@ -209,6 +209,8 @@ export interface LocationConf {
   portInRedirect: boolean;
   serverNameInRedirect: boolean;
   keepaliveTimeoutMs: number;
+  /** keepalive_requests: the request that reaches it on a connection is its last (keep-alive off). */
+  keepaliveRequests: number;
   /** keepalive_timeout's second argument: `Keep-Alive: timeout=N` (seconds) when given. */
   keepaliveHeaderSec?: number;
   /** client_header_timeout (http/server only: the default server of a socket decides). */

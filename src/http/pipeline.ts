@@ -761,8 +761,9 @@ export function writeHead(
   let hasLength = false;
   let hasTransferEncoding = false;
   let connectionHeader = false;
-  // keepalive_timeout 0 at this location switches keep-alive off (ngx_http_update_location_config).
-  let closing = r.conf.keepaliveTimeoutMs === 0;
+  // keepalive_timeout 0 at this location switches keep-alive off, and so does the request that
+  // reaches keepalive_requests on its connection (ngx_http_update_location_config).
+  let closing = r.conf.keepaliveTimeoutMs === 0 || r.ctx.connectionRequests >= r.conf.keepaliveRequests;
   for (const [k, v] of all) {
     if (k === 'Content-Length') hasLength = true;
     else if (k.length === 10 && k.toLowerCase() === 'connection') {

@@ -26,6 +26,7 @@ const CONF = wrapConfig(`
     location /auto/ { autoindex on; }
     location = /ret { return 200 "ret\\n"; }
     location = /r204 { return 204; }
+    location = /last2 { keepalive_requests 2; return 200 "last2\n"; }
     location /vars/ {
       return 200 "m=[$request_method] ru=[$request_uri] host=[$host] hh=[$http_host] a=[$http_x_a] u=[$http_x_u] t=[$http_x_t] e=[$http_x_e] up=[$http_x_upper] cl=[$content_length]\\n";
     }
@@ -224,6 +225,8 @@ const CONVERSATIONS: Conv[] = [
   { name: 'HTTP/1.1 Connection: CLOSE upper case', steps: [get('/a.txt', 'Connection: CLOSE\r\n')] },
   { name: 'HTTP/1.1 Connection: Keep-Alive mixed case', steps: [get('/a.txt', 'Connection: Keep-Alive\r\n'), R, get('/b.txt')] },
   { name: 'HTTP/1.1 Connection: close on the 2nd of 3 pipelined', steps: [get('/a.txt') + get('/b.txt', CLOSE) + get('/index.html')] },
+  { name: 'keepalive_requests 2: the 2nd request on the connection is its last', steps: [get('/last2'), R, get('/last2'), R, get('/last2')] },
+  { name: 'keepalive_requests 2 at a location, counted over the whole connection', steps: [get('/a.txt'), R, get('/a.txt'), R, get('/last2'), R, get('/a.txt')] },
   { name: 'HTTP/1.1 Connection: close on the 2nd of 3 sequential', steps: [get('/a.txt'), R, get('/b.txt', CLOSE), R, get('/index.html')] },
   // HEAD
   { name: 'HEAD on a file, then GET', steps: [head('/a.txt'), R, get('/b.txt')] },
