@@ -439,12 +439,7 @@ class Http1Connection {
   private handedOff = false;
 
   constructor(readonly server: HttpServer, private readonly socket: Socket, private readonly st: ServerState) {
-    socket.on('data', this.onData);
-    socket.on('timeout', this.onTimeout);
-    socket.on('drain', this.onDrain);
-    socket.on('end', this.onEnd);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
+    for (const [event, listener] of this.socketListeners()) socket.on(event, listener);
     // No byte yet: client_header_timeout (node:http's headersTimeout, set from it) closes silently.
     if (server.headersTimeout) socket.setTimeout(server.headersTimeout);
     st.idle.add(this);
@@ -497,17 +492,18 @@ class Http1Connection {
     }
   }
 
+  /** What this connection listens to on its socket while it serves it. */
+  // Each takes what its event carries; (...args: any[]) is node's own type for a socket listener.
+  private socketListeners(): [string, (...args: any[]) => void][] {
+    return [['data', this.onData], ['timeout', this.onTimeout], ['drain', this.onDrain], ['end', this.onEnd], ['error', this.onError], ['close', this.onClose]];
+  }
+
   /** The rest of the connection goes to node:http, with the bytes not used yet. */
   private handOff(): void {
     this.handedOff = true;
     this.st.idle.delete(this);
     const socket = this.socket;
-    socket.off('data', this.onData);
-    socket.off('timeout', this.onTimeout);
-    socket.off('drain', this.onDrain);
-    socket.off('end', this.onEnd);
-    socket.off('error', this.onError);
-    socket.off('close', this.onClose);
+    for (const [event, listener] of this.socketListeners()) socket.off(event, listener);
     socket.setTimeout(0);
     socket.pause();
     if (this.pending) socket.unshift(this.pending);
