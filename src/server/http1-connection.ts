@@ -23,6 +23,8 @@ const MAX_PENDING = 64 * 1024;
 const COALESCE_MAX = 16 * 1024;
 const MAX_METHOD = 32;
 const EMPTY = Buffer.alloc(0);
+const LF_CRLF = Buffer.from('\n\r\n', 'latin1');
+const LF_LF = Buffer.from('\n\n', 'latin1');
 const CHUNK_END = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const CHUNK_END_LAST = Buffer.from('\r\n0\r\n\r\n', 'latin1');
@@ -55,18 +57,19 @@ for (let c = 0; c < 128; c++) {
 }
 
 /**
- * Parses one request head starting at `start`: `METHOD /target HTTP/1.x` and `Name: value` lines,
- * CRLF only, a printable ASCII target, names of letters, digits and '-', no repeated names, no body
+ * Parses one request head starting at `start`: `METHOD /target HTTP/1.x` and `Name: value` lines
+ * ending in CRLF or LF, a printable ASCII target, names of letters, digits and '-', no repeated names, no body
  * (Content-Length / Transfer-Encoding), no Expect or Upgrade, Connection only `close` or `keep-alive`.
  * What it takes it reads as nginx does (any method name, spaces around values, raw bytes in values).
  */
 export function parseHead(buf: Buffer, start: number): ParseResult {
-  const stop = buf.indexOf('\r\n\r\n', start, 'latin1');
-  if (stop < 0) return buf.length - start > MAX_FAST_HEAD ? 'other' : 'partial';
-  const end = stop + 4;
-  if (end - start > MAX_FAST_HEAD) return 'other';
+  // The head ends at its first empty line; nginx ends lines with CRLF or a bare LF.
+  const window = buf.subarray(start, Math.min(buf.length, start + MAX_FAST_HEAD));
+  const crlf = window.indexOf(LF_CRLF);
+  const lf = (crlf < 0 ? window : window.subarray(0, crlf + 1)).indexOf(LF_LF);
+  if (lf < 0 && crlf < 0) return window.length >= MAX_FAST_HEAD ? 'other' : 'partial';
+  const end = start + (lf >= 0 ? lf + 2 : crlf + 3);
   const s = buf.toString('latin1', start, end);
-  const n = s.length;
   let i = 0;
   let c = s.charCodeAt(0);
   // nginx's method token: A-Z, '_' and '-', any name (the content handlers refuse what they do not serve).
@@ -80,32 +83,37 @@ export function parseHead(buf: Buffer, start: number): ParseResult {
   for (c = s.charCodeAt(i); c > 0x20 && c !== 0x7f; c = s.charCodeAt(++i));
   if (c !== 0x20) return 'other';
   const url = s.slice(urlStart, i);
-  // " HTTP/1.x\r\n"
-  if (s.charCodeAt(i + 1) !== 0x48 || s.slice(i + 1, i + 8) !== 'HTTP/1.' || s.charCodeAt(i + 10) !== 0x0a || s.charCodeAt(i + 9) !== 0x0d) return 'other';
-  // Any HTTP/1.x, as nginx serves it (1.2 and up behave as 1.1).
+  // " HTTP/1.x", any x as nginx serves it (1.2 and up behave as 1.1), then the line's end.
+  if (s.charCodeAt(i + 1) !== 0x48 || s.slice(i + 1, i + 8) !== 'HTTP/1.') return 'other';
   const minorChar = s.charCodeAt(i + 8);
   if (minorChar < 0x30 || minorChar > 0x39) return 'other';
   const minor = minorChar - 0x30;
-  i += 11;
+  i = lineEnd(s, i + 9);
+  if (i < 0) return 'other';
   const rawHeaders: string[] = [];
   const headers: Record<string, string> = {};
   let connection: string | undefined;
-  while (i < n - 2) {
+  // Header lines up to the empty one (which ends `s`).
+  while (lineEnd(s, i) < 0) {
     const nameStart = i;
     for (c = s.charCodeAt(i); c < 128 && NAME_CHAR[c] === 1; c = s.charCodeAt(++i));
-    if (c !== 0x3a || i === nameStart) return 'other';
+    if (i === nameStart) return 'other';
     const name = s.slice(nameStart, i);
-    // ngx_http_parse_header_line: spaces before and after the value are not part of it (tabs are),
-    // and the value may be empty or hold bytes 0x80-0xff (kept as latin1, as node:http does).
-    c = s.charCodeAt(++i);
-    while (c === 0x20) c = s.charCodeAt(++i);
-    const valueStart = i;
-    while ((c >= 0x20 && c !== 0x7f) || c === 0x09) c = s.charCodeAt(++i);
-    if (c !== 0x0d || s.charCodeAt(i + 1) !== 0x0a) return 'other';
-    let valueEnd = i;
-    while (valueEnd > valueStart && s.charCodeAt(valueEnd - 1) === 0x20) valueEnd--;
-    const value = s.slice(valueStart, valueEnd);
-    i += 2;
+    let value = '';
+    if (c === 0x3a) {
+      // ngx_http_parse_header_line: spaces before and after the value are not part of it (tabs are),
+      // and the value may be empty or hold bytes 0x80-0xff (kept as latin1, as node:http does).
+      c = s.charCodeAt(++i);
+      while (c === 0x20) c = s.charCodeAt(++i);
+      const valueStart = i;
+      while ((c >= 0x20 && c !== 0x7f) || c === 0x09) c = s.charCodeAt(++i);
+      let valueEnd = i;
+      while (valueEnd > valueStart && s.charCodeAt(valueEnd - 1) === 0x20) valueEnd--;
+      value = s.slice(valueStart, valueEnd);
+    }
+    // A name alone on its line is, for nginx, that header with an empty value.
+    i = lineEnd(s, i);
+    if (i < 0) return 'other';
     const lower = name.toLowerCase();
     if (lower in headers || rawHeaders.length >= 2 * MAX_FAST_HEADERS) return 'other';
     switch (lower) {
@@ -122,6 +130,13 @@ export function parseHead(buf: Buffer, start: number): ParseResult {
   }
   const keepAlive = minor >= 1 ? connection !== 'close' : connection === 'keep-alive';
   return { method, url, minor, rawHeaders, headers, keepAlive, end, length: end - start };
+}
+
+/** Past the CRLF or bare LF at `i`, or -1 when the line does not end there. */
+function lineEnd(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  if (c === 0x0a) return i + 1;
+  return c === 0x0d && s.charCodeAt(i + 1) === 0x0a ? i + 2 : -1;
 }
 
 /** The request as node:http's IncomingMessage presents a complete, bodiless one. */

@@ -29,6 +29,13 @@ test('parseHead takes plain heads and leaves the rest to node:http', () => {
   assert.equal(nginxRules.method, 'PROPFIND_X-Y');
   assert.deepEqual(nginxRules.headers, { a: '\tv\t', b: '', c: 'caf\xe9' });
   assert.equal(nginxRules.length, 53);
+  // Lines may end in a bare LF, as nginx takes them; the head ends at the first empty line.
+  const lf = head('GET /a HTTP/1.1\nHost: x\r\n\nGET /b HTTP/1.1\r\n\r\n');
+  assert.ok(typeof lf === 'object');
+  assert.deepEqual([lf.url, lf.headers, lf.end], ['/a', { host: 'x' }, 26]);
+  const noColon = head('GET / HTTP/1.1\r\nNoColon\r\nHost: x\r\n\r\n');
+  assert.ok(typeof noColon === 'object');
+  assert.deepEqual(noColon.rawHeaders, ['NoColon', '', 'Host', 'x']);
   assert.equal(head('GET / HTTP/1.1\r\nHost: x\r\n'), 'partial');
   assert.equal(head('GET / HTT'), 'partial');
   for (const other of [
@@ -37,7 +44,7 @@ test('parseHead takes plain heads and leaves the rest to node:http', () => {
     'GET / HTTP/1.1\r\nConnection: keep-alive, upgrade\r\n\r\n', 'CONNECT a:443 HTTP/1.1\r\n\r\n', 'G@T / HTTP/1.1\r\n\r\n',
     'get / HTTP/1.1\r\n\r\n', 'GET http://x/ HTTP/1.1\r\n\r\n', 'OPTIONS * HTTP/1.1\r\n\r\n', 'GET /\x01 HTTP/1.1\r\n\r\n',
     'GET /\x7f HTTP/1.1\r\n\r\n', 'GET / HTTP/1.x\r\n\r\n', 'GET / HTTP/2.0\r\n\r\n', 'GET /  HTTP/1.1\r\n\r\n',
-    'GET / HTTP/1.1\nHost: x\r\n\r\n', '\r\nGET / HTTP/1.1\r\n\r\n', 'GET / HTTP/1.1\r\nA: 1\r\na: 2\r\n\r\n',
+    'GET / HTTP/1.1\rHost: x\r\n\r\n', '\r\nGET / HTTP/1.1\r\n\r\n', 'GET / HTTP/1.1\r\nA: 1\r\na: 2\r\n\r\n',
     'GET / HTTP/1.1\r\nX_Y: 1\r\n\r\n', 'GET / HTTP/1.1\r\nX : 1\r\n\r\n', 'GET / HTTP/1.1\r\nX: \x01\r\n\r\n',
     'GET / HTTP/1.1\r\nX: \x7f\r\n\r\n', 'GET / HTTP/1.1\r\nX: 1\r\n folded\r\n\r\n',
     `GET /${'a'.repeat(9000)} HTTP/1.1\r\n\r\n`, `GET / HTTP/1.1\r\nX: ${'a'.repeat(9000)}`,
