@@ -47,9 +47,12 @@ export interface Recorder {
 export async function startRecorder(dir: string, name = 'rec', exitOn: string[] = []): Promise<Recorder> {
   const out = path.join(dir, `${name}.signals`);
   const child = spawn(process.execPath, [writeRecorder(dir), out, ...exitOn], { stdio: 'ignore' });
-  const pid = await waitFor('recorder start', () =>
-    existsSync(`${out}.ready`) ? Number(readFileSync(`${out}.ready`, 'utf8')) : undefined,
-  );
+  // The ready file can exist before its pid is written: an empty read (pid 0 would signal the
+  // whole process group, the test runner included) means not yet.
+  const pid = await waitFor('recorder start', () => {
+    const text = existsSync(`${out}.ready`) ? readFileSync(`${out}.ready`, 'utf8') : '';
+    return /^[1-9]\d*$/.test(text) ? Number(text) : undefined;
+  });
   const received = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean) : []);
   return {
     pid,
