@@ -294,7 +294,8 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
   const conn = connInfo(socket);
   const { localAddress, localPort, scheme } = conn;
   const method = req.method ?? 'GET';
-  const protocol = `HTTP/${req.httpVersion}`;
+  // HTTP/0.9 (only from http1-connection.ts) has no protocol in its request line.
+  const protocol = req.httpVersionMajor === 0 ? '' : `HTTP/${req.httpVersion}`;
   const target = req.url ?? '/';
   const table = connTable(conn, state);
   if (!table) {
@@ -327,7 +328,7 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
   // A whole literal (not newVarContext's defaults spread over): one object shape for every request.
   const ctx: VarContext = {
     method,
-    requestLine: `${method} ${target} ${protocol}`,
+    requestLine: protocol ? `${method} ${target} ${protocol}` : `${method} ${target}`,
     protocol,
     rawUri: parsed?.rawUri ?? target,
     uri: parsed?.uri ?? '',
@@ -579,11 +580,10 @@ async function runNamed(r: RequestState, named: Location, req: IncomingMessage, 
   return next ? runNamed(r, next, req, res, opts, quotedOrPlus) : finalize(r, req, res, opts, quotedOrPlus, 500);
 }
 
-/** The content phase of the selected location. */
 const DONE: ContentOutcome = { kind: 'done' };
 
 /**
- * The content phase. A static file from memory is answered without a promise (most requests);
+ * The content phase of the selected location. A static file from memory is answered without a promise (most requests);
  * proxying, stub_status, try_files, indexes and streamed files return one.
  */
 function content(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions): ContentOutcome | Promise<ContentOutcome> {
@@ -807,7 +807,7 @@ export function writeHead(
       r.ctx.userVars.set('gzip_ratio', gzipRatio(into, out));
     });
   }
-  r.ctx.response.bytesSent = bytes;
+  r.ctx.response.bytesSent = r.ctx.protocol === '' ? 0 : bytes; // HTTP/0.9: no head is sent
   // A body that fits the socket buffers is handed over at once; only longer ones can stall on the client.
   if (status !== 101 && r.method !== 'HEAD' && (length === undefined || Number(length) > SEND_TIMEOUT_MIN_BYTES)) sendTimeout(r, res);
 }
@@ -902,7 +902,7 @@ function gzipRequest(r: RequestState): GzipRequest {
   const v = /^HTTP\/(\d)\.(\d)$/.exec(r.ctx.protocol);
   return {
     method: r.method,
-    httpVersion: v ? Number(v[1]) * 1000 + Number(v[2]) : 1000,
+    httpVersion: v ? Number(v[1]) * 1000 + Number(v[2]) : r.ctx.protocol === '' ? 9 : 1000, // '': HTTP/0.9
     header: (name) => {
       const h = r.ctx.headers[name];
       return Array.isArray(h) ? h[0] : h === undefined ? undefined : String(h);

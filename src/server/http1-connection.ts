@@ -3,11 +3,11 @@
 // node:http costs ~27 µs of CPU per small keep-alive request here (nginx: ~7 µs); most of it is the
 // generic machinery (a Readable per request, an OutgoingMessage, JS↔C++ parser callbacks, corked
 // writev). A connection starts here: a request head that arrives whole and is plain (see parseHead)
-// is parsed in one pass and served through small request/response objects that behave as
-// node:http's do for everything the pipeline uses. Anything else — a body, Expect, Upgrade,
-// CONNECT, a duplicate header name, a head split across reads, anything a parser could disagree on —
-// hands the connection, with the bytes not yet used, to node:http for the rest of its life, so its
-// rules (and client-error.ts's nginx pages for what it refuses) stay exactly as before.
+// is parsed in one pass by nginx's rules and served through small request/response objects that
+// behave as node:http's do for everything the pipeline uses. Anything else — a body, Expect,
+// Upgrade, CONNECT, a repeated header name, a head split across reads or too long, HTTP/0.9 — hands
+// the connection, with the bytes not yet used, to node:http for the rest of its life, so its rules
+// (and client-error.ts's nginx pages for what it refuses) apply there as before.
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -37,6 +37,8 @@ const CLOSE = /(?:^|\W)close(?:$|\W)/i;
 interface ParsedHead {
   method: string;
   url: string;
+  /** 1, or 0 for HTTP/0.9. */
+  major: number;
   minor: number;
   rawHeaders: string[];
   headers: Record<string, string>;
@@ -58,8 +60,9 @@ for (let c = 0; c < 128; c++) {
 
 /**
  * Parses one request head starting at `start`: `METHOD /target HTTP/1.x` and `Name: value` lines
- * ending in CRLF or LF, a printable ASCII target, names of letters, digits and '-', no repeated names, no body
- * (Content-Length / Transfer-Encoding), no Expect or Upgrade, Connection only `close` or `keep-alive`.
+ * ending in CRLF or LF, an origin-form target, names of letters, digits and '-', no repeated names,
+ * no body (Content-Length / Transfer-Encoding), no Expect or Upgrade, Connection only `close` or
+ * `keep-alive`.
  * What it takes it reads as nginx does (any method name, spaces around values, raw bytes in values).
  */
 export function parseHead(buf: Buffer, start: number): ParseResult {
@@ -67,8 +70,11 @@ export function parseHead(buf: Buffer, start: number): ParseResult {
   const window = buf.subarray(start, Math.min(buf.length, start + MAX_FAST_HEAD));
   const crlf = window.indexOf(LF_CRLF);
   const lf = (crlf < 0 ? window : window.subarray(0, crlf + 1)).indexOf(LF_LF);
-  if (lf < 0 && crlf < 0) return window.length >= MAX_FAST_HEAD ? 'other' : 'partial';
-  const end = start + (lf >= 0 ? lf + 2 : crlf + 3);
+  const whole = lf >= 0 || crlf >= 0;
+  // Without an empty line yet, only an HTTP/0.9 request (one line) can be complete.
+  const firstLine = whole ? -1 : window.indexOf(0x0a);
+  if (!whole && firstLine < 0) return window.length >= MAX_FAST_HEAD ? 'other' : 'partial';
+  const end = start + (whole ? (lf >= 0 ? lf + 2 : crlf + 3) : firstLine + 1);
   const s = buf.toString('latin1', start, end);
   let i = 0;
   let c = s.charCodeAt(0);
@@ -81,8 +87,14 @@ export function parseHead(buf: Buffer, start: number): ParseResult {
   if (s.charCodeAt(i) !== 0x2f) return 'other'; // origin-form only: absolute-form and '*' go to node:http
   // Printable ASCII and, as nginx takes them, raw bytes 0x80-0xff (the URI is a latin1 string).
   for (c = s.charCodeAt(i); c > 0x20 && c !== 0x7f; c = s.charCodeAt(++i));
-  if (c !== 0x20) return 'other';
   const url = s.slice(urlStart, i);
+  if (c !== 0x20) {
+    // HTTP/0.9: `GET /target` alone on its line; no headers are read, the answer is the bare body.
+    const lineEnds = lineEnd(s, i);
+    if (lineEnds < 0 || method !== 'GET') return 'other';
+    return { method, url, major: 0, minor: 9, rawHeaders: [], headers: {}, keepAlive: false, end: start + lineEnds, length: lineEnds };
+  }
+  if (!whole) return window.length >= MAX_FAST_HEAD ? 'other' : 'partial';
   // " HTTP/1.x", any x as nginx serves it (1.2 and up behave as 1.1), then the line's end.
   if (s.charCodeAt(i + 1) !== 0x48 || s.slice(i + 1, i + 8) !== 'HTTP/1.') return 'other';
   const minorChar = s.charCodeAt(i + 8);
@@ -129,7 +141,7 @@ export function parseHead(buf: Buffer, start: number): ParseResult {
     rawHeaders.push(name, value);
   }
   const keepAlive = minor >= 1 ? connection !== 'close' : connection === 'keep-alive';
-  return { method, url, minor, rawHeaders, headers, keepAlive, end, length: end - start };
+  return { method, url, major: 1, minor, rawHeaders, headers, keepAlive, end, length: end - start };
 }
 
 /** Past the CRLF or bare LF at `i`, or -1 when the line does not end there. */
@@ -141,7 +153,6 @@ function lineEnd(s: string, i: number): number {
 
 /** The request as node:http's IncomingMessage presents a complete, bodiless one. */
 class FastRequest extends EventEmitter {
-  readonly httpVersionMajor = 1;
   readonly complete = true;
   readonly aborted = false;
   readonly readable = false;
@@ -156,6 +167,7 @@ class FastRequest extends EventEmitter {
     readonly socket: Socket,
     readonly method: string,
     readonly url: string,
+    readonly httpVersionMajor: number,
     readonly httpVersionMinor: number,
     readonly httpVersion: string,
     readonly headers: Record<string, string>,
@@ -225,7 +237,7 @@ class FastResponse extends EventEmitter {
     this.shouldKeepAlive = keepAlive;
     this.hasBody = req.method !== 'HEAD';
     // node:http: an HTTP/1.0 client gets chunks only if it asked for them (TE: chunked).
-    this.useChunkedEncodingByDefault = req.httpVersionMinor >= 1 || CHUNKED.test(req.headers.te ?? '');
+    this.useChunkedEncodingByDefault = req.httpVersionMajor === 1 && (req.httpVersionMinor >= 1 || CHUNKED.test(req.headers.te ?? ''));
   }
 
   get connection(): Socket | null { return this.socket; }
@@ -307,7 +319,8 @@ class FastResponse extends EventEmitter {
         this.chunkedEncoding = true;
       }
     }
-    this._header = head + '\r\n';
+    // HTTP/0.9 has no status line nor headers: the body alone, then the connection closes.
+    this._header = this.req.httpVersionMajor === 0 ? '' : head + '\r\n';
     return this;
   }
 
@@ -483,7 +496,7 @@ class Http1Connection {
     this.pending = this.leftover ? buf.subarray(head.end) : undefined;
     this.st.idle.delete(this);
     if (this.socket.timeout) this.socket.setTimeout(0);
-    const req = new FastRequest(this.socket, head.method, head.url, head.minor, `1.${head.minor}`, head.headers, head.rawHeaders);
+    const req = new FastRequest(this.socket, head.method, head.url, head.major, head.minor, `${head.major}.${head.minor}`, head.headers, head.rawHeaders);
     req.pipelined = pipelined;
     req.headLength = head.length;
     const res = new FastResponse(this, req, head.keepAlive && !this.st.closing);

@@ -36,6 +36,11 @@ test('parseHead takes plain heads and leaves the rest to node:http', () => {
   const noColon = head('GET / HTTP/1.1\r\nNoColon\r\nHost: x\r\n\r\n');
   assert.ok(typeof noColon === 'object');
   assert.deepEqual(noColon.rawHeaders, ['NoColon', '', 'Host', 'x']);
+  // HTTP/0.9: a GET line without a version is the whole request.
+  const simple = head('GET /a.txt\r\nHost: ignored\r\n');
+  assert.ok(typeof simple === 'object');
+  assert.deepEqual([simple.major, simple.minor, simple.url, simple.end, simple.keepAlive], [0, 9, '/a.txt', 12, false]);
+  assert.equal(head('POST /a.txt\r\n'), 'other');
   assert.equal(head('GET / HTTP/1.1\r\nHost: x\r\n'), 'partial');
   assert.equal(head('GET / HTT'), 'partial');
   for (const other of [
