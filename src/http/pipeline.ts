@@ -583,8 +583,9 @@ async function runNamed(r: RequestState, named: Location, req: IncomingMessage, 
 const DONE: ContentOutcome = { kind: 'done' };
 
 /**
- * The content phase of the selected location. A static file from memory is answered without a promise (most requests);
- * proxying, stub_status, try_files, indexes and streamed files return one.
+ * The content phase of the selected location. A static file from memory is answered without a
+ * promise (most requests, try_files included); proxying, stub_status, indexes and streamed files
+ * return one.
  */
 function content(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions): ContentOutcome | Promise<ContentOutcome> {
   const conf = r.conf;
@@ -609,8 +610,8 @@ async function stubStatusContent(r: RequestState, res: ServerResponse, opts: Pip
   return DONE;
 }
 
-async function tryFilesContent(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, root: DocRoot): Promise<ContentOutcome> {
-  const tf = await tryFiles(compileTryFiles(r.conf.tryFiles!, compiled), root, r.ctx);
+function tryFilesContent(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, root: DocRoot): ContentOutcome | Promise<ContentOutcome> {
+  const tf = tryFiles(compileTryFiles(r.conf.tryFiles!, compiled), root, r.ctx);
   if (tf.kind === 'status') return { kind: 'status', status: tf.status };
   if (tf.kind === 'named') return { kind: 'named', name: tf.name };
   if (tf.kind === 'redirect') return { kind: 'redirect-internal', uri: tf.uri, args: tf.args };

@@ -207,7 +207,7 @@ export type TryFilesResult =
   | { kind: 'redirect'; uri: string; args: string };
 
 /** ngx_http_try_files_handler, with nginx's alias quirks (prefix stripped only from variable arguments). */
-export async function tryFiles(list: readonly TryFilesArg[], root: DocRoot, ctx: VarContext): Promise<TryFilesResult> {
+export function tryFiles(list: readonly TryFilesArg[], root: DocRoot, ctx: VarContext): TryFilesResult {
   const base = root.kind === 'alias' || root.kind === 'regexAlias' ? root.path : (root.path.length > 1 && root.path.endsWith('/') ? root.path.slice(0, -1) : root.path);
   const aliasLen = root.kind === 'alias' ? root.locationPrefix.length : 0;
   for (let i = 0; i < list.length; i++) {
