@@ -584,8 +584,8 @@ const DONE: ContentOutcome = { kind: 'done' };
 
 /**
  * The content phase of the selected location. A static file from memory is answered without a
- * promise (most requests, try_files included); proxying, stub_status, indexes and streamed files
- * return one.
+ * promise (most requests, try_files and index files included); proxying, stub_status, listings
+ * and streamed files return one.
  */
 function content(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions): ContentOutcome | Promise<ContentOutcome> {
   const conf = r.conf;
@@ -659,28 +659,32 @@ function fileContent(r: RequestState, req: IncomingMessage, res: ServerResponse,
 }
 
 /** A URI ending in '/': the index file (an internal redirect), the autoindex listing, or 403. */
-async function indexContent(r: RequestState, res: ServerResponse, opts: PipelineOptions, root: DocRoot): Promise<ContentOutcome> {
+function indexContent(r: RequestState, res: ServerResponse, opts: PipelineOptions, root: DocRoot): ContentOutcome | Promise<ContentOutcome> {
   const conf = r.conf;
   const uri = r.ctx.uri;
   const names = conf.index.map((n) => evaluate(compiled(n), r.ctx));
-  const idx = await resolveIndex(root, uri, r.method, names);
+  const idx = resolveIndex(root, uri, r.method, names);
   if (idx.kind === 'redirect') return { kind: 'redirect-internal', uri: idx.uri, args: r.ctx.args };
   if (idx.kind === 'error') return { kind: 'status', status: idx.status };
-  if (conf.autoindex && (r.method === 'GET' || r.method === 'HEAD')) {
-    const entries = await readAutoindexEntries(mapUriToPath(root, uri));
-    if ('status' in entries) return { kind: 'status', status: entries.status };
-    const listing = autoindexListing(conf.autoindexFormat, r.ctx.args, uri, entries, {
-      exactSize: conf.autoindexExactSize, localtime: conf.autoindexLocaltime,
-      // Names are measured in characters when the charset filter made the page utf-8.
-      utf8: responseCharset(conf, 'text/html', 200)?.toLowerCase() === 'utf-8',
-    });
-    if ('status' in listing) return { kind: 'status', status: listing.status };
-    // nginx streams listings without a Content-Length (chunked on 1.1, close on 1.0).
-    sendBuffer(r, res, 200, listing.type, Buffer.from(listing.body, 'latin1'), [], false);
-    return DONE;
-  }
+  if (conf.autoindex && (r.method === 'GET' || r.method === 'HEAD')) return autoindexContent(r, res, root);
   logError(r, opts, 'error', `directory index of "${mapUriToPath(root, uri)}" is forbidden`);
   return { kind: 'status', status: 403 };
+}
+
+async function autoindexContent(r: RequestState, res: ServerResponse, root: DocRoot): Promise<ContentOutcome> {
+  const conf = r.conf;
+  const uri = r.ctx.uri;
+  const entries = await readAutoindexEntries(mapUriToPath(root, uri));
+  if ('status' in entries) return { kind: 'status', status: entries.status };
+  const listing = autoindexListing(conf.autoindexFormat, r.ctx.args, uri, entries, {
+    exactSize: conf.autoindexExactSize, localtime: conf.autoindexLocaltime,
+    // Names are measured in characters when the charset filter made the page utf-8.
+    utf8: responseCharset(conf, 'text/html', 200)?.toLowerCase() === 'utf-8',
+  });
+  if ('status' in listing) return { kind: 'status', status: listing.status };
+  // nginx streams listings without a Content-Length (chunked on 1.1, close on 1.0).
+  sendBuffer(r, res, 200, listing.type, Buffer.from(listing.body, 'latin1'), [], false);
+  return DONE;
 }
 
 const FIRST_HEADERS = ['Content-Type', 'Content-Length', 'Last-Modified'];

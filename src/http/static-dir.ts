@@ -21,7 +21,7 @@ export type IndexResult =
  * ngx_http_index_handler for a URI ending in `/`: the first existing index name (already expanded)
  * wins; an absolute name (`/index.php`) redirects without a test.
  */
-export async function resolveIndex(root: DocRoot, uri: string, method: string, names: readonly string[]): Promise<IndexResult> {
+export function resolveIndex(root: DocRoot, uri: string, method: string, names: readonly string[]): IndexResult {
   if (!uri.endsWith('/')) return { kind: 'declined' };
   if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') return { kind: 'declined' };
   const dir = mapUriToPath(root, uri);
