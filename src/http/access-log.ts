@@ -1,6 +1,6 @@
-// access_log / log_format (ngx_http_log_module) and error log line formatting. Log files are written
-// asynchronously through a buffer so a request never waits on disk; reopen() serves SIGUSR1.
-import { open, type FileHandle } from 'node:fs/promises';
+// access_log / log_format (ngx_http_log_module) and error log line formatting. Log lines are queued
+// and written once per event-loop turn (or per `buffer=`); reopen() serves SIGUSR1.
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { getVariable, type VarContext } from './variables.ts';
 
 export type LogEscape = 'default' | 'json' | 'none';
@@ -50,8 +50,13 @@ export const COMBINED: LogFormat = compileLogFormat('combined', [COMBINED_FORMAT
 
 const HEX = '0123456789ABCDEF';
 
+// What each escaping leaves alone; most values are entirely that, and are returned as they are.
+const PLAIN_DEFAULT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const PLAIN_JSON = /^[^\x00-\x1f"\\]*$/;
+
 /** Default escaping: `"`, `\`, bytes < 0x20 and >= 0x7f become `\xHH`. */
 export function escapeDefault(v: string): string {
+  if (PLAIN_DEFAULT.test(v)) return v;
   let out = '';
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
@@ -63,6 +68,7 @@ export function escapeDefault(v: string): string {
 
 /** ngx_escape_json: `"` `\` and control bytes; DEL and 8-bit bytes pass through. */
 export function escapeJson(v: string): string {
+  if (PLAIN_JSON.test(v)) return v;
   let out = '';
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
@@ -109,15 +115,17 @@ export interface LogFileOptions {
 }
 
 /**
- * An append-mode log file that never blocks a request: write() queues bytes; the bytes go to disk in
- * order, on size, on the flush interval, on flush()/reopen()/close(). reopen() writes what was queued
- * before it to the old file, then opens the path anew (a rotated file gets nothing after reopen).
+ * An append-mode log file. write() queues the line; the queue goes to the file in one blocking
+ * write() at the end of the event-loop turn (all the lines of that turn together), on size and on
+ * the flush interval with `buffer=`, and on flush()/reopen()/close(). nginx writes its logs with
+ * blocking writes too; a write through the thread pool cost a request more (promise, thread hand-off
+ * and wake-up) than the write itself. reopen() writes what was queued before it to the old file,
+ * then opens the path anew (a rotated file gets nothing after reopen).
  */
 export class LogFile {
-  private fh: FileHandle | undefined;
+  private fd: number | undefined;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private chain: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private scheduled = false;
@@ -138,55 +146,68 @@ export class LogFile {
     this.pendingBytes += buf.length;
     const bufferSize = this.opts.bufferSize ?? 0;
     if (bufferSize > 0) {
-      if (this.pendingBytes >= bufferSize) void this.flush();
+      if (this.pendingBytes >= bufferSize) this.writePending();
     } else if (!this.scheduled) {
-      // Unbuffered: coalesce the lines of one event-loop turn into one write.
+      // Unbuffered: the lines of one event-loop turn go in one write, after the responses.
       this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        void this.flush();
-      });
+      setImmediate(this.flushScheduled);
     }
   }
 
-  private enqueue(op: () => Promise<void>): Promise<void> {
-    this.chain = this.chain.then(op).catch((e) => { this.opts.onError?.(e); });
-    return this.chain;
-  }
+  private readonly flushScheduled = (): void => {
+    this.scheduled = false;
+    this.writePending();
+  };
 
-  private async writePending(): Promise<void> {
+  /** Writes the queue; an error goes to onError (the lines are lost, the server goes on). */
+  private writePending(): void {
     if (this.pending.length === 0) return;
-    const data = Buffer.concat(this.pending);
+    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
     this.pending = [];
     this.pendingBytes = 0;
-    if (!this.fh) this.fh = await open(this.path, 'a', 0o644);
-    await this.fh.write(data);
+    try {
+      this.fd ??= openSync(this.path, 'a', 0o644);
+      for (let off = 0; off < data.length;) off += writeSync(this.fd, data, off);
+    } catch (e) {
+      this.opts.onError?.(e);
+    }
+  }
+
+  private closeFd(): void {
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd === undefined) return;
+    try {
+      closeSync(fd);
+    } catch (e) {
+      this.opts.onError?.(e);
+    }
   }
 
   /** Writes everything queued so far. */
   flush(): Promise<void> {
-    return this.enqueue(() => this.writePending());
+    this.writePending();
+    return Promise.resolve();
   }
 
   /** SIGUSR1: flush to the current file, close it, open the path again. */
   reopen(): Promise<void> {
-    return this.enqueue(async () => {
-      await this.writePending();
-      const old = this.fh;
-      this.fh = undefined;
-      await old?.close();
-      this.fh = await open(this.path, 'a', 0o644);
-    });
+    this.writePending();
+    this.closeFd();
+    try {
+      this.fd = openSync(this.path, 'a', 0o644);
+    } catch (e) {
+      this.opts.onError?.(e);
+    }
+    return Promise.resolve();
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.enqueue(async () => {
-      await this.writePending();
-      await this.fh?.close();
-      this.fh = undefined;
-    });
+    this.writePending();
+    this.closeFd();
     this.closed = true;
+    return Promise.resolve();
   }
 }
 

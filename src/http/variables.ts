@@ -127,14 +127,30 @@ function tzOffset(d: Date, sep: string): string {
 
 /** $time_local: `25/Nov/2026:03:29:41 +0000` in the process's local zone. */
 export function formatTimeLocal(ms: number): string {
-  const d = new Date(ms);
-  return `${pad2(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())} ${tzOffset(d, '')}`;
+  return perSecond(timeLocalCache, ms, (d) =>
+    `${pad2(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())} ${tzOffset(d, '')}`);
+}
+
+/**
+ * The text of the current second, formatted once (local-time getters cost microseconds each, and an
+ * access log line asks on every request); nginx too keeps its log times per second.
+ */
+interface SecondCache { sec: number; text: string }
+const timeLocalCache: SecondCache = { sec: NaN, text: '' };
+const timeIsoCache: SecondCache = { sec: NaN, text: '' };
+function perSecond(cache: SecondCache, ms: number, format: (d: Date) => string): string {
+  const sec = Math.floor(ms / 1000);
+  if (cache.sec !== sec) {
+    cache.text = format(new Date(sec * 1000));
+    cache.sec = sec;
+  }
+  return cache.text;
 }
 
 /** $time_iso8601: `2026-11-25T03:29:41+00:00`. */
 export function formatTimeIso8601(ms: number): string {
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}${tzOffset(d, ':')}`;
+  return perSecond(timeIsoCache, ms, (d) =>
+    `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}${tzOffset(d, ':')}`);
 }
 
 /** Seconds with millisecond precision, as nginx prints $msec / $request_time. */
