@@ -65,9 +65,9 @@ export function nsToSec(ns: bigint): number {
 }
 
 // try_files has just stat'ed the file the static handler is about to serve (its winning candidate):
-// that stat validates the cache entry, so the request makes one stat, as nginx's does. It is
-// forgotten at the end of the current tick (process.nextTick runs after the microtasks that carry
-// the request from try_files to the static handler, before any I/O): a stat is never reused later.
+// that stat validates the cache entry, so the request makes one stat, as nginx's does. The static
+// handler runs in the same call; the stat is forgotten at the end of the current tick anyway
+// (process.nextTick, before any I/O): a stat is never reused later.
 let noted: BigIntStats | undefined;
 let notedKey = '';
 let forgetScheduled = false;
