@@ -37,6 +37,12 @@ interface Scenario {
   host?: string;
   /** Also run bench/node-floor.ts (bare node:http serving the same file) as a reference. */
   floor?: boolean;
+  /**
+   * The latency run at equal load: each connection pauses this long on average (ms) between a response
+   * and its next request, so both servers get the same request rate, below what either saturates at
+   * (default 2: about 18k req/s over 32 connections here).
+   */
+  pauseMs?: number;
 }
 
 function routingHeavy(): { servers: string; locations: string } {
@@ -50,13 +56,13 @@ function routingHeavy(): { servers: string; locations: string } {
 const heavy = routingHeavy();
 const SCENARIOS: Scenario[] = [
   { name: 'small static 1 KiB', server: 'location / { }', path: '/small.html', floor: true },
-  { name: 'static 1 MiB', server: 'location / { }', path: '/big.bin' },
+  { name: 'static 1 MiB', server: 'location / { }', path: '/big.bin', pauseMs: 20 },
   // Debian's default site serves files through try_files: a stat per candidate before the open.
   { name: 'try_files 1 KiB', server: 'location / { try_files $uri $uri/ =404; }', path: '/small.html' },
   { name: 'HTTPS small static', server: 'location / { }', path: '/small.html', https: true },
   // The Host matches none of the 2,000 names, so the default server (the one with the 1,000 regex
   // locations) answers and /r999/42 goes through every regex before the last one matches.
-  { name: 'routing-heavy config', server: heavy.locations, extraServers: heavy.servers, path: '/r999/42', host: 'unknown.example.test' },
+  { name: 'routing-heavy config', server: heavy.locations, extraServers: heavy.servers, path: '/r999/42', host: 'unknown.example.test', pauseMs: 4 },
   { name: 'access logging on', http: 'access_log @DIR@/logs/bench-access.log;', server: 'location / { }', path: '/small.html' },
   // The same upstream process for both, kept alive: what a reverse-proxy vhost does.
   {
@@ -64,6 +70,7 @@ const SCENARIOS: Scenario[] = [
     http: `upstream bench_app { server 127.0.0.1:${UPSTREAM_PORT}; keepalive 32; }`,
     server: 'location / { proxy_pass http://bench_app; proxy_http_version 1.1; proxy_set_header Connection ""; }',
     path: '/',
+    pauseMs: 4,
   },
   {
     name: 'limit_req in the path',
@@ -95,14 +102,19 @@ http {
 `);
 }
 
-interface Run {
+interface Latency {
   rps: number;
   p50ms: number;
   p99ms: number;
-  rssMiB: number;
 }
 
-function parseWrk(out: string): Omit<Run, 'rssMiB'> {
+interface Run extends Latency {
+  rssMiB: number;
+  /** The same server at equal load (see Scenario.pauseMs): throughput no longer decides latency. */
+  paced: Latency & { maxms: number };
+}
+
+function parseWrk(out: string): Latency {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
   const lat = (q: string) => {
     const m = new RegExp(`\\s${q}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
@@ -154,7 +166,7 @@ function workerRss(pid: number): number {
   return Math.max(0, ...out.split('\n').filter(Boolean).map((l) => Number(l.trim()) / 1024));
 }
 
-function wrk(s: Scenario, port: number, pid: number): Run {
+function wrk(s: Scenario, port: number, pid: number, pacer: string): Run {
   let peak = 0;
   const timer = setInterval(() => (peak = Math.max(peak, treeRss(pid))), 500);
   const url = `${s.https ? 'https' : 'http'}://127.0.0.1:${port}${s.path}`;
@@ -163,7 +175,10 @@ function wrk(s: Scenario, port: number, pid: number): Run {
   const r = spawnSync('wrk', args, { encoding: 'utf8' });
   clearInterval(timer);
   peak = Math.max(peak, treeRss(pid));
-  return { ...parseWrk(r.stdout), rssMiB: Math.round(peak) };
+  // Then at equal load: wrk at full speed measures how long requests queue behind each other, which
+  // is throughput again; at a rate both sustain it measures what one request costs.
+  const paced = spawnSync('wrk', ['-s', pacer, ...args], { encoding: 'utf8', env: { ...process.env, BENCH_PAUSE_MS: String(s.pauseMs ?? 2) } });
+  return { ...parseWrk(r.stdout), rssMiB: Math.round(peak), paced: { ...parseWrk(paced.stdout), maxms: wrkLatency(paced.stdout).maxms } };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -223,8 +238,11 @@ function wrkLatency(out: string): { p99ms: number; maxms: number; errors: number
   return { p99ms: parseWrk(out).p99ms, maxms: m ? toMs(m[1]!, m[2]!) : NaN, errors };
 }
 
-/** Request latency under load, first without reloads, then while 20 reloads (SIGHUP, 200 ms apart) happen. */
-async function reloadLatency(kind: 'nginx' | 'bext', dir: string, port: number): Promise<ReloadLatency> {
+/**
+ * Request latency under load, first without reloads, then while 20 reloads (SIGHUP, 200 ms apart) happen;
+ * at full speed, or with `pacer` at equal load (each connection pausing 2 ms on average between requests).
+ */
+async function reloadLatency(kind: 'nginx' | 'bext', dir: string, port: number, pacer?: string): Promise<ReloadLatency> {
   const conf = path.join(dir, `reload-load-${kind}.conf`);
   const write = (gen: number) =>
     writeFileSync(conf, config({ name: 'reload', server: `location = /gen { return 200 "gen ${gen}"; }`, path: '/gen' }, dir, port));
@@ -237,8 +255,10 @@ async function reloadLatency(kind: 'nginx' | 'bext', dir: string, port: number):
     const pid = Number(readFileSync(pidFile, 'utf8'));
     const args = ['-t', '2', '-c', String(CONNECTIONS), '--latency', `http://127.0.0.1:${port}/gen`];
     spawnSync('wrk', [...args, '-d', '2s']); // warm-up (JIT), not counted
-    const baseline = wrkLatency(spawnSync('wrk', [...args, '-d', '4s'], { encoding: 'utf8' }).stdout);
-    const load = spawn('wrk', [...args, '-d', '5s'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    if (pacer) args.unshift('-s', pacer);
+    const env = { ...process.env, BENCH_PAUSE_MS: '2' };
+    const baseline = wrkLatency(spawnSync('wrk', [...args, '-d', '4s'], { encoding: 'utf8', env }).stdout);
+    const load = spawn('wrk', [...args, '-d', '5s'], { stdio: ['ignore', 'pipe', 'ignore'], env });
     let out = '';
     load.stdout.on('data', (c) => (out += c));
     const finished = new Promise((r) => load.once('exit', r));
@@ -267,6 +287,16 @@ async function main(): Promise<void> {
   writeFileSync(path.join(dir, 'html/small.html'), 'x'.repeat(1024));
   writeFileSync(path.join(dir, 'html/big.bin'), Buffer.alloc(1024 * 1024, 1));
   writeFileSync(path.join(dir, 'html/index.html'), 'index');
+  // wrk's pacing hook: each connection pauses after a response before its next request, for a random
+  // time averaging BENCH_PAUSE_MS (exponential, so arrivals are close to independent; a fixed pause
+  // lines all connections up on wrk's millisecond timer and measures bursts of 32 instead).
+  const pacer = path.join(dir, 'pace.lua');
+  writeFileSync(pacer, [
+    'local pause = tonumber(os.getenv("BENCH_PAUSE_MS") or "2")',
+    'math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))',
+    'function delay() return -math.log(1 - math.random()) * pause end',
+    '',
+  ].join('\n'));
   spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
     '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
 
@@ -291,7 +321,7 @@ async function main(): Promise<void> {
             await waitUp(ports[kind], !!s.https);
             await new Promise((r) => setTimeout(r, 1000)); // settle: the idle figure is after start-up
             idleWorker[kind].push(workerRss(p.pid!));
-            runs[kind].push(wrk(s, ports[kind], p.pid!));
+            runs[kind].push(wrk(s, ports[kind], p.pid!, pacer));
           } finally {
             await stopServer(p);
           }
@@ -304,6 +334,7 @@ async function main(): Promise<void> {
         bext: runs.bext,
         ratio: { min: Math.min(...ratio), median: median(ratio), max: Math.max(...ratio) },
         p99Ratio: median(runs.bext.map((b) => b.p99ms)) / median(runs.nginx.map((n) => n.p99ms)),
+        pacedP99Ratio: median(runs.bext.map((b) => b.paced.p99ms)) / median(runs.nginx.map((n) => n.paced.p99ms)),
         idleWorkerRssMiB: { nginx: median(idleWorker.nginx), bext: median(idleWorker.bext) },
         ...(s.floor ? { nodeFloor: runs.node, nodeFloorRatio: median(runs.node.map((n, i) => n.rps / runs.nginx[i]!.rps)) } : {}),
       };
@@ -312,6 +343,8 @@ async function main(): Promise<void> {
         `| ${s.name} | ${fmt(median(runs.nginx.map((r) => r.rps)), 0)} | ${fmt(median(runs.bext.map((r) => r.rps)), 0)} | ` +
           `${fmt(entry.ratio.min)} / ${fmt(entry.ratio.median)} / ${fmt(entry.ratio.max)} | ` +
           `${fmt(median(runs.nginx.map((r) => r.p99ms)))} / ${fmt(median(runs.bext.map((r) => r.p99ms)))} | ` +
+          `${fmt(median(runs.nginx.map((r) => r.paced.rps)), 0)} / ${fmt(median(runs.bext.map((r) => r.paced.rps)), 0)} req/s: ` +
+          `${fmt(median(runs.nginx.map((r) => r.paced.p99ms)))} / ${fmt(median(runs.bext.map((r) => r.paced.p99ms)))} (${fmt(entry.pacedP99Ratio, 1)}×) | ` +
           `${median(runs.nginx.map((r) => r.rssMiB))} / ${median(runs.bext.map((r) => r.rssMiB))} | ` +
           `${fmt(median(idleWorker.nginx), 0)} / ${fmt(median(idleWorker.bext), 0)} |`,
       );
@@ -327,18 +360,21 @@ async function main(): Promise<void> {
     results.push({ scenario: 'reload (SIGHUP to new config live, ms)', ...reload });
     const underLoad = { nginx: await reloadLatency('nginx', dir, 18912), bext: await reloadLatency('bext', dir, 18913) };
     results.push({ scenario: 'latency during 20 reloads under load (ms)', ...underLoad });
+    const underPacedLoad = { nginx: await reloadLatency('nginx', dir, 18914, pacer), bext: await reloadLatency('bext', dir, 18915, pacer) };
+    results.push({ scenario: 'latency during 20 reloads at equal load (ms)', ...underPacedLoad });
     const lat = (l: ReloadLatency) =>
       `p99 ${fmt(l.during.p99ms)} ms, slowest ${fmt(l.during.maxms, 1)} ms (without reloads: p99 ${fmt(l.baseline.p99ms)}, slowest ${fmt(l.baseline.maxms, 1)}), ${l.errors} errors`;
     const table = [
       `bext vs nginx, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ` +
         `wrk -c${CONNECTIONS} -d${DURATION}s, ${ROUNDS} rounds, worker_processes auto`,
       '',
-      '| scenario | nginx req/s | bext req/s | ratio min / median / max | p99 ms nginx / bext | peak RSS MiB nginx / bext | idle RSS MiB per worker nginx / bext |',
-      '| --- | --- | --- | --- | --- | --- | --- |',
+      '| scenario | nginx req/s | bext req/s | ratio min / median / max | p99 ms nginx / bext | at equal load: p99 ms nginx / bext | peak RSS MiB nginx / bext | idle RSS MiB per worker nginx / bext |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
       ...rows,
       '',
       `Reload, SIGHUP to the new config answering (median of 10): nginx ${fmt(median(reload.nginx), 1)} ms, bext ${fmt(median(reload.bext), 1)} ms.`,
       `During 20 reloads under wrk -c${CONNECTIONS}: nginx ${lat(underLoad.nginx)}; bext ${lat(underLoad.bext)}.`,
+      `The same at equal load (2 ms average pause per connection): nginx ${lat(underPacedLoad.nginx)}; bext ${lat(underPacedLoad.bext)}.`,
       ...(floorRows.length
         ? ['', "Node's own floor in the same run (what any node:http server reaches here):", '',
           '| reference | nginx req/s | node req/s | ratio (median) |', '| --- | --- | --- | --- |', ...floorRows]
