@@ -75,7 +75,6 @@ export interface RequestState {
   extraHeaders: [string, string][];
   localPort: number;
   localAddress: string;
-  browser: ReturnType<typeof detectBrowser>;
   logFiles: LogFiles;
   /** nginx's r->valid_unparsed_uri: cleared when rewrite or an internal redirect changes the URI. */
   validUnparsedUri: boolean;
@@ -181,8 +180,16 @@ type RewriteResult =
   | { kind: 'return'; outcome: ReturnOutcome }
   | { kind: 'status'; status: number };
 
+// The results that carry nothing of their own are shared (runRewrite runs twice per request).
+const REWRITE_DONE: RewriteResult = { kind: 'done', uriChanged: false };
+const REWRITE_DONE_CHANGED: RewriteResult = { kind: 'done', uriChanged: true };
+const REWRITE_BREAK: RewriteResult = { kind: 'break' };
+const REWRITE_LAST: RewriteResult = { kind: 'last' };
+
 /** Runs one level's rewrite-module program (rewrite/return/set/break/if, `if` bodies inline). */
 function runRewrite(ops: readonly RewriteOp[], r: RequestState, quotedOrPlus: boolean, setConf: boolean): RewriteResult {
+  // Most levels have no rewrite program at all.
+  if (ops.length === 0) return REWRITE_DONE;
   let uriChanged = false;
   for (const op of ops) {
     switch (op.op) {
@@ -190,7 +197,7 @@ function runRewrite(ops: readonly RewriteOp[], r: RequestState, quotedOrPlus: bo
         setVariable(r.ctx, op.variable, evaluate(compiled(op.value), r.ctx));
         break;
       case 'break':
-        return { kind: 'break' };
+        return REWRITE_BREAK;
       case 'return': {
         let ret = returnCache.get(op);
         if (!ret) {
@@ -217,9 +224,9 @@ function runRewrite(ops: readonly RewriteOp[], r: RequestState, quotedOrPlus: bo
         r.validUnparsedUri = false;
         if (out.flag === 'break') {
           r.validLocation = false;
-          return { kind: 'break' };
+          return REWRITE_BREAK;
         }
-        if (out.flag === 'last') return { kind: 'last' };
+        if (out.flag === 'last') return REWRITE_LAST;
         break;
       }
       case 'if': {
@@ -232,7 +239,7 @@ function runRewrite(ops: readonly RewriteOp[], r: RequestState, quotedOrPlus: bo
       }
     }
   }
-  return { kind: 'done', uriChanged };
+  return uriChanged ? REWRITE_DONE_CHANGED : REWRITE_DONE;
 }
 
 function docRootFor(r: RequestState): DocRoot {
@@ -273,29 +280,120 @@ function logFormat(state: RoutingState, name: string): LogFormat | undefined {
 export function createRequestHandler(getState: () => RoutingState, opts: PipelineOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
   const logFiles = opts.logFiles ?? new LogFiles();
   if (!opts.zones) opts = { ...opts, zones: new LocalZoneClient() };
+  const options = opts;
   return (req, res) => {
-    handle(getState(), req, res, opts, logFiles).catch((err) => {
-      // The connection was dropped while the body was read (client gone, client_body_timeout).
-      if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' && req.socket?.destroyed) return;
-      opts.errorLog?.({ level: 'alert', message: `internal error: ${(err as Error).stack ?? String(err)}` });
-      if (!res.headersSent) {
-        res.statusCode = 500;
-        res.end();
-      } else {
-        res.destroy();
-      }
-    });
+    // Most requests (a static file from memory) are answered synchronously: no promise is made
+    // for them. A throw there and a rejection of an asynchronous path get the same answer.
+    let pending: Promise<void> | void;
+    try {
+      pending = handle(getState(), req, res, options, logFiles);
+    } catch (err) {
+      internalError(err, req, res, options);
+      return;
+    }
+    if (pending) pending.catch((err) => internalError(err, req, res, options));
   };
 }
 
-async function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, logFiles: LogFiles): Promise<void> {
+/** An exception from the request path: logged as an alert, then a 500 or a dropped connection. */
+function internalError(err: unknown, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions): void {
+  // The connection was dropped while the body was read (client gone, client_body_timeout).
+  if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' && req.socket?.destroyed) return;
+  opts.errorLog?.({ level: 'alert', message: `internal error: ${(err as Error).stack ?? String(err)}` });
+  if (!res.headersSent) {
+    res.statusCode = 500;
+    res.end();
+  } else {
+    res.destroy();
+  }
+}
+
+const NO_CAPTURES: readonly (string | undefined)[] = [];
+
+/**
+ * What a response sent, for $status, $bytes_sent and $sent_http_*. The header names are lowercased
+ * only when a variable asks for them: most requests never do.
+ */
+class ResponseInfo {
+  status = 0;
+  bodyBytesSent = 0;
+  bytesSent = 0;
+  /** [name, value, …] as writeHead sent them, until `headers` is read. */
+  private sentFlat: readonly string[] | undefined = undefined;
+  private sentMap: Record<string, string> | undefined = undefined;
+
+  get headers(): Record<string, string> {
+    const map = (this.sentMap ??= {});
+    if (this.sentFlat !== undefined) {
+      addFlat(map, this.sentFlat);
+      this.sentFlat = undefined;
+    }
+    return map;
+  }
+
+  record(flat: readonly string[]): void {
+    if (this.sentFlat === undefined && this.sentMap === undefined) this.sentFlat = flat;
+    else addFlat(this.headers, flat);
+  }
+}
+
+function addFlat(map: Record<string, string | string[] | number | undefined>, flat: readonly string[]): void {
+  for (let i = 0; i < flat.length; i += 2) map[flat[i]!.toLowerCase()] = flat[i + 1]!;
+}
+
+/** Keeps the sent headers for $sent_http_* (the context may come from newVarContext in tests). */
+function recordSentHeaders(response: VarContext['response'], flat: readonly string[]): void {
+  if (response instanceof ResponseInfo) response.record(flat);
+  else addFlat(response.headers, flat);
+}
+
+/** $document_root, $realpath_root, $request_filename: computed only when a variable asks. */
+class RequestPaths {
+  constructor(private readonly r: RequestState) {}
+  documentRoot(): string {
+    return documentRoot(docRootFor(this.r));
+  }
+  realpathRoot(): string {
+    const d = documentRoot(docRootFor(this.r));
+    try { return realpathSync(Buffer.from(d, 'latin1'), { encoding: 'buffer' }).toString('latin1'); } catch { return d; }
+  }
+  requestFilename(): string {
+    return mapUriToPath(docRootFor(this.r), this.r.ctx.uri, this.r.addUriToAlias);
+  }
+}
+
+// The response's 'finish' and 'close' listeners are shared functions (no closures per request):
+// the request's state rides on the response under this key.
+const REQUEST_STATE = Symbol('bext.requestState');
+type TaggedResponse = ServerResponse & { [REQUEST_STATE]?: RequestState };
+
+function onResponseFinish(this: TaggedResponse): void {
+  const r = this[REQUEST_STATE];
+  if (r) writeAccessLog(r);
+}
+
+function onResponseClose(this: TaggedResponse): void {
+  const r = this[REQUEST_STATE];
+  // The client went away before the response was complete: nginx logs 499.
+  if (!r || this.writableFinished) return;
+  if (!this.headersSent) r.ctx.response.status = r.closeStatus ?? 499;
+  writeAccessLog(r);
+}
+
+/** $server_protocol: the strings of nearly every request are not built again for each. */
+function protocolOf(version: string): string {
+  return version === '1.1' ? 'HTTP/1.1' : version === '1.0' ? 'HTTP/1.0' : `HTTP/${version}`;
+}
+
+/** The request through the phases; a promise only where a phase has to wait. */
+function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, logFiles: LogFiles): Promise<void> | void {
   const startMs = Date.now();
   const socket = req.socket;
   const conn = connInfo(socket);
   const { localAddress, localPort, scheme } = conn;
   const method = req.method ?? 'GET';
   // HTTP/0.9 (only from http1-connection.ts) has no protocol in its request line.
-  const protocol = req.httpVersionMajor === 0 ? '' : `HTTP/${req.httpVersion}`;
+  const protocol = req.httpVersionMajor === 0 ? '' : protocolOf(req.httpVersion);
   const target = req.url ?? '/';
   const table = connTable(conn, state);
   if (!table) {
@@ -347,10 +445,13 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
     // Known where bext reads the connection itself (http1-connection.ts); node:http does not say.
     pipelined: (req as { pipelined?: boolean }).pipelined === true,
     requestLength: requestHeadLength(req, target, protocol),
-    captures: [],
+    // Replaced, never changed in place, by a regex match: an empty one can be shared.
+    captures: NO_CAPTURES,
+    // Own properties, not lazy getters: proxy-headers.ts copies the context with a spread.
     namedCaptures: {},
     userVars: new Map(),
-    response: { status: 0, headers: {}, bodyBytesSent: 0, bytesSent: 0 },
+    response: new ResponseInfo(),
+    paths: undefined,
     extra: mapResolver(state),
   };
   // Refused while reading the head (414, 494, 505): nginx has not chosen a server by name yet.
@@ -369,36 +470,19 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
   const r: RequestState = {
     state, ctx, server, conf: server.conf, method, internal: false, uriChanges: MAX_URI_CHANGES + 1,
     errorPageDone: false, logged: false, addUriToAlias: false, extraHeaders: [], localPort, localAddress,
-    browser: detectBrowser(req.headers['user-agent']),
     logFiles, validUnparsedUri: true, validLocation: true,
   };
-  ctx.paths = {
-    documentRoot: () => documentRoot(docRootFor(r)),
-    realpathRoot: () => {
-      const d = documentRoot(docRootFor(r));
-      try { return realpathSync(Buffer.from(d, 'latin1'), { encoding: 'buffer' }).toString('latin1'); } catch { return d; }
-    },
-    requestFilename: () => mapUriToPath(docRootFor(r), ctx.uri, r.addUriToAlias),
-  };
+  ctx.paths = new RequestPaths(r);
 
-  res.on('finish', () => writeAccessLog(r));
-  res.on('close', () => {
-    // The client went away before the response was complete: nginx logs 499.
-    if (!res.writableFinished) {
-      if (!res.headersSent) r.ctx.response.status = r.closeStatus ?? 499;
-      writeAccessLog(r);
-    }
-  });
+  (res as TaggedResponse)[REQUEST_STATE] = r;
+  res.on('finish', onResponseFinish);
+  res.on('close', onResponseClose);
 
-  if (refused || badRequest) {
-    await sendSpecial(r, res, refused ?? 400);
-    return;
-  }
+  if (refused || badRequest) return sendSpecial(r, res, refused ?? 400);
   const te = transferEncodingStatus(req);
   if (te) {
     logError(r, opts, 'info', 'client sent unknown "Transfer-Encoding"');
-    await sendSpecial(r, res, te);
-    return;
+    return sendSpecial(r, res, te);
   }
   const rawUri = parsed!.rawUri;
   const q = rawUri.indexOf('?');
@@ -408,11 +492,14 @@ async function handle(state: RoutingState, req: IncomingMessage, res: ServerResp
     logError(r, opts, 'info', 'client sent plain HTTP request to HTTPS port while reading client request headers');
     return finalize(r, req, res, opts, quotedOrPlus, 497);
   }
-  await runPhases(r, req, res, opts, quotedOrPlus, true);
+  return runPhases(r, req, res, opts, quotedOrPlus, true);
 }
 
-/** From server rewrite (fromServerRewrite) or find-location, until a response is sent. */
-async function runPhases(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean, fromServerRewrite: boolean): Promise<void> {
+/**
+ * From server rewrite (fromServerRewrite) or find-location, until a response is sent. Synchronous
+ * as long as every phase is (a static file from memory): a promise only where one has to wait.
+ */
+function runPhases(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean, fromServerRewrite: boolean): Promise<void> | void {
   let doServerRewrite = fromServerRewrite;
   for (;;) {
     if (doServerRewrite) {
@@ -435,7 +522,8 @@ async function runPhases(r: RequestState, req: IncomingMessage, res: ServerRespo
     r.location = match.kind === 'found' ? match.location : undefined;
     r.conf = r.location ? r.location.conf : r.server.conf;
     if (r.conf.internal && !r.internal) return finalize(r, req, res, opts, quotedOrPlus, 404);
-    const bodyLength = Number(req.headers['content-length'] ?? 0);
+    const contentLength = req.headers['content-length'];
+    const bodyLength = contentLength === undefined ? 0 : Number(contentLength);
     if (r.conf.clientMaxBodySize && bodyLength > r.conf.clientMaxBodySize) {
       logError(r, opts, 'error', `client intended to send too large body: ${bodyLength} bytes`);
       return finalize(r, req, res, opts, quotedOrPlus, 413);
@@ -453,34 +541,59 @@ async function runPhases(r: RequestState, req: IncomingMessage, res: ServerRespo
       continue;
     }
 
-    // preaccess: limit_req, then limit_conn
-    const limited = hasPreaccess(r.conf) ? await runPreaccess(r, res, opts) : undefined;
-    if (limited !== undefined) return finalize(r, req, res, opts, quotedOrPlus, limited);
-
-    // access
-    const denied = hasAccessRules(r.conf) ? await accessPhase(r, req, opts) : undefined;
-    if (denied !== undefined) return finalize(r, req, res, opts, quotedOrPlus, denied);
+    // preaccess (limit_req, limit_conn) and access wait on zones or files: the rest goes async.
+    if (hasPreaccess(r.conf) || hasAccessRules(r.conf)) return accessThenContent(r, req, res, opts, quotedOrPlus);
 
     // content
-    const pending = content(r, req, res, opts);
-    const outcome = pending instanceof Promise ? await pending : pending;
-    switch (outcome.kind) {
-      case 'done':
-        return;
-      case 'status':
-        r.extraHeaders.push(...(outcome.headers ?? []));
-        return finalize(r, req, res, opts, quotedOrPlus, outcome.status);
-      case 'redirect-internal':
-        if (!internalRedirect(r, outcome.uri, outcome.args, opts)) return finalize(r, req, res, opts, quotedOrPlus, 500);
-        doServerRewrite = true;
-        continue;
-      case 'named': {
-        const named = r.server.named.get(outcome.name);
-        if (!named) return finalize(r, req, res, opts, quotedOrPlus, 500);
-        return runNamed(r, named, req, res, opts, quotedOrPlus);
-      }
+    const outcome = content(r, req, res, opts);
+    if (outcome instanceof Promise) return outcome.then((o) => afterContentThenPhases(r, req, res, opts, quotedOrPlus, o));
+    const after = afterContent(r, req, res, opts, quotedOrPlus, outcome);
+    if (after !== AGAIN) return after;
+    doServerRewrite = true;
+  }
+}
+
+/** afterContent's "go through the phases again from server rewrite" (an internal redirect). */
+const AGAIN = Symbol('again');
+
+/** What the content phase's outcome leads to: done, an error page, or the phases again. */
+function afterContent(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean, outcome: ContentOutcome): Promise<void> | void | typeof AGAIN {
+  switch (outcome.kind) {
+    case 'done':
+      return;
+    case 'status':
+      if (outcome.headers) r.extraHeaders.push(...outcome.headers);
+      return finalize(r, req, res, opts, quotedOrPlus, outcome.status);
+    case 'redirect-internal':
+      if (!internalRedirect(r, outcome.uri, outcome.args, opts)) return finalize(r, req, res, opts, quotedOrPlus, 500);
+      return AGAIN;
+    case 'named': {
+      const named = r.server.named.get(outcome.name);
+      if (!named) return finalize(r, req, res, opts, quotedOrPlus, 500);
+      return runNamed(r, named, req, res, opts, quotedOrPlus);
     }
   }
+}
+
+function afterContentThenPhases(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean, outcome: ContentOutcome): Promise<void> | void {
+  const after = afterContent(r, req, res, opts, quotedOrPlus, outcome);
+  return after === AGAIN ? runPhases(r, req, res, opts, quotedOrPlus, true) : after;
+}
+
+/** preaccess, access and content for a location that has limits or access rules. */
+async function accessThenContent(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean): Promise<void> {
+  // preaccess: limit_req, then limit_conn
+  const limited = hasPreaccess(r.conf) ? await runPreaccess(r, res, opts) : undefined;
+  if (limited !== undefined) return finalize(r, req, res, opts, quotedOrPlus, limited);
+
+  // access
+  const denied = hasAccessRules(r.conf) ? await accessPhase(r, req, opts) : undefined;
+  if (denied !== undefined) return finalize(r, req, res, opts, quotedOrPlus, denied);
+
+  // content
+  const pending = content(r, req, res, opts);
+  const outcome = pending instanceof Promise ? await pending : pending;
+  return afterContentThenPhases(r, req, res, opts, quotedOrPlus, outcome);
 }
 
 // Most locations have neither limits nor access rules: those phases are skipped without a promise.
@@ -631,9 +744,8 @@ function fileContent(r: RequestState, req: IncomingMessage, res: ServerResponse,
   if (!isUnderRoot(root, file)) return { kind: 'status', status: 404 };
   const result = serveStaticSync(file, { method: r.method, uri, args: r.ctx.args, headers: req.headers }, {
     etag: conf.etag, ifModifiedSince: conf.ifModifiedSince,
-    ...(conf.maxRanges !== undefined ? { maxRanges: conf.maxRanges } : {}),
     // A response the gzip filter will compress loses its length, and with it ranges (nginx's filter order).
-    ...(req.headers.range !== undefined && gzipPlan(conf.gzip, gzipRequest(r), 200, [['Content-Type', mimeTypeFor(uri, conf.types, conf.defaultType)]]).compress ? { maxRanges: 0 } : {}),
+    maxRanges: req.headers.range !== undefined && gzipPlan(conf.gzip, gzipRequest(r), 200, [['Content-Type', mimeTypeFor(uri, conf.types, conf.defaultType)]]).compress ? 0 : conf.maxRanges,
     types: conf.types, defaultType: conf.defaultType, httpVersion: req.httpVersionMajor * 1000 + req.httpVersionMinor,
     errorStatus: r.errStatus !== undefined && r.errStatus !== 200,
   });
@@ -647,15 +759,25 @@ function fileContent(r: RequestState, req: IncomingMessage, res: ServerResponse,
       : [];
     return { kind: 'status', status: result.status, headers: [...asFor200, ...result.headers] };
   }
-  if (result.kind === 'redirect') return sendSpecial(r, res, 301, result.location).then(() => DONE);
+  if (result.kind === 'redirect') {
+    sendSpecial(r, res, 301, result.location);
+    return DONE;
+  }
   const status = result.status === 200 && r.errStatus !== undefined ? r.errStatus : result.status;
-  // max_ranges 0: the range filter steps aside before it would add Accept-Ranges.
-  if (conf.maxRanges === 0) result.headers = result.headers.filter(([k]) => k !== 'Accept-Ranges');
-  writeHead(r, res, status, result.headers, result.lastModifiedSec);
-  const len = Number(result.headers.find(([k]) => k === 'Content-Length')?.[1] ?? 0);
+  // max_ranges 0: the range filter steps aside before it would add Accept-Ranges. (A copy: results
+  // may be shared, see static.ts.)
+  const headers = conf.maxRanges === 0 ? result.headers.filter(([k]) => k !== 'Accept-Ranges') : result.headers;
+  writeHead(r, res, status, headers, result.lastModifiedSec);
+  const len = contentLengthOf(headers);
   r.ctx.response.bodyBytesSent = r.method === 'HEAD' || status === 304 ? 0 : len;
   const streaming = sendBody(res, result.body);
   return streaming ? streaming.then(() => DONE) : DONE;
+}
+
+/** The Content-Length a handler's headers announce (0 without one). */
+function contentLengthOf(headers: readonly [string, string][]): number {
+  for (const h of headers) if (h[0] === 'Content-Length') return Number(h[1]);
+  return 0;
 }
 
 /** A URI ending in '/': the index file (an internal redirect), the autoindex listing, or 403. */
@@ -687,8 +809,40 @@ async function autoindexContent(r: RequestState, res: ServerResponse, root: DocR
   return DONE;
 }
 
-const FIRST_HEADERS = ['Content-Type', 'Content-Length', 'Last-Modified'];
 const NO_HEADERS: readonly [string, string][] = [];
+const SERVER_TOKENS_ON: readonly [string, string] = ['Server', serverHeader(true)];
+const SERVER_TOKENS_OFF: readonly [string, string] = ['Server', serverHeader(false)];
+
+// The Date header of the current second, made once per second (tuples are never changed in place).
+let dateHeader: [string, string] = ['Date', ''];
+function dateTuple(now: number): [string, string] {
+  const d = httpDate(now);
+  if (dateHeader[1] !== d) dateHeader = ['Date', d];
+  return dateHeader;
+}
+
+/** The handler headers writeHead puts in its list in their own order (the core ones are taken apart). */
+function listed(name: string, status: number): boolean {
+  switch (name) {
+    case 'Content-Type': case 'Content-Length': case 'Last-Modified': case 'Location': case 'ETag': return false;
+    case 'Accept-Ranges': return status === 200;
+    default: return true;
+  }
+}
+
+/** Written by ngx_http_header_filter before Transfer-Encoding and Connection. */
+function isCore(k: string, ownLocation: boolean): boolean {
+  return k === 'Server' || k === 'Date' || k === 'Content-Type' || k === 'Content-Length' || k === 'Last-Modified' || (ownLocation && k === 'Location');
+}
+
+/** The index of the first header that is not a core one (nor Transfer-Encoding when asked), or -1. */
+function firstNonCore(all: readonly [string, string][], ownLocation: boolean, skipTransferEncoding: boolean): number {
+  for (let i = 0; i < all.length; i++) {
+    const k = all[i]![0];
+    if (!isCore(k, ownLocation) && !(skipTransferEncoding && k === 'Transfer-Encoding')) return i;
+  }
+  return -1;
+}
 
 /**
  * writeHead with nginx's header order (ngx_http_header_filter): Server, Date, Content-Type,
@@ -704,54 +858,51 @@ export function writeHead(
   let compress = false;
   r.ctx.response.status = status;
   const now = Date.now();
-  // One pass over the handler's headers: the first of each core name (later ones are dropped),
-  // ETags, and the rest in order.
+  // The first of each core name (later ones are dropped); ETags and the rest keep their order and
+  // are taken in later passes (no arrays of their own).
   let type: [string, string] | undefined;
   let contentLength: [string, string] | undefined;
   let modified: [string, string] | undefined;
   let location: [string, string] | undefined;
-  let etags: [string, string][] | undefined;
-  const others: [string, string][] = [];
+  let hasEtag = false;
   for (const h of headers) {
     switch (h[0]) {
       case 'Content-Type': type ??= h; break;
       case 'Content-Length': contentLength ??= h; break;
       case 'Last-Modified': modified ??= h; break;
       case 'Location': location ??= h; break;
-      case 'ETag': (etags ??= []).push(h); break;
-      case 'Accept-Ranges': if (status === 200) others.push(h); break;
-      default: others.push(h);
+      case 'ETag': hasEtag = true; break;
     }
   }
-  const first: [string, string][] = [];
+  let all: [string, string][] = [];
+  if (!passed?.server) all.push((r.conf.serverTokens !== 'off' ? SERVER_TOKENS_ON : SERVER_TOKENS_OFF) as [string, string]);
+  if (!passed?.date) all.push(dateTuple(now));
+  const firstStart = all.length;
   if (type) {
     const cs = responseCharset(r.conf, type[1], status);
-    first.push(cs === undefined ? type : ['Content-Type', `${type[1]}; charset=${cs}`]);
+    all.push(cs === undefined ? type : ['Content-Type', `${type[1]}; charset=${cs}`]);
   }
-  if (contentLength) first.push(contentLength);
-  if (modified && (status === 200 || status === 206 || status === 304)) first.push(modified);
+  if (contentLength) all.push(contentLength);
+  if (modified && (status === 200 || status === 206 || status === 304)) all.push(modified);
   // A relative Location is made absolute by the header filter itself and written with the core
   // headers; any other Location stays first in the header list.
   const ownLocation = location !== undefined && r.conf.absoluteRedirect && location[1].startsWith('/');
-  if (location && ownLocation) first.push(['Location', absoluteLocation(location[1], redirectContext(r))]);
-  let all: [string, string][] = [];
-  if (!passed?.server) all.push(['Server', serverHeader(r.conf.serverTokens !== 'off')]);
-  if (!passed?.date) all.push(['Date', httpDate(now)]);
-  for (const h of first) all.push(h);
+  if (location && ownLocation) all.push(['Location', absoluteLocation(location[1], redirectContext(r))]);
+  const firstCount = all.length - firstStart;
   if (location && !ownLocation) all.push(location);
-  if (etags) for (const h of etags) all.push(h);
+  if (hasEtag) for (const h of headers) if (h[0] === 'ETag') all.push(h);
   const expires = r.conf.expires ? expiresHeaders(r.conf.expires, status, now, lastModifiedSec) : NO_HEADERS;
   const added = r.conf.addHeaders.length > 0 ? addHeaders(r.conf.addHeaders, status, r.ctx) : NO_HEADERS;
   // A 416 went through the header filters once as a 200 (see content()): Content-Range and those
   // headers come before the ones the error page's own pass adds.
-  if (status === 416) for (const h of others) all.push(h);
+  if (status === 416) for (const h of headers) if (listed(h[0], status)) all.push(h);
   for (const h of expires) all.push(h);
   for (const h of added) all.push(h);
-  if (status !== 416) for (const h of others) all.push(h);
+  if (status !== 416) for (const h of headers) if (listed(h[0], status)) all.push(h);
   // The gzip filter: Vary after the core headers, then the compressed response's own header changes.
   if (r.conf.gzip.enabled) {
     const gz = gzipPlan(r.conf.gzip, gzipRequest(r), status, all);
-    if (gz.vary) all.splice(2 + first.length, 0, ['Vary', 'Accept-Encoding']);
+    if (gz.vary) all.splice(2 + firstCount, 0, ['Vary', 'Accept-Encoding']);
     if (gz.compress) all = gzipHeaders(all);
     compress = gz.compress;
   }
@@ -759,8 +910,6 @@ export function writeHead(
   // own Location, then Transfer-Encoding and Connection, then the header list. Left to itself Node
   // appends a chunked Transfer-Encoding last and adds `Keep-Alive: timeout=65` (which nginx never
   // sends): both are named here, and only as Node would do anyway (chunk, keep the connection).
-  const isCore = (k: string) =>
-    k === 'Server' || k === 'Date' || k === 'Content-Type' || k === 'Content-Length' || k === 'Last-Modified' || (ownLocation && k === 'Location');
   // chunked_transfer_encoding off: a response without a length ends with the connection instead.
   if (!r.conf.chunkedTransferEncoding) res.useChunkedEncodingByDefault = false;
   let hasLength = false;
@@ -769,39 +918,55 @@ export function writeHead(
   // keepalive_timeout 0 at this location switches keep-alive off, and so does the request that
   // reaches keepalive_requests on its connection (ngx_http_update_location_config).
   let closing = r.conf.keepaliveTimeoutMs === 0 || r.ctx.connectionRequests >= r.conf.keepaliveRequests;
-  for (const [k, v] of all) {
+  for (let i = 0; i < all.length; i++) {
+    const k = all[i]![0];
     if (k === 'Content-Length') hasLength = true;
     else if (k.length === 10 && k.toLowerCase() === 'connection') {
       connectionHeader = true;
-      if (/close/i.test(v)) closing = true;
+      if (/close/i.test(all[i]![1])) closing = true;
     } else if (k.length === 17 && k.toLowerCase() === 'transfer-encoding') hasTransferEncoding = true;
   }
   const canDelimit = res.useChunkedEncodingByDefault || hasLength;
   if (connectionHeader) all = all.filter(([k]) => k.toLowerCase() !== 'connection');
-  const coreEnd = all.findIndex(([k]) => !isCore(k));
   const hasBody = r.method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
   if (hasBody && res.useChunkedEncodingByDefault && !hasLength && !hasTransferEncoding) {
+    const coreEnd = firstNonCore(all, ownLocation, false);
     all.splice(coreEnd < 0 ? all.length : coreEnd, 0, ['Transfer-Encoding', 'chunked']);
   }
-  const listStart = all.findIndex(([k]) => !isCore(k) && k !== 'Transfer-Encoding');
+  const listStart = firstNonCore(all, ownLocation, true);
   // A 101 (proxied websocket) says `Connection: upgrade`, as nginx's header filter does.
   const keepAlive = status !== 101 && !closing && res.shouldKeepAlive && canDelimit;
   const at = listStart < 0 ? all.length : listStart;
-  all.splice(at, 0, ['Connection', status === 101 ? 'upgrade' : keepAlive ? 'keep-alive' : 'close']);
+  const connection = status === 101 ? 'upgrade' : keepAlive ? 'keep-alive' : 'close';
   // keepalive_timeout's second argument, right after Connection as ngx_http_header_filter writes it.
-  if (keepAlive && r.conf.keepaliveHeaderSec) all.splice(at + 1, 0, ['Keep-Alive', `timeout=${r.conf.keepaliveHeaderSec}`]);
+  const keepAliveValue = keepAlive && r.conf.keepaliveHeaderSec ? `timeout=${r.conf.keepaliveHeaderSec}` : undefined;
   if (keepAlive) idleAfter(res, r.conf.keepaliveTimeoutMs);
+  // The flat [name, value, …] list for res.writeHead, with Connection (and Keep-Alive) at `at`.
+  // Made at its final size (growing it by push costs a few backing stores per response).
+  const flat: string[] = new Array(2 * (all.length + (keepAliveValue === undefined ? 1 : 2)));
+  let n = 0;
   let length: string | undefined;
-  let bytes = 17;
-  const sent = r.ctx.response.headers;
-  for (const [k, v] of all) {
-    if (length === undefined && k === 'Content-Length') length = v;
-    sent[k.toLowerCase()] = v;
-    bytes += k.length + v.length + 4;
+  let bytes = 17 + 10 + connection.length + 4 + (keepAliveValue === undefined ? 0 : 10 + keepAliveValue.length + 4);
+  for (let i = 0; i <= all.length; i++) {
+    if (i === at) {
+      flat[n++] = 'Connection';
+      flat[n++] = connection;
+      if (keepAliveValue !== undefined) {
+        flat[n++] = 'Keep-Alive';
+        flat[n++] = keepAliveValue;
+      }
+    }
+    if (i === all.length) break;
+    const h = all[i]!;
+    if (length === undefined && h[0] === 'Content-Length') length = h[1];
+    flat[n++] = h[0];
+    flat[n++] = h[1];
+    bytes += h[0].length + h[1].length + 4;
   }
+  recordSentHeaders(r.ctx.response, flat);
   res.sendDate = false;
   const phrase = reason ?? (statusReason(status) || ' ');
-  res.writeHead(status, phrase, flatHeaders(all));
+  res.writeHead(status, phrase, flat);
   // nginx sends "HTTP/1.1 418 " for a code it has no phrase for; Node refuses an empty phrase (it
   // would put its own), so the blank one we gave is taken back out of the head before it is sent.
   const pending = res as unknown as { _header?: unknown };
@@ -893,16 +1058,6 @@ function idleAfter(res: ServerResponse, ms: number): void {
   });
 }
 
-/** [[k, v], …] → [k, v, …] for res.writeHead (a plain loop: Array.prototype.flat is slow in V8). */
-function flatHeaders(headers: readonly [string, string][]): string[] {
-  const out: string[] = new Array(headers.length * 2);
-  for (let i = 0; i < headers.length; i++) {
-    out[2 * i] = headers[i]![0];
-    out[2 * i + 1] = headers[i]![1];
-  }
-  return out;
-}
-
 function gzipRequest(r: RequestState): GzipRequest {
   const v = /^HTTP\/(\d)\.(\d)$/.exec(r.ctx.protocol);
   return {
@@ -941,8 +1096,10 @@ export function redirectContext(r: RequestState) {
 const CLOSING_STATUSES = new Set([400, 413, 414, 494, 495, 496, 497, 500, 501, 505]);
 
 /** nginx's generated page for `status` (with an optional Location), no error_page lookup. */
-async function sendSpecial(r: RequestState, res: ServerResponse, status: number, location?: string): Promise<void> {
-  const sp = specialResponse(status, { serverTokens: r.conf.serverTokens !== 'off', browser: r.browser });
+function sendSpecial(r: RequestState, res: ServerResponse, status: number, location?: string): void {
+  const ua = r.ctx.headers['user-agent'];
+  const browser = detectBrowser(Array.isArray(ua) ? ua[0] : ua === undefined ? undefined : String(ua));
+  const sp = specialResponse(status, { serverTokens: r.conf.serverTokens !== 'off', browser });
   if (sp === null) {
     r.ctx.response.status = status;
     res.destroy();
@@ -978,7 +1135,7 @@ function sendReturn(r: RequestState, res: ServerResponse, outcome: ReturnOutcome
 }
 
 /** ngx_http_special_response_handler: error_page first (once), else the built-in page. */
-async function finalize(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean, status: number): Promise<void> {
+function finalize(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean, status: number): Promise<void> | void {
   if (!r.errorPageDone && status >= 300 && r.uriChanges !== 0) {
     const ep = r.conf.errorPages.find((e) => e.codes.includes(status));
     if (ep) {

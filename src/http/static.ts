@@ -4,7 +4,7 @@
 import { openSync, fstatSync, readSync, closeSync, constants as fsConstants } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { uriExtension, escapeUri } from './uri.ts';
-import { cachedFile, offerFile, nsToSec, CACHE_FILE_MAX } from './file-cache.ts';
+import { cachedFile, offerFile, nsToSec, CACHE_FILE_MAX, type CachedFile } from './file-cache.ts';
 
 /** Byte-string path (see uri.ts) to a Buffer path for fs calls. */
 export const fsPath = (p: string): Buffer => Buffer.from(p, 'latin1');
@@ -48,12 +48,14 @@ export function documentRoot(root: DocRoot): string {
 
 /** Lexical containment check: the mapped file must stay under its root (defence in depth). */
 export function isUnderRoot(root: DocRoot, file: string): boolean {
-  const base = documentRoot(root);
   if (root.kind === 'regexAlias') return true;
+  const base = documentRoot(root);
   if (file === base) return true;
-  const prefix = base.endsWith('/') ? base : base + '/';
-  if (!file.startsWith(prefix) && !(root.kind === 'alias' && file.startsWith(base))) return false;
-  return !/(^|\/)\.\.(\/|$)/.test(file.slice(base.length));
+  // `base/…` (compared in place: no `base + '/'` string per request).
+  const inDir = file.startsWith(base) && (base.endsWith('/') || file.charCodeAt(base.length) === 0x2f);
+  if (!inDir && !(root.kind === 'alias' && file.startsWith(base))) return false;
+  // Only a name with '..' in it can climb out.
+  return !file.includes('..', base.length) || !/(^|\/)\.\.(\/|$)/.test(file.slice(base.length));
 }
 
 // ---- headers ----
@@ -413,7 +415,7 @@ export function serveStaticSync(file: string, req: StaticRequest, opts: StaticOp
   const hit = cachedFile(file, path);
   if (hit !== undefined) {
     if (m === 'POST') return { kind: 'error', status: 405, headers: [] };
-    return fileResponse(req, opts, hit.size, hit.mtimeSec, hit.lastModified, hit.etag, hit.data).result;
+    return fileResponse(req, opts, hit.size, hit.mtimeSec, hit.lastModified, hit.etag, hit.data, hit);
   }
   let fd: number;
   try {
@@ -439,11 +441,12 @@ export function serveStaticSync(file: string, req: StaticRequest, opts: StaticOp
       const readStart = Date.now();
       const data = readRangeSync(fd, 0, size);
       if (data.length === size) offerFile(file, st, data, readStart, lastModified, etag);
-      return fileResponse(req, opts, size, mtime, lastModified, etag, data).result;
+      return fileResponse(req, opts, size, mtime, lastModified, etag, data);
     }
     const out = fileResponse(req, opts, size, mtime, lastModified, etag, fd);
-    keep = out.keep;
-    return out.result;
+    // The body streams from the descriptor: sendBody closes it.
+    keep = out.kind === 'response' && (out.body.kind === 'file' || out.body.kind === 'multipart');
+    return out;
   } finally {
     if (!keep) closeSync(fd);
   }
@@ -453,45 +456,56 @@ export function serveStaticSync(file: string, req: StaticRequest, opts: StaticOp
 const slice = (data: Buffer, start: number, end: number): Buffer => data.subarray(Math.min(start, data.length), Math.min(end, data.length));
 
 /**
+ * A whole-file 200 built from a cache entry, kept with the entry while the MIME type and the etag
+ * setting asking for it stay the same: the usual request for a small file then allocates nothing
+ * here. Results are never changed in place (the pipeline copies what it edits).
+ */
+const full200 = new WeakMap<CachedFile, { contentType: string; etag: boolean; result: StaticResult }>();
+
+const NO_RANGE: RangeResult = { kind: 'none' };
+
+/** The request carries none of the headers the not_modified filter looks at. */
+function unconditional(h: Headers): boolean {
+  return h['if-unmodified-since'] === undefined && h['if-match'] === undefined
+    && h['if-modified-since'] === undefined && h['if-none-match'] === undefined;
+}
+
+/**
  * The response for a regular file of `size` bytes whose bytes are `src`: the whole file in memory
- * (possibly shorter than `size` when it shrank while read) or an open descriptor. `keep` says the
- * returned body owns the descriptor.
+ * (possibly shorter than `size` when it shrank while read) or an open descriptor. A body of kind
+ * `file` or `multipart` owns the descriptor. `entry` is the cache entry `src` comes from, if any.
  */
 function fileResponse(
   req: StaticRequest, opts: StaticOptions, size: number, mtime: number, lastModified: string, etagValue: string,
-  src: Buffer | number,
-): { result: StaticResult; keep: boolean } {
+  src: Buffer | number, entry?: CachedFile,
+): StaticResult {
   const etag = opts.etag === false ? undefined : etagValue;
   const contentType = mimeTypeFor(req.uri, opts.types, opts.defaultType);
-  const validators = { etag, lastModifiedSec: mtime };
+  const headers = req.headers;
 
-  const cond = opts.errorStatus ? 200 : conditionalStatus(req.headers, validators, opts.ifModifiedSince);
-  if (cond === 412) return { result: { kind: 'error', status: 412, headers: [] }, keep: false };
+  const cond = opts.errorStatus || unconditional(headers)
+    ? 200
+    : conditionalStatus(headers, { etag, lastModifiedSec: mtime }, opts.ifModifiedSince);
+  if (cond === 412) return { kind: 'error', status: 412, headers: [] };
   if (cond === 304) {
     const h: [string, string][] = [['Last-Modified', lastModified]];
     if (etag) h.push(['ETag', etag]);
-    return { result: { kind: 'response', status: 304, headers: h, body: { kind: 'none' }, lastModifiedSec: mtime }, keep: false };
+    return { kind: 'response', status: 304, headers: h, body: { kind: 'none' }, lastModifiedSec: mtime };
   }
 
   // No Range header (the common case): skip the range filter altogether.
-  const range = req.headers['range'] !== undefined && (opts.httpVersion ?? 1001) >= 1000 && !opts.errorStatus
-    ? rangesFor(req.headers, size, validators, opts.maxRanges)
-    : ({ kind: 'none' } as RangeResult);
+  const range = headers['range'] !== undefined && (opts.httpVersion ?? 1001) >= 1000 && !opts.errorStatus
+    ? rangesFor(headers, size, { etag, lastModifiedSec: mtime }, opts.maxRanges)
+    : NO_RANGE;
   if (range.kind === 'unsatisfiable') {
-    return { result: { kind: 'error', status: 416, headers: [['Content-Range', `bytes */${size}`]] }, keep: false };
+    return { kind: 'error', status: 416, headers: [['Content-Range', `bytes */${size}`]] };
   }
   const head = req.method === 'HEAD';
-  const base = (type: string, length: number): [string, string][] => {
-    const h: [string, string][] = [['Content-Type', type], ['Content-Length', String(length)], ['Last-Modified', lastModified]];
-    if (etag) h.push(['ETag', etag]);
-    return h;
-  };
   const mem = typeof src === 'number' ? undefined : src;
   const fd = typeof src === 'number' ? src : -1;
-  let keep = false;
   if (range.kind === 'ranges' && range.ranges.length === 1) {
     const r = range.ranges[0]!;
-    const h = base(contentType, r.end - r.start);
+    const h = baseHeaders(contentType, r.end - r.start, lastModified, etag);
     h.push(['Content-Range', `bytes ${r.start}-${r.end - 1}/${size}`]);
     let body: BodyPlan = { kind: 'none' };
     if (!head) {
@@ -499,9 +513,9 @@ function fileResponse(
         const data = slice(mem, r.start, r.end);
         body = { kind: 'buffer', data, truncated: data.length < r.end - r.start };
       } else if (r.end - r.start <= SYNC_READ_MAX) body = bufferedBody(fd, [r]);
-      else { body = { kind: 'file', fd, start: r.start, end: r.end }; keep = true; }
+      else body = { kind: 'file', fd, start: r.start, end: r.end };
     }
-    return { result: { kind: 'response', status: 206, headers: h, body, lastModifiedSec: mtime }, keep };
+    return { kind: 'response', status: 206, headers: h, body, lastModifiedSec: mtime };
   }
   if (range.kind === 'ranges') {
     const plan = multipartPlan(range.ranges, size, contentType);
@@ -509,18 +523,33 @@ function fileResponse(
     if (!head) {
       if (mem) body = memoryBody(mem, plan.parts, plan.tail);
       else if (plan.length <= SYNC_READ_MAX) body = bufferedBody(fd, plan.parts, plan.tail);
-      else { body = { kind: 'multipart', fd, plan }; keep = true; }
+      else body = { kind: 'multipart', fd, plan };
     }
-    return { result: { kind: 'response', status: 206, headers: base(plan.contentType, plan.length), body, lastModifiedSec: mtime }, keep };
+    return { kind: 'response', status: 206, headers: baseHeaders(plan.contentType, plan.length, lastModified, etag), body, lastModifiedSec: mtime };
   }
-  const h = base(contentType, size);
+  // The whole file: from the entry's memo when it was built for the same type and etag setting.
+  const memoable = entry !== undefined && !head && size > 0;
+  if (memoable) {
+    const memo = full200.get(entry);
+    if (memo !== undefined && memo.contentType === contentType && memo.etag === (etag !== undefined)) return memo.result;
+  }
+  const h = baseHeaders(contentType, size, lastModified, etag);
   h.push(['Accept-Ranges', 'bytes']);
   let body: BodyPlan = { kind: 'none' };
   if (!head && size > 0) {
     if (mem) body = { kind: 'buffer', data: mem, truncated: mem.length < size };
-    else { body = { kind: 'file', fd, start: 0, end: size }; keep = true; }
+    else body = { kind: 'file', fd, start: 0, end: size };
   }
-  return { result: { kind: 'response', status: 200, headers: h, body, lastModifiedSec: mtime }, keep };
+  const result: StaticResult = { kind: 'response', status: 200, headers: h, body, lastModifiedSec: mtime };
+  if (memoable) full200.set(entry, { contentType, etag: etag !== undefined, result });
+  return result;
+}
+
+/** Content-Type, Content-Length, Last-Modified and the ETag (unless `etag off`). */
+function baseHeaders(type: string, length: number, lastModified: string, etag: string | undefined): [string, string][] {
+  const h: [string, string][] = [['Content-Type', type], ['Content-Length', String(length)], ['Last-Modified', lastModified]];
+  if (etag) h.push(['ETag', etag]);
+  return h;
 }
 
 /** bufferedBody for a file held in memory. */

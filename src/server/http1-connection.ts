@@ -66,14 +66,28 @@ for (let c = 0; c < 128; c++) {
  * What it takes it reads as nginx does (any method name, spaces around values, raw bytes in values).
  */
 export function parseHead(buf: Buffer, start: number): ParseResult {
-  // The head ends at its first empty line; nginx ends lines with CRLF or a bare LF.
-  const window = buf.subarray(start, Math.min(buf.length, start + MAX_FAST_HEAD));
-  const crlf = window.indexOf(LF_CRLF);
-  const lf = (crlf < 0 ? window : window.subarray(0, crlf + 1)).indexOf(LF_LF);
+  // The head ends at its first empty line; nginx ends lines with CRLF or a bare LF. Searched in
+  // `buf` itself within the first MAX_FAST_HEAD bytes (no subarray views to allocate).
+  const limit = Math.min(buf.length, start + MAX_FAST_HEAD);
+  const atCrlf = buf.indexOf(LF_CRLF, start);
+  const crlf = atCrlf >= 0 && atCrlf + 3 <= limit ? atCrlf - start : -1;
+  // A bare "\n\n" ends it too if it comes first. Before a CRLF end that is a short scan of the
+  // head (buf.indexOf would look through every pipelined byte after it).
+  let lf = -1;
+  if (crlf >= 0) {
+    for (let i = start, last = start + crlf; i < last; i++) {
+      if (buf[i] === 0x0a && buf[i + 1] === 0x0a) { lf = i - start; break; }
+    }
+  } else {
+    const atLf = buf.indexOf(LF_LF, start);
+    if (atLf >= 0 && atLf + 2 <= limit) lf = atLf - start;
+  }
   const whole = lf >= 0 || crlf >= 0;
   // Without an empty line yet, only an HTTP/0.9 request (one line) can be complete.
-  const firstLine = whole ? -1 : window.indexOf(0x0a);
-  if (!whole && firstLine < 0) return window.length >= MAX_FAST_HEAD ? 'other' : 'partial';
+  const atNl = whole ? -1 : buf.indexOf(0x0a, start);
+  const firstLine = atNl >= 0 && atNl < limit ? atNl - start : -1;
+  const full = limit - start >= MAX_FAST_HEAD;
+  if (!whole && firstLine < 0) return full ? 'other' : 'partial';
   const end = start + (whole ? (lf >= 0 ? lf + 2 : crlf + 3) : firstLine + 1);
   const s = buf.toString('latin1', start, end);
   let i = 0;
@@ -94,7 +108,7 @@ export function parseHead(buf: Buffer, start: number): ParseResult {
     if (lineEnds < 0 || method !== 'GET') return 'other';
     return { method, url, major: 0, minor: 9, rawHeaders: [], headers: {}, keepAlive: false, end: start + lineEnds, length: lineEnds };
   }
-  if (!whole) return window.length >= MAX_FAST_HEAD ? 'other' : 'partial';
+  if (!whole) return full ? 'other' : 'partial';
   // " HTTP/1.x", any x as nginx serves it (1.2 and up behave as 1.1), then the line's end.
   if (s.charCodeAt(i + 1) !== 0x48 || s.slice(i + 1, i + 8) !== 'HTTP/1.') return 'other';
   const minorChar = s.charCodeAt(i + 8);
@@ -151,12 +165,25 @@ function lineEnd(s: string, i: number): number {
   return c === 0x0d && s.charCodeAt(i + 1) === 0x0a ? i + 2 : -1;
 }
 
+/**
+ * An EventEmitter whose listener table is made with the first listener: node's emitter methods take
+ * an undefined `_events` (as EventEmitter.init leaves it for subclasses with their own), and most
+ * requests never get a listener.
+ */
+const LazyEmitter = function LazyEmitter(this: { _events: unknown; _eventsCount: number; _maxListeners: unknown }) {
+  this._events = undefined;
+  this._eventsCount = 0;
+  this._maxListeners = undefined;
+} as unknown as typeof EventEmitter;
+LazyEmitter.prototype = Object.create(EventEmitter.prototype, { constructor: { value: LazyEmitter, writable: true, configurable: true } });
+
+const NO_TRAILERS: Record<string, string> = Object.freeze({});
+
 /** The request as node:http's IncomingMessage presents a complete, bodiless one. */
-class FastRequest extends EventEmitter {
+class FastRequest extends LazyEmitter {
   readonly complete = true;
   readonly aborted = false;
   readonly readable = false;
-  readonly trailers: Record<string, string> = {};
   /** The head came in the same read as the previous request's ($pipe). */
   pipelined = false;
   /** The head's length in bytes as received ($request_length). */
@@ -180,6 +207,10 @@ class FastRequest extends EventEmitter {
     return this.socket;
   }
 
+  get trailers(): Record<string, string> {
+    return NO_TRAILERS;
+  }
+
   get headersDistinct(): Record<string, string[]> {
     if (!this.distinct) {
       const d: Record<string, string[]> = {};
@@ -201,6 +232,49 @@ class FastRequest extends EventEmitter {
 
 function uncork(socket: Socket): void {
   socket.uncork();
+}
+
+/**
+ * The pieces of a response head, joined once (no intermediate string per header line). One serves
+ * every response (writeHead is synchronous); its array keeps its capacity: emptying it with
+ * `length = 0` would drop the backing store and grow a new one for each head.
+ */
+class HeadParts {
+  private readonly parts: string[] = [];
+  private n = 0;
+  add(s: string): void {
+    this.parts[this.n++] = s;
+  }
+  add4(a: string, b: string, c: string, d: string): void {
+    const p = this.parts;
+    p[this.n++] = a;
+    p[this.n++] = b;
+    p[this.n++] = c;
+    p[this.n++] = d;
+  }
+  reset(): void {
+    this.n = 0;
+  }
+  join(): string {
+    this.parts.length = this.n;
+    this.n = 0;
+    return this.parts.join('');
+  }
+}
+const HEAD_PARTS = new HeadParts();
+const SEEN_DATE = 1;
+const SEEN_CONNECTION = 2;
+const SEEN_CONTENT_LENGTH = 4;
+const SEEN_TRANSFER_ENCODING = 8;
+
+/** `name` (a header name, ASCII) equals `lower` (lowercase) ignoring case. */
+function sameLower(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a ? c + 0x20 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 function invalidChar(name: string): TypeError {
@@ -229,7 +303,8 @@ class FastResponse extends EventEmitter {
   private hasBody: boolean;
   private headSent = false;
   private needDrain = false;
-  private contentLength: number | undefined;
+  /** The body's length when end() writes the head itself. */
+  contentLength: number | undefined;
 
   constructor(private readonly conn: Http1Connection, readonly req: FastRequest, keepAlive: boolean) {
     super();
@@ -259,69 +334,105 @@ class FastResponse extends EventEmitter {
     const phrase = reason ?? this.statusMessage ?? STATUS_CODES[status] ?? 'unknown';
     if (INVALID_VALUE.test(phrase)) throw invalidChar('statusMessage');
     if (status === 204 || status === 304 || status < 200) this.hasBody = false;
-    let head = `HTTP/1.1 ${status} ${phrase}\r\n`;
-    let connection = false;
-    let contentLength = false;
-    let te = false;
-    let date = false;
-    const add = (name: string, value: unknown): void => {
-      if (!TOKEN.test(name)) throw Object.assign(new TypeError(`Header name must be a valid HTTP token ["${name}"]`), { code: 'ERR_INVALID_HTTP_TOKEN' });
-      if (value === undefined) throw Object.assign(new TypeError(`Invalid value "undefined" for header "${name}"`), { code: 'ERR_HTTP_INVALID_HEADER_VALUE' });
-      if (Array.isArray(value)) {
-        for (const v of value) add(name, v);
-        return;
+    const ka = this.conn.server.keepAliveTimeout;
+    // The same answer as the previous one (a file asked for again, within the same second): its head.
+    const memo = lastHead;
+    if (memo !== undefined && memo.matches(this, status, phrase, headers, ka)) {
+      memo.apply(this);
+      return this;
+    }
+    const before = this.state();
+    // The head's pieces go into one array joined once: no intermediate string per header line.
+    const parts = HEAD_PARTS;
+    parts.reset();
+    parts.add4('HTTP/1.1 ', String(status), ' ', phrase);
+    parts.add('\r\n');
+    let seen = 0;
+    try {
+      if (Array.isArray(headers)) {
+        if (headers.length > 0 && Array.isArray(headers[0])) for (const h of headers as [string, unknown][]) seen |= this.addHeader(parts, h[0], h[1]);
+        else for (let i = 0; i < headers.length; i += 2) seen |= this.addHeader(parts, String(headers[i]), headers[i + 1]);
+      } else if (headers) {
+        for (const k of Object.keys(headers)) seen |= this.addHeader(parts, k, headers[k]);
       }
-      const v = String(value);
-      if (INVALID_VALUE.test(v)) throw invalidChar(name);
-      head += `${name}: ${v}\r\n`;
-      switch (name.length) {
-        case 4: if (name.toLowerCase() === 'date') date = true; break;
-        case 10:
-          if (name.toLowerCase() === 'connection') {
-            connection = true;
-            if (CLOSE.test(v)) this._last = true;
-            else this.shouldKeepAlive = true;
-          }
-          break;
-        case 14: if (name.toLowerCase() === 'content-length') contentLength = true; break;
-        case 17:
-          if (name.toLowerCase() === 'transfer-encoding') {
-            te = true;
-            if (CHUNKED.test(v)) this.chunkedEncoding = true;
-          }
-          break;
-      }
-    };
-    if (Array.isArray(headers)) {
-      if (headers.length > 0 && Array.isArray(headers[0])) for (const h of headers as [string, unknown][]) add(h[0], h[1]);
-      else for (let i = 0; i < headers.length; i += 2) add(String(headers[i]), headers[i + 1]);
-    } else if (headers) {
-      for (const k of Object.keys(headers)) add(k, headers[k]);
+    } catch (e) {
+      parts.reset();
+      throw e;
     }
     // What node:http's _storeHeader adds on its own.
-    if (this.sendDate && !date) head += `Date: ${httpDate(Date.now())}\r\n`;
-    if (!connection) {
-      if (this.shouldKeepAlive && (contentLength || this.useChunkedEncodingByDefault)) {
-        head += 'Connection: keep-alive\r\n';
-        const ka = this.conn.server.keepAliveTimeout;
-        if (ka) head += `Keep-Alive: timeout=${Math.floor(ka / 1000)}\r\n`;
+    if (this.sendDate && !(seen & SEEN_DATE)) parts.add4('Date: ', httpDate(Date.now()), '\r\n', '');
+    if (!(seen & SEEN_CONNECTION)) {
+      if (this.shouldKeepAlive && (seen & SEEN_CONTENT_LENGTH || this.useChunkedEncodingByDefault)) {
+        parts.add('Connection: keep-alive\r\n');
+        if (ka) parts.add(`Keep-Alive: timeout=${Math.floor(ka / 1000)}\r\n`);
       } else {
         this._last = true;
-        head += 'Connection: close\r\n';
+        parts.add('Connection: close\r\n');
       }
     }
-    if (!contentLength && !te) {
+    if (!(seen & (SEEN_CONTENT_LENGTH | SEEN_TRANSFER_ENCODING))) {
       if (!this.hasBody) this.chunkedEncoding = false;
       else if (!this.useChunkedEncodingByDefault) this._last = true;
-      else if (this.contentLength !== undefined) head += `Content-Length: ${this.contentLength}\r\n`;
+      else if (this.contentLength !== undefined) parts.add(`Content-Length: ${this.contentLength}\r\n`);
       else {
-        head += 'Transfer-Encoding: chunked\r\n';
+        parts.add('Transfer-Encoding: chunked\r\n');
         this.chunkedEncoding = true;
       }
     }
+    parts.add('\r\n');
+    const head = parts.join();
     // HTTP/0.9 has no status line nor headers: the body alone, then the connection closes.
-    this._header = this.req.httpVersionMajor === 0 ? '' : head + '\r\n';
+    this._header = this.req.httpVersionMajor === 0 ? '' : head;
+    // Only a head that depends on nothing but these inputs is kept (not one with node's own Date).
+    if (!(this.sendDate && !(seen & SEEN_DATE)) && HeadMemo.keepable(headers)) {
+      lastHead = new HeadMemo(before, status, phrase, headers, ka, this);
+    }
     return this;
+  }
+
+  /** What writeHead reads and changes besides its arguments, as one number (see HeadMemo). */
+  state(): number {
+    return (this.shouldKeepAlive ? 1 : 0) | (this.useChunkedEncodingByDefault ? 2 : 0) | (this.hasBody ? 4 : 0)
+      | (this.chunkedEncoding ? 8 : 0) | (this._last ? 16 : 0) | (this.req.httpVersionMajor === 0 ? 32 : 0)
+      | (this.contentLength === undefined ? 64 : 0);
+  }
+
+  /** HeadMemo.apply: the state a memoized head left. */
+  restore(state: number, head: string): void {
+    this.shouldKeepAlive = (state & 1) !== 0;
+    this.hasBody = (state & 4) !== 0;
+    this.chunkedEncoding = (state & 8) !== 0;
+    this._last = (state & 16) !== 0;
+    this._header = head;
+  }
+
+  /** One header line (each value of an array): validated as node:http does; what it was, as SEEN_* bits. */
+  private addHeader(parts: HeadParts, name: string, value: unknown): number {
+    if (!TOKEN.test(name)) throw Object.assign(new TypeError(`Header name must be a valid HTTP token ["${name}"]`), { code: 'ERR_INVALID_HTTP_TOKEN' });
+    if (value === undefined) throw Object.assign(new TypeError(`Invalid value "undefined" for header "${name}"`), { code: 'ERR_HTTP_INVALID_HEADER_VALUE' });
+    if (Array.isArray(value)) {
+      let seen = 0;
+      for (const v of value) seen |= this.addHeader(parts, name, v);
+      return seen;
+    }
+    const v = typeof value === 'string' ? value : String(value);
+    if (INVALID_VALUE.test(v)) throw invalidChar(name);
+    parts.add4(name, ': ', v, '\r\n');
+    // The names node:http looks at, compared without lowercasing (which would make a string each time).
+    switch (name.length) {
+      case 4: return sameLower(name, 'date') ? SEEN_DATE : 0;
+      case 10:
+        if (!sameLower(name, 'connection')) return 0;
+        if (CLOSE.test(v)) this._last = true;
+        else this.shouldKeepAlive = true;
+        return SEEN_CONNECTION;
+      case 14: return sameLower(name, 'content-length') ? SEEN_CONTENT_LENGTH : 0;
+      case 17:
+        if (!sameLower(name, 'transfer-encoding')) return 0;
+        if (CHUNKED.test(v)) this.chunkedEncoding = true;
+        return SEEN_TRANSFER_ENCODING;
+    }
+    return 0;
   }
 
   flushHeaders(): void {
@@ -450,6 +561,48 @@ class FastResponse extends EventEmitter {
   }
 }
 
+/**
+ * The last response head built, with everything it was built from: a static file asked for again
+ * (the same header strings, mostly the very same objects, as the pipeline memoizes them) gets the
+ * same head string without validating and joining its lines again.
+ */
+class HeadMemo {
+  private readonly after: number;
+  private readonly head: string;
+  private readonly contentLength: number | undefined;
+  private readonly headers: readonly string[];
+
+  constructor(private readonly before: number, private readonly status: number, private readonly phrase: string,
+    headers: readonly string[], private readonly keepAliveTimeout: number, res: FastResponse) {
+    // A copy: a caller may change its array after the call.
+    this.headers = headers.slice();
+    this.after = res.state();
+    this.head = res._header!;
+    this.contentLength = res.contentLength;
+  }
+
+  /** A flat [name, value, …] list of strings (what pipeline.ts gives). */
+  static keepable(headers: unknown): headers is readonly string[] {
+    if (!Array.isArray(headers)) return false;
+    for (let i = 0; i < headers.length; i++) if (typeof headers[i] !== 'string') return false;
+    return true;
+  }
+
+  matches(res: FastResponse, status: number, phrase: string, headers: unknown, keepAliveTimeout: number): boolean {
+    if (status !== this.status || phrase !== this.phrase || keepAliveTimeout !== this.keepAliveTimeout) return false;
+    if (res.contentLength !== this.contentLength || res.state() !== this.before || !Array.isArray(headers)) return false;
+    const h = this.headers;
+    if (headers.length !== h.length) return false;
+    for (let i = 0; i < h.length; i++) if (headers[i] !== h[i]) return false;
+    return true;
+  }
+
+  apply(res: FastResponse): void {
+    res.restore(this.after, this.head);
+  }
+}
+let lastHead: HeadMemo | undefined;
+
 type ConnectionListener = (this: HttpServer, socket: Socket) => void;
 
 interface ServerState {
@@ -496,7 +649,8 @@ class Http1Connection {
     this.pending = this.leftover ? buf.subarray(head.end) : undefined;
     this.st.idle.delete(this);
     if (this.socket.timeout) this.socket.setTimeout(0);
-    const req = new FastRequest(this.socket, head.method, head.url, head.major, head.minor, `${head.major}.${head.minor}`, head.headers, head.rawHeaders);
+    const version = head.minor === 1 && head.major === 1 ? '1.1' : `${head.major}.${head.minor}`;
+    const req = new FastRequest(this.socket, head.method, head.url, head.major, head.minor, version, head.headers, head.rawHeaders);
     req.pipelined = pipelined;
     req.headLength = head.length;
     const res = new FastResponse(this, req, head.keepAlive && !this.st.closing);
