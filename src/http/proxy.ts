@@ -13,8 +13,8 @@ import {
   directiveArgs, flagDirective, hiddenResponseHeaders, proxyVarContext, proxyVarValue, rawPairs, requestHeaderPlan,
   type ConfLevels, type RequestHeaderPlan,
 } from './proxy-headers.ts';
-import { GroupError, poolFor, selectorFor, UpstreamRegistry, type GroupRuntime } from './upstream-groups.ts';
-import { freePeer, getPeer, startWalk, type Peer } from './upstream-peers.ts';
+import { GroupError, poolFor, selectorFor, UpstreamRegistry, type GroupRuntime, type PeerConns, type UpstreamConn } from './upstream-groups.ts';
+import { freePeer, getPeer, startWalk, type Peer, type PeerWalk, type Selector } from './upstream-peers.ts';
 import { classifyUpstreamError, NEXT_STATUS, type Failure } from './proxy-errors.ts';
 import { compiled, evaluate, formatMsec, type CompiledValue, type VarContext } from './variables.ts';
 
@@ -26,7 +26,7 @@ export interface ProxyHandlerOptions {
 export type ProxyHook = ((req: IncomingMessage, res: ServerResponse, r: RequestState) => Promise<ContentOutcome>) & { close(): Promise<void> };
 
 /** Requests that arrived through the server's 'upgrade' event: their raw socket and early bytes. */
-const upgrades = new WeakMap<IncomingMessage, { socket: Duplex; head: Buffer }>();
+const upgrades = new WeakMap<IncomingMessage, Upgrade>();
 
 /**
  * The listener for http.Server's 'upgrade' event: runs the normal request handler on a response
@@ -164,9 +164,12 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
     );
   };
 
-  async function proxy(req: IncomingMessage, res: ServerResponse, r: RequestState, plan: Plan, target: ProxyTarget, group: GroupRuntime): Promise<ContentOutcome> {
+  /**
+   * Reads the request body if it is to be buffered, then runs the attempts. Without a body to
+   * wait for, no promise is made but the one the pipeline waits on.
+   */
+  function proxy(req: IncomingMessage, res: ServerResponse, r: RequestState, plan: Plan, target: ProxyTarget, group: GroupRuntime): Promise<ContentOutcome> {
     const conf = r.conf;
-    const pp = conf.proxyPass!;
     const upgrade = upgrades.get(req);
     const clientLength = req.headers['content-length'];
     const chunked = req.headers['transfer-encoding'] !== undefined;
@@ -174,15 +177,26 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
     // with a known length, or chunked to an HTTP/1.1 upstream. Then no retry once it is sent.
     const streaming = plan.setBody === undefined && !upgrade && !plan.requestBuffering
       && (clientLength !== undefined || (chunked && conf.proxyHttpVersion === '1.1'));
-    let body: Buffer | IncomingMessage;
+    const go = (body: Buffer | IncomingMessage): Promise<ContentOutcome> =>
+      start(req, res, r, plan, target, group, body, upgrade, clientLength, chunked, streaming);
     if (plan.setBody !== undefined) {
-      if (!upgrade) await readBody(req); // read and dropped, as nginx discards it
-      body = Buffer.from(evaluate(plan.setBody, r.ctx), 'latin1');
-    } else if (upgrade) body = EMPTY;
-    else if (streaming) body = req;
+      const setBody = plan.setBody;
+      const made = (): Buffer => Buffer.from(evaluate(setBody, r.ctx), 'latin1');
+      if (upgrade) return go(made());
+      return readBody(req).then(() => go(made())); // read and dropped, as nginx discards it
+    }
+    if (upgrade) return go(EMPTY);
+    if (streaming) return go(req);
     // An HTTP/1 request with neither Content-Length nor Transfer-Encoding has no body to read.
-    else if (clientLength === undefined && !chunked && req.httpVersionMajor === 1) body = EMPTY;
-    else body = await readBody(req);
+    if (clientLength === undefined && !chunked && req.httpVersionMajor === 1) return go(EMPTY);
+    return readBody(req).then(go);
+  }
+
+  function start(
+    req: IncomingMessage, res: ServerResponse, r: RequestState, plan: Plan, target: ProxyTarget, group: GroupRuntime,
+    body: Buffer | IncomingMessage, upgrade: Upgrade | undefined, clientLength: string | undefined, chunked: boolean, streaming: boolean,
+  ): Promise<ContentOutcome> {
+    const pp = r.conf.proxyPass!;
     const hasBody = plan.setBody !== undefined || (Buffer.isBuffer(body) && body.length > 0) || clientLength !== undefined || chunked;
     const bodyLength = Buffer.isBuffer(body) ? body.length : clientLength !== undefined ? Number(clientLength) : undefined;
     const loc = r.location;
@@ -195,52 +209,13 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
         escape: r.internal || !r.validUnparsedUri || /%/.test(ctx.rawUri.split('?')[0] ?? ''),
       });
     const headers = upstreamHeaders(plan.headers, ctx, target, hasBody ? bodyLength : undefined, req.rawHeaders, Buffer.isBuffer(body));
-
-    const walk = startWalk(group.peers);
-    if (plan.maxTries > 0 && walk.tries > plan.maxTries) walk.tries = plan.maxTries;
-    const select = selectorFor(group, ctx);
-    const tries: Tries = { addr: [], status: [], time: [], connect: [], header: [] };
-    const scheme = target.scheme;
-    const canRetry = (status: number): boolean => {
-      const ft = NEXT_STATUS.get(status);
-      if (!ft || !plan.next.has(ft) || walk.tries <= 1) return false;
-      return !NON_IDEMPOTENT.has(r.method) || plan.retryNonIdempotent;
-    };
-
-    for (;;) {
-      const peer = getPeer(walk, select);
-      if (!peer) {
-        logError(r, opts, 'error', 'no live upstreams while connecting to upstream', `${scheme}://${group.name}${uri}`);
-        tries.addr.push(group.name);
-        tries.status.push('502');
-        tries.time.push('0.000');
-        publish(r, tries);
-        return { kind: 'status', status: 502 };
-      }
-      tries.addr.push(peer.name);
-      const attempt = await attemptPeer({
-        plan, r, res, req, peer, group, scheme, uri, body, hasBody, headers, upgrade, tries, log: opts, canRetry,
-      });
-      if (attempt.kind !== 'failed') {
-        freePeer(walk, false);
-        publish(r, tries);
-        if (attempt.kind === 'done') return { kind: 'done' };
-        if (attempt.kind === 'intercept') return { kind: 'status', status: attempt.status };
-        return accelRedirect(r, attempt.target);
-      }
-      const f = attempt.failure;
-      const upstreamUrl = `${scheme}://${peer.name}${uri}`;
-      if (f.message) logError(r, opts, 'error', f.message, upstreamUrl);
-      freePeer(walk, f.type !== 'http_403' && f.type !== 'http_404', () => {
-        logError(r, opts, 'warn', `upstream server temporarily disabled${f.action ? ` ${f.action}` : ''}`, upstreamUrl);
-      });
-      const blocked = f.requestSent && ((NON_IDEMPOTENT.has(r.method) && !plan.retryNonIdempotent) || streaming);
-      if (walk.tries === 0 || !plan.next.has(f.type) || blocked) {
-        publish(r, tries);
-        return { kind: 'status', status: f.status };
-      }
-    }
+    const run = new ProxyRun(plan, r, req, res, group, target.scheme, uri, body, hasBody, headers, upgrade, streaming, opts);
+    return new Promise<ContentOutcome>((resolve) => {
+      run.resolve = resolve;
+      run.next();
+    });
   }
+
   return Object.assign(hook, { close: () => registry.close() });
 }
 
@@ -335,24 +310,96 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   return b;
 }
 
-interface AttemptInput {
-  plan: Plan;
-  r: RequestState;
-  req: IncomingMessage;
-  res: ServerResponse;
-  peer: Peer;
-  group: GroupRuntime;
-  scheme: 'http' | 'https';
-  uri: string;
-  body: Buffer | IncomingMessage;
-  hasBody: boolean;
-  headers: UpstreamHeaders;
-  upgrade?: { socket: Duplex; head: Buffer } | undefined;
-  tries: Tries;
-  log: ProxyHandlerOptions;
+type Upgrade = { socket: Duplex; head: Buffer };
+
+/**
+ * One proxied request: what every attempt sends, and the walk over the group's peers
+ * (proxy_next_upstream). An attempt's end comes back to onAttempt, which answers or tries the
+ * next peer.
+ */
+class ProxyRun {
+  readonly walk: PeerWalk;
+  readonly select: Selector;
+  readonly tries: Tries = { addr: [], status: [], time: [], connect: [], header: [] };
+  resolve!: (o: ContentOutcome) => void;
+  /** The peer of the attempt under way. */
+  peer: Peer | undefined;
+
+  constructor(
+    readonly plan: Plan,
+    readonly r: RequestState,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly group: GroupRuntime,
+    readonly scheme: 'http' | 'https',
+    readonly uri: string,
+    readonly body: Buffer | IncomingMessage,
+    readonly hasBody: boolean,
+    readonly headers: UpstreamHeaders,
+    readonly upgrade: Upgrade | undefined,
+    readonly streaming: boolean,
+    readonly log: ProxyHandlerOptions,
+  ) {
+    this.walk = startWalk(group.peers);
+    if (plan.maxTries > 0 && this.walk.tries > plan.maxTries) this.walk.tries = plan.maxTries;
+    this.select = selectorFor(group, r.ctx);
+  }
+
   /** Whether an upstream status may go to the next peer (proxy_next_upstream http_NNN). */
-  canRetry: (status: number) => boolean;
+  canRetry(status: number): boolean {
+    const ft = NEXT_STATUS.get(status);
+    if (!ft || !this.plan.next.has(ft) || this.walk.tries <= 1) return false;
+    return !NON_IDEMPOTENT.has(this.r.method) || this.plan.retryNonIdempotent;
+  }
+
+  /** Picks a peer and sends the request to it (or answers 502 when none is left). */
+  next(): void {
+    const { r, tries, group } = this;
+    const peer = getPeer(this.walk, this.select);
+    if (!peer) {
+      logError(r, this.log, 'error', 'no live upstreams while connecting to upstream', `${this.scheme}://${group.name}${this.uri}`);
+      tries.addr.push(group.name);
+      tries.status.push('502');
+      tries.time.push('0.000');
+      publish(r, tries);
+      this.resolve({ kind: 'status', status: 502 });
+      return;
+    }
+    this.peer = peer;
+    tries.addr.push(peer.name);
+    attemptPeer(this, peer);
+  }
+
+  onAttempt(attempt: Attempt): void {
+    const { r, plan, tries, walk } = this;
+    if (attempt.kind !== 'failed') {
+      freePeer(walk, false);
+      publish(r, tries);
+      if (attempt.kind === 'done') this.resolve(DONE);
+      else if (attempt.kind === 'intercept') this.resolve({ kind: 'status', status: attempt.status });
+      else this.resolve(accelRedirect(r, attempt.target));
+      return;
+    }
+    // A failure may come from inside undici's callbacks: the next peer is tried once they are over.
+    queueMicrotask(() => {
+      const f = attempt.failure;
+      const upstreamUrl = `${this.scheme}://${this.peer!.name}${this.uri}`;
+      if (f.message) logError(r, this.log, 'error', f.message, upstreamUrl);
+      freePeer(walk, f.type !== 'http_403' && f.type !== 'http_404', () => {
+        logError(r, this.log, 'warn', `upstream server temporarily disabled${f.action ? ` ${f.action}` : ''}`, upstreamUrl);
+      });
+      const blocked = f.requestSent && ((NON_IDEMPOTENT.has(r.method) && !plan.retryNonIdempotent) || this.streaming);
+      if (walk.tries === 0 || !plan.next.has(f.type) || blocked) {
+        publish(r, tries);
+        this.resolve({ kind: 'status', status: f.status });
+        return;
+      }
+      this.next();
+    });
+  }
 }
+
+const DONE: ContentOutcome = { kind: 'done' };
 
 /** $upstream_http_NAME for a header name (lower case): built once per distinct name. */
 const varNames = new Map<string, string>();
@@ -366,44 +413,41 @@ function upstreamVarName(lower: string): string {
   return n;
 }
 
-function attemptPeer(inp: AttemptInput): Promise<Attempt> {
+function attemptPeer(inp: ProxyRun, peer: Peer): void {
   const { headers } = inp;
   const wantsUpgrade = inp.upgrade !== undefined && headers.upgrade !== '' && headers.connection.includes('upgrade');
   // nginx keeps an upstream connection only with `keepalive` in the upstream and a request that
   // does not say `Connection: close` (HTTP/1.1 with `proxy_set_header Connection ""`).
   const reset = !wantsUpgrade && (inp.group.keepalive === 0 || headers.connection === 'close');
-  const pool = poolFor(inp.group, inp.peer, inp.scheme, inp.r.conf.proxyConnectTimeoutMs);
-  return new Promise<Attempt>((resolve) => {
-    const handler = new AttemptHandler(inp, resolve);
-    try {
-      const opts: Dispatcher.DispatchOptions & { servername?: string } = {
-        path: inp.uri,
-        method: inp.r.method as Dispatcher.HttpMethod,
-        headers: headers.list,
-        body: inp.hasBody ? inp.body : null,
-        reset,
-        upgrade: wantsUpgrade ? headers.upgrade : null,
-        headersTimeout: 0,
-        bodyTimeout: 0,
-        // undici takes the TLS server name from the Host header unless told; a plain connection
-        // uses none, so spare it that parsing (and an IP-address test) on every request.
-        servername: inp.scheme === 'http' ? 'plain' : undefined,
-      };
-      pool.dispatch(opts, handler);
-    } catch (e) {
-      handler.settle({ kind: 'failed', failure: { type: 'error', status: 502, requestSent: false, message: `invalid upstream request: ${(e as Error).message}` } });
-    }
-  });
+  const conns = poolFor(inp.group, peer, inp.scheme, inp.r.conf.proxyConnectTimeoutMs);
+  const conn = conns.acquire();
+  const handler = new AttemptHandler(inp, peer, conns, conn);
+  try {
+    const opts: Dispatcher.DispatchOptions & { servername?: string } = {
+      path: inp.uri,
+      method: inp.r.method as Dispatcher.HttpMethod,
+      headers: headers.list,
+      body: inp.hasBody ? inp.body : null,
+      reset,
+      upgrade: wantsUpgrade ? headers.upgrade : null,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      // undici takes the TLS server name from the Host header unless told; a plain connection
+      // uses none, so spare it that parsing (and an IP-address test) on every request.
+      servername: inp.scheme === 'http' ? 'plain' : undefined,
+    };
+    conn.client.dispatch(opts, handler);
+  } catch (e) {
+    handler.handBack(false);
+    handler.settle({ kind: 'failed', failure: { type: 'error', status: 502, requestSent: false, message: `invalid upstream request: ${(e as Error).message}` } });
+  }
 }
 
 /** undici's handler for one attempt: streams the response to the client, or reports why not. */
 class AttemptHandler implements Dispatcher.DispatchHandlers {
   private readonly started = Date.now();
   private abort: ((err?: Error) => void) | undefined;
-  // proxy_read_timeout with a native timer, refreshed as data comes (undici's own are coarse,
-  // about a second late).
-  private timer: NodeJS.Timeout | undefined;
-  private timerArmed = false;
+  // proxy_read_timeout, kept by the connection (undici's own timers are coarse, about a second late).
   private timerCode = '';
   private resumeUpstream: (() => void) | undefined;
   private drainHooked = false;
@@ -415,9 +459,21 @@ class AttemptHandler implements Dispatcher.DispatchHandlers {
   private headSent = false;
   private settled = false;
   private statusPushed = false;
+  /** The connection, until it is handed back (response complete) or dropped (failure). */
+  private conn: UpstreamConn | undefined;
 
-  constructor(private readonly inp: AttemptInput, private readonly resolve: (a: Attempt) => void) {
+  constructor(private readonly inp: ProxyRun, private readonly peer: Peer, private readonly conns: PeerConns, conn: UpstreamConn) {
+    this.conn = conn;
     inp.res.on('close', this.onClientClose);
+  }
+
+  /** The connection is done with this request: reusable after a complete response, else dropped. */
+  handBack(reuse: boolean): void {
+    const c = this.conn;
+    if (!c) return;
+    this.conn = undefined;
+    if (reuse) this.conns.release(c);
+    else this.conns.discard(c);
   }
 
   private elapsed(): string {
@@ -425,23 +481,16 @@ class AttemptHandler implements Dispatcher.DispatchHandlers {
   }
 
   private readonly onTimeout = (): void => {
-    this.timerArmed = false;
     this.abort?.(Object.assign(new Error('upstream timed out'), { code: this.timerCode }));
   };
 
   private armRead(code: string): void {
     this.timerCode = code;
-    if (this.timerArmed) this.timer!.refresh();
-    else {
-      this.timer = setTimeout(this.onTimeout, this.inp.r.conf.proxyReadTimeoutMs);
-      this.timerArmed = true;
-    }
+    this.conn?.arm(this.inp.r.conf.proxyReadTimeoutMs, this.onTimeout);
   }
 
   private disarm(): void {
-    if (!this.timerArmed) return;
-    this.timerArmed = false;
-    clearTimeout(this.timer);
+    this.conn?.disarm();
   }
 
   private detach(): void {
@@ -461,7 +510,7 @@ class AttemptHandler implements Dispatcher.DispatchHandlers {
     if (tries.header.length < tries.time.length) tries.header.push('-');
     if (tries.connect.length < tries.time.length) tries.connect.push('-');
     if (tries.connect.length !== tries.time.length) tries.connect.length = tries.time.length;
-    this.resolve(a);
+    this.inp.onAttempt(a);
   }
 
   // The client went away (nginx logs 499): stop the upstream request, and do not try another peer.
@@ -498,6 +547,9 @@ class AttemptHandler implements Dispatcher.DispatchHandlers {
     out.push(['Connection', 'upgrade']);
     writeHead(r, res, 101, out, undefined, 'Switching Protocols', inp.plan.passed);
     res.flushHeaders();
+    // undici has let go of the socket: its Client connects anew for the next request.
+    this.disarm();
+    this.handBack(true);
     tunnel(inp.upgrade!.socket, inp.upgrade!.head, socket, r.conf.proxyReadTimeoutMs, () => {
       this.detach();
       this.settle({ kind: 'done' });
@@ -550,7 +602,8 @@ class AttemptHandler implements Dispatcher.DispatchHandlers {
     for (let i = 0; i < n; i++) vars.set(upstreamVarName(lowers[i]!), values[i]!);
     // add_header may name $upstream_* variables: they are set before the head is written, with
     // this try's response time still "-" (it ends with the body), as nginx shows it then.
-    publish(r, tries, true);
+    // Nothing else reads them before the attempt settles (the access log comes after).
+    if (conf.addHeaders.length > 0) publish(r, tries, true);
     const hidden = inp.plan.hidden;
     const out: [string, string][] = [];
     for (let i = 0; i < n; i++) if (!hidden.has(lowers[i]!)) out.push(clientHeader(inp, names[i]!, lowers[i]!, values[i]!));
@@ -594,11 +647,14 @@ class AttemptHandler implements Dispatcher.DispatchHandlers {
     if (this.last) this.inp.res.end(this.last);
     else this.inp.res.end();
     this.settle({ kind: 'done' });
+    // Handed back last: a request that res.end() lets start at once takes another connection.
+    this.handBack(true);
   }
 
   onError(err: Error): void {
     this.disarm();
     this.detach();
+    this.handBack(false);
     if (this.settled) return;
     const { inp } = this;
     const failure = classifyUpstreamError(err, this.headSent);
@@ -607,14 +663,14 @@ class AttemptHandler implements Dispatcher.DispatchHandlers {
       return;
     }
     // The response is under way: nginx logs and cuts the client connection.
-    logError(inp.r, inp.log, 'error', failure.message, `${inp.scheme}://${inp.peer.name}${inp.uri}`);
+    logError(inp.r, inp.log, 'error', failure.message, `${inp.scheme}://${this.peer.name}${inp.uri}`);
     inp.res.destroy();
     this.settle({ kind: 'done' });
   }
 }
 
 /** An upstream header for the client: Location/Refresh rewritten by proxy_redirect. */
-function clientHeader(inp: AttemptInput, k: string, l: string, v: string): [string, string] {
+function clientHeader(inp: ProxyRun, k: string, l: string, v: string): [string, string] {
   switch (l) {
     // A relative Location is made absolute by the header filter, as nginx's own redirects are.
     case 'location': return ['Location', absoluteLocation(rewriteRedirect(v, inp.plan.rules, inp.r.ctx), redirectContext(inp.r))];

@@ -1,9 +1,9 @@
 // Upstream groups as the workers use them: peers resolved from upstream{} blocks (or made
-// implicitly from a proxy_pass host:port), their balancing state, and one undici connection pool
-// per peer. Everything is keyed by the RoutingState, so a reload starts with fresh state.
+// implicitly from a proxy_pass host:port), their balancing state, and one set of undici
+// connections per peer. Everything is keyed by the RoutingState, so a reload starts with fresh state.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { Pool } from 'undici';
+import { Client } from 'undici';
 import type { RoutingState, UpstreamGroup, UpstreamServer } from '../config/state.ts';
 import { makePeer, makePeerList, roundRobinSelector, type Peer, type PeerList, type Selector } from './upstream-peers.ts';
 import { chashSelector, hashSelector, ipHashSelector, leastConnSelector, randomSelector } from './upstream-balance.ts';
@@ -19,9 +19,115 @@ export interface GroupRuntime {
   keepalive: number;
   keepaliveTimeoutMs: number;
   keepaliveRequests: number;
-  pools: Map<string, Pool>;
+  pools: Map<string, PeerConns>;
   /** The pool each peer used last, with what it was made for: most requests find theirs here. */
-  lastPool: Map<Peer, { scheme: string; connectTimeoutMs: number; pool: Pool }>;
+  lastPool: Map<Peer, { scheme: string; connectTimeoutMs: number; pool: PeerConns }>;
+}
+
+/**
+ * One upstream connection: an undici Client (one request at a time) and its proxy_read_timeout.
+ * The timeout is a deadline moved on every read, watched by one timer per connection that is
+ * set again only when it would fire late: no timer is made, refreshed or cleared per request.
+ */
+export class UpstreamConn {
+  private deadline = 0;
+  private fireAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private onTimeout: (() => void) | undefined;
+
+  constructor(readonly client: Client) {}
+
+  /** Calls `onTimeout` unless arm() or disarm() is called again within `ms`. */
+  arm(ms: number, onTimeout: () => void): void {
+    const now = Date.now();
+    this.deadline = now + ms;
+    this.onTimeout = onTimeout;
+    if (this.timer === undefined || this.deadline < this.fireAt) this.schedule(ms, now);
+  }
+
+  /** No deadline: the timer, if set, lapses without effect. */
+  disarm(): void {
+    this.onTimeout = undefined;
+  }
+
+  dispose(): void {
+    this.onTimeout = undefined;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private schedule(ms: number, now: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.fireAt = now + ms;
+    // Unreferenced: a request under way keeps its sockets (and so the process) alive.
+    this.timer = setTimeout(this.fire, ms).unref();
+  }
+
+  private readonly fire = (): void => {
+    this.timer = undefined;
+    const cb = this.onTimeout;
+    if (cb === undefined) return;
+    const now = Date.now();
+    if (now >= this.deadline) {
+      this.onTimeout = undefined;
+      cb();
+    } else this.schedule(this.deadline - now, now);
+  };
+}
+
+/**
+ * One peer's upstream connections, the idle ones reused last in, first out (nginx's keepalive
+ * cache). A Pool would do the same with a search of its clients and 'drain' events on every
+ * request; here the proxy hands a connection back itself when its response is complete.
+ */
+export class PeerConns {
+  private readonly idle: UpstreamConn[] = [];
+  private readonly all = new Set<UpstreamConn>();
+  closed = false;
+
+  constructor(private readonly origin: string, private readonly options: Client.Options) {}
+
+  /** An idle connection (its socket may have closed meanwhile: undici connects again), or a new one. */
+  acquire(): UpstreamConn {
+    let c: UpstreamConn | undefined;
+    while ((c = this.idle.pop()) !== undefined) {
+      if (!c.client.closed && !c.client.destroyed) return c;
+      this.drop(c);
+    }
+    c = new UpstreamConn(new Client(this.origin, this.options));
+    this.all.add(c);
+    return c;
+  }
+
+  /** A connection whose response is complete: for the next request. */
+  release(c: UpstreamConn): void {
+    c.disarm();
+    if (!this.closed && !c.client.closed && !c.client.destroyed) this.idle.push(c);
+    else this.drop(c);
+  }
+
+  /** A connection whose request failed: not reused (its socket is gone or going). */
+  discard(c: UpstreamConn): void {
+    this.drop(c);
+    if (!c.client.destroyed) c.client.destroy().catch(() => {});
+  }
+
+  private drop(c: UpstreamConn): void {
+    c.dispose();
+    this.all.delete(c);
+  }
+
+  /** Closes every connection once its request is over (graceful). */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.idle.length = 0;
+    const all = [...this.all];
+    this.all.clear();
+    await Promise.allSettled(all.map(async (c) => {
+      await c.client.close();
+      c.dispose();
+    }));
+  }
 }
 
 export class GroupError extends Error {}
@@ -97,7 +203,7 @@ export class UpstreamRegistry {
   }
 
   private async build(target: ProxyTarget, explicit: UpstreamGroup | undefined, hasVariables: boolean): Promise<GroupRuntime> {
-    const common = { pools: new Map<string, Pool>(), lastPool: new Map<Peer, { scheme: string; connectTimeoutMs: number; pool: Pool }>() };
+    const common = { pools: new Map<string, PeerConns>(), lastPool: new Map<Peer, { scheme: string; connectTimeoutMs: number; pool: PeerConns }>() };
     if (explicit) {
       return {
         name: explicit.name, peers: await buildPeers(explicit.servers), method: explicit.method,
@@ -142,16 +248,16 @@ export function selectorFor(g: GroupRuntime, ctx: VarContext): Selector {
   }
 }
 
-/** The undici pool for a peer; without `keepalive` every request closes its connection. */
-export function poolFor(g: GroupRuntime, peer: Peer, scheme: 'http' | 'https', connectTimeoutMs: number): Pool {
+/** The connections to a peer; without `keepalive` every request closes its connection. */
+export function poolFor(g: GroupRuntime, peer: Peer, scheme: 'http' | 'https', connectTimeoutMs: number): PeerConns {
   const last = g.lastPool.get(peer);
-  if (last && last.scheme === scheme && last.connectTimeoutMs === connectTimeoutMs && !last.pool.closed && !last.pool.destroyed) return last.pool;
+  if (last && last.scheme === scheme && last.connectTimeoutMs === connectTimeoutMs && !last.pool.closed) return last.pool;
   const key = `${scheme}|${peer.name}|${connectTimeoutMs}`;
   let pool = g.pools.get(key);
   // A request that began before a reload may outlive its state's pools: it gets a fresh one.
-  if (!pool || pool.closed || pool.destroyed) {
+  if (!pool || pool.closed) {
     const host = peer.host.includes(':') ? `[${peer.host}]` : peer.host;
-    pool = new Pool(`${scheme}://${peer.socketPath ? 'localhost' : host}:${peer.port || (scheme === 'https' ? 443 : 80)}`, {
+    pool = new PeerConns(`${scheme}://${peer.socketPath ? 'localhost' : host}:${peer.port || (scheme === 'https' ? 443 : 80)}`, {
       ...(peer.socketPath ? { socketPath: peer.socketPath } : {}),
       // nginx does not verify upstream certificates unless proxy_ssl_verify is on.
       connect: { timeout: connectTimeoutMs, ...(scheme === 'https' ? { rejectUnauthorized: false } : {}) },
