@@ -85,7 +85,8 @@ export class PeerConns {
   private readonly all = new Set<UpstreamConn>();
   closed = false;
 
-  constructor(private readonly origin: string, private readonly options: Client.Options) {}
+  /** `maxIdle`: the `keepalive N` of the upstream block, the most idle connections kept per worker. */
+  constructor(private readonly origin: string, private readonly options: Client.Options, private readonly maxIdle = Infinity) {}
 
   /** An idle connection (its socket may have closed meanwhile: undici connects again), or a new one. */
   acquire(): UpstreamConn {
@@ -102,8 +103,13 @@ export class PeerConns {
   /** A connection whose response is complete: for the next request. */
   release(c: UpstreamConn): void {
     c.disarm();
-    if (!this.closed && !c.client.closed && !c.client.destroyed) this.idle.push(c);
-    else this.drop(c);
+    if (!this.closed && !c.client.closed && !c.client.destroyed && this.idle.length < this.maxIdle) {
+      this.idle.push(c);
+      return;
+    }
+    this.drop(c);
+    // Beyond the cache's size the connection is closed, as nginx closes it.
+    if (!c.client.closed && !c.client.destroyed) c.client.close().catch(() => {});
   }
 
   /** A connection whose request failed: not reused (its socket is gone or going). */
@@ -267,7 +273,7 @@ export function poolFor(g: GroupRuntime, peer: Peer, scheme: 'http' | 'https', c
       maxRequestsPerClient: g.keepaliveRequests,
       headersTimeout: 0,
       bodyTimeout: 0,
-    });
+    }, g.keepalive || Infinity);
     g.pools.set(key, pool);
   }
   g.lastPool.set(peer, { scheme, connectTimeoutMs, pool });

@@ -27,6 +27,7 @@ export interface Upstream {
  * An upstream that answers JSON describing the request: {port, method, url, version, headers
  * (lowercased name → values joined), body length and sha1}. Special paths:
  * /redirect/<path> → 302 to http://<Host>/<path>, /status/<n> → that status, /slow/<ms> → waits,
+ * /hold/<ms> → waits and names the connection's port (X-Remote-Port),
  * /big/<n> → n bytes streamed in 64 KiB pieces, /hdr → headers nginx hides or rewrites.
  */
 export async function startEcho(port?: number, socketPath?: string): Promise<Upstream> {
@@ -81,6 +82,14 @@ function answer(port: number, req: IncomingMessage, res: ServerResponse, seen: U
     if ((m = /\/status\/(\d+)/.exec(url))) {
       res.writeHead(Number(m[1]), { 'Content-Type': 'application/json', 'X-Port': String(port) });
       res.end(info);
+      return;
+    }
+    if ((m = /\/hold\/(\d+)/.exec(url))) {
+      // /slow/ that also says which connection it came on
+      setTimeout(() => {
+        res.writeHead(200, { 'Content-Type': 'application/json', 'X-Remote-Port': String(req.socket.remotePort ?? '') });
+        res.end(info);
+      }, Number(m[1]));
       return;
     }
     if ((m = /\/slow\/(\d+)/.exec(url))) {

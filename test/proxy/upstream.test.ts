@@ -199,6 +199,17 @@ test('keepalive reuses upstream connections', { skip: !haveNginx }, async () => 
   assert.equal(fresh.size, 3);
 });
 
+test('keepalive N keeps at most N idle connections: a second burst reuses N, opens the rest', { skip: !haveNginx }, async () => {
+  const burst = async (port: number) =>
+    (await Promise.all(Array.from({ length: 8 }, () => send(port, 'GET', '/ka/hold/200')))).map((r) => r.headers['x-remote-port'] ?? '');
+  for (const port of [theirs.port, ours.port]) {
+    const first = new Set(await burst(port));
+    assert.equal(first.size, 8, 'eight connections at once');
+    const reused = (await burst(port)).filter((p) => first.has(p)).length;
+    assert.equal(reused, 4, `port ${port}: the cache held keepalive 4 connections`);
+  }
+});
+
 test('a client that goes away is not retried on another server', { skip: !haveNginx }, async () => {
   const { connect } = await import('node:net');
   const count = () => e1.seen.length + e2.seen.length;
