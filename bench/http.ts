@@ -382,7 +382,9 @@ async function main(): Promise<void> {
     ].join('\n');
     console.log(table);
     mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
-    const out = path.join(ROOT, `bench/results/http-${new Date().toISOString().slice(0, 10)}.json`);
+    // A run of chosen scenarios does not replace the day's full result.
+    const part = ONLY ? `-only-${ONLY.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}` : '';
+    const out = path.join(ROOT, `bench/results/http-${new Date().toISOString().slice(0, 10)}${part}.json`);
     writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, results }, null, 2) + '\n');
     console.log(`\nwritten: ${path.relative(ROOT, out)}`);
   } finally {
