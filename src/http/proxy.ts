@@ -1,10 +1,12 @@
 // The proxy_pass content handler: picks peers of the upstream group as nginx does, sends the
-// request over undici pools, retries per proxy_next_upstream, streams the response back through
-// the pipeline's header writer, tunnels websockets, and answers 502/504 with nginx's log lines.
+// request over our own lean HTTP/1 connections (undici for TLS, upgrades and streamed bodies),
+// retries per proxy_next_upstream, streams the response back through the pipeline's header
+// writer, tunnels websockets, and answers 502/504 with nginx's log lines.
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { LocationConf } from '../config/state.ts';
+import type { ConfNode } from '../nginx/types.ts';
 import type { ErrorLogEntry } from './access-log.ts';
 import { logError, redirectContext, writeHead, type ContentOutcome, type RequestState } from './pipeline.ts';
 import { absoluteLocation } from './responses.ts';
@@ -13,7 +15,9 @@ import {
   directiveArgs, flagDirective, hiddenResponseHeaders, proxyVarContext, proxyVarValue, rawPairs, requestHeaderPlan,
   type ConfLevels, type RequestHeaderPlan,
 } from './proxy-headers.ts';
-import { GroupError, poolFor, selectorFor, UpstreamRegistry, type GroupRuntime, type PeerConns, type UpstreamConn } from './upstream-groups.ts';
+import {
+  GroupError, poolFor, selectorFor, UpstreamRegistry, type GroupRuntime, type LeanConn, type LeanSink, type PeerConns, type UpstreamConn,
+} from './upstream-groups.ts';
 import { freePeer, getPeer, startWalk, type Peer, type PeerWalk, type Selector } from './upstream-peers.ts';
 import { classifyUpstreamError, NEXT_STATUS, type Failure } from './proxy-errors.ts';
 import { compiled, evaluate, formatMsec, type CompiledValue, type VarContext } from './variables.ts';
@@ -47,8 +51,24 @@ export function createUpgradeListener(handler: (req: IncomingMessage, res: Serve
 
 const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
 
-/** Per-request record behind $upstream_addr / $upstream_status / $upstream_response_time. */
-interface Tries { addr: string[]; status: string[]; time: string[]; connect: string[]; header: string[] }
+/**
+ * Per-request record behind $upstream_addr / $upstream_status / $upstream_response_time; `used`:
+ * whether the configuration names any $upstream_* variable at all (else none is set).
+ */
+interface Tries { addr: string[]; status: string[]; time: string[]; connect: string[]; header: string[]; used: boolean }
+
+/** Whether any directive of the configuration mentions an $upstream_* variable, per state. */
+const upstreamVarUse = new WeakMap<RequestState['state'], boolean>();
+
+function usesUpstreamVars(state: RequestState['state']): boolean {
+  let used = upstreamVarUse.get(state);
+  if (used === undefined) {
+    const scan = (nodes: readonly ConfNode[]): boolean => nodes.some((n) => /upstream_/i.test(n.directive) || n.args.some((a) => /upstream_/i.test(a)) || (n.block !== undefined && scan(n.block)));
+    used = scan(state.httpDirectives ?? []);
+    upstreamVarUse.set(state, used);
+  }
+  return used;
+}
 
 /** formatMsec for a whole number of milliseconds, without toFixed (three times a request). */
 function msec(ms: number): string {
@@ -61,6 +81,7 @@ const joined = (a: string[]): string => (a.length === 1 ? a[0]! : a.join(', '));
 
 /** Sets the $upstream_* variables; `pending` adds this try's response time as "-" (the body is still to come). */
 function publish(r: RequestState, t: Tries, pending = false): void {
+  if (!t.used) return;
   const v = r.ctx.userVars;
   v.set('upstream_addr', joined(t.addr));
   v.set('upstream_status', joined(t.status));
@@ -177,6 +198,11 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
     // with a known length, or chunked to an HTTP/1.1 upstream. Then no retry once it is sent.
     const streaming = plan.setBody === undefined && !upgrade && !plan.requestBuffering
       && (clientLength !== undefined || (chunked && conf.proxyHttpVersion === '1.1'));
+    // The common case first, without a closure: an HTTP/1 request with neither Content-Length
+    // nor Transfer-Encoding has no body to read (an upgrade's included).
+    if (plan.setBody === undefined && clientLength === undefined && !chunked && req.httpVersionMajor === 1) {
+      return start(req, res, r, plan, target, group, EMPTY, upgrade, clientLength, chunked, false);
+    }
     const go = (body: Buffer | IncomingMessage): Promise<ContentOutcome> =>
       start(req, res, r, plan, target, group, body, upgrade, clientLength, chunked, streaming);
     if (plan.setBody !== undefined) {
@@ -320,7 +346,7 @@ type Upgrade = { socket: Duplex; head: Buffer };
 class ProxyRun {
   readonly walk: PeerWalk;
   readonly select: Selector;
-  readonly tries: Tries = { addr: [], status: [], time: [], connect: [], header: [] };
+  readonly tries: Tries;
   resolve!: (o: ContentOutcome) => void;
   /** The peer of the attempt under way. */
   peer: Peer | undefined;
@@ -340,6 +366,7 @@ class ProxyRun {
     readonly streaming: boolean,
     readonly log: ProxyHandlerOptions,
   ) {
+    this.tries = { addr: [], status: [], time: [], connect: [], header: [], used: usesUpstreamVars(r.state) };
     this.walk = startWalk(group.peers);
     if (plan.maxTries > 0 && this.walk.tries > plan.maxTries) this.walk.tries = plan.maxTries;
     this.select = selectorFor(group, r.ctx);
@@ -420,6 +447,28 @@ function attemptPeer(inp: ProxyRun, peer: Peer): void {
   // does not say `Connection: close` (HTTP/1.1 with `proxy_set_header Connection ""`).
   const reset = !wantsUpgrade && (inp.group.keepalive === 0 || headers.connection === 'close');
   const conns = poolFor(inp.group, peer, inp.scheme, inp.r.conf.proxyConnectTimeoutMs);
+  // The common case (plain HTTP, a body in hand or none, no upgrade) goes over our own lean
+  // HTTP/1 connection; TLS, upgrades and streamed bodies over undici.
+  if (inp.scheme === 'http' && inp.upgrade === undefined && conns.lean !== undefined && (!inp.hasBody || Buffer.isBuffer(inp.body))) {
+    let head: string;
+    try {
+      head = leanHead(inp, conns.lean.hostHeader, reset);
+    } catch (e) {
+      // What settle() records for a try that never reached the upstream.
+      const t = inp.tries;
+      t.status.push('502');
+      t.time.push('0.000');
+      t.header.push('-');
+      t.connect.push('-');
+      inp.onAttempt(failedAttempt(e));
+      return;
+    }
+    const conn = conns.acquireLean();
+    if (reset) conn.dead = true; // `connection: close` sent: not reused
+    const handler = new AttemptHandler(inp, peer, conns, conn);
+    conn.send(head, inp.hasBody ? inp.body as Buffer : null, inp.r.method === 'HEAD', handler);
+    return;
+  }
   const conn = conns.acquire();
   const handler = new AttemptHandler(inp, peer, conns, conn);
   try {
@@ -439,12 +488,56 @@ function attemptPeer(inp: ProxyRun, peer: Peer): void {
     conn.client.dispatch(opts, handler);
   } catch (e) {
     handler.handBack(false);
-    handler.settle({ kind: 'failed', failure: { type: 'error', status: 502, requestSent: false, message: `invalid upstream request: ${(e as Error).message}` } });
+    handler.settle(failedAttempt(e));
   }
 }
 
-/** undici's handler for one attempt: streams the response to the client, or reports why not. */
-class AttemptHandler implements Dispatcher.DispatchHandlers {
+/** A request undici would refuse to send: nginx's 502 with the reason logged. */
+function failedAttempt(e: unknown): Attempt {
+  return { kind: 'failed', failure: { type: 'error', status: 502, requestSent: false, message: `invalid upstream request: ${(e as Error).message}` } };
+}
+
+const EXPECTS_PAYLOAD = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH']);
+const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const BAD_PATH = /[^\u0021-\u00ff]/;
+
+/**
+ * The request head undici writes for these options (request line, host, connection, the headers
+ * in order, content-length), with the checks by which undici refuses a request (their messages).
+ */
+function leanHead(inp: ProxyRun, defaultHost: string, reset: boolean): string {
+  const { uri } = inp;
+  const method = inp.r.method;
+  if (uri.charCodeAt(0) !== 47 && !uri.startsWith('http://') && !uri.startsWith('https://')) {
+    throw new Error('path must be an absolute URL or start with a slash');
+  }
+  if (BAD_PATH.test(uri)) throw new Error('invalid request path');
+  if (!HEADER_TOKEN.test(method)) throw new Error('invalid request method');
+  const list = inp.headers.list;
+  let host: string | undefined;
+  let lines = '';
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    const k = list[i]!;
+    const v = list[i + 1]!;
+    if (!HEADER_TOKEN.test(k)) throw new Error('invalid header key');
+    if (BAD_HEADER_VALUE.test(v)) throw new Error(`invalid ${k} header`);
+    if (k.length === 4 && k.toLowerCase() === 'host') {
+      if (host !== undefined) throw new Error('duplicate host header');
+      host = v;
+      continue;
+    }
+    lines += `${k}: ${v}\r\n`;
+  }
+  const body = inp.hasBody ? inp.body as Buffer : null;
+  let tail = '\r\n';
+  if (body !== null && body.length > 0) tail = `content-length: ${body.length}\r\n\r\n`;
+  else if (body !== null && EXPECTS_PAYLOAD.has(method)) tail = 'content-length: 0\r\n\r\n';
+  return `${method} ${uri} HTTP/1.1\r\nhost: ${host ?? defaultHost}\r\nconnection: ${reset ? 'close' : 'keep-alive'}\r\n${lines}${tail}`;
+}
+
+/** The handler of one attempt (undici's or a LeanConn's): streams the response to the client, or reports why not. */
+class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
   private readonly started = Date.now();
   private abort: ((err?: Error) => void) | undefined;
   // proxy_read_timeout, kept by the connection (undici's own timers are coarse, about a second late).
@@ -460,9 +553,9 @@ class AttemptHandler implements Dispatcher.DispatchHandlers {
   private settled = false;
   private statusPushed = false;
   /** The connection, until it is handed back (response complete) or dropped (failure). */
-  private conn: UpstreamConn | undefined;
+  private conn: UpstreamConn | LeanConn | undefined;
 
-  constructor(private readonly inp: ProxyRun, private readonly peer: Peer, private readonly conns: PeerConns, conn: UpstreamConn) {
+  constructor(private readonly inp: ProxyRun, private readonly peer: Peer, private readonly conns: PeerConns, conn: UpstreamConn | LeanConn) {
     this.conn = conn;
     inp.res.on('close', this.onClientClose);
   }
@@ -477,7 +570,7 @@ class AttemptHandler implements Dispatcher.DispatchHandlers {
   }
 
   private elapsed(): string {
-    return msec(Date.now() - this.started);
+    return this.inp.tries.used ? msec(Date.now() - this.started) : '';
   }
 
   private readonly onTimeout = (): void => {
@@ -558,6 +651,19 @@ class AttemptHandler implements Dispatcher.DispatchHandlers {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true;
+    const n = rawHeaders.length >> 1;
+    const fields: string[] = new Array<string>(3 * n);
+    for (let i = 0; i < n; i++) {
+      const k = rawHeaders[2 * i]!.toString('latin1');
+      fields[3 * i] = k;
+      fields[3 * i + 1] = k.toLowerCase();
+      fields[3 * i + 2] = rawHeaders[2 * i + 1]!.toString('latin1');
+    }
+    this.onHead(statusCode, fields, resume, statusText);
+    return !this.settled;
+  }
+
+  onHead(statusCode: number, fields: string[], resume: () => void, statusText: string): void {
     const { inp } = this;
     const { r, res, tries } = inp;
     const conf = r.conf;
@@ -568,27 +674,20 @@ class AttemptHandler implements Dispatcher.DispatchHandlers {
       const ft = `http_${statusCode}` as Failure['type'];
       this.settle({ kind: 'failed', failure: { type: ft, status: statusCode, requestSent: true, message: '' } });
       this.abort?.(new Error('next upstream'));
-      return false;
+      return;
     }
     if (conf.proxyInterceptErrors && statusCode >= 300 && conf.errorPages.some((e) => e.codes.includes(statusCode))) {
       this.settle({ kind: 'intercept', status: statusCode });
       this.abort?.(new Error('intercepted'));
-      return false;
+      return;
     }
-    const n = rawHeaders.length >> 1;
-    const names: string[] = new Array<string>(n);
-    const lowers: string[] = new Array<string>(n);
-    const values: string[] = new Array<string>(n);
+    const n = fields.length;
     let accel: string | undefined;
     let length = -1;
     let chunkedBody = false;
-    for (let i = 0; i < n; i++) {
-      const k = rawHeaders[2 * i]!.toString('latin1');
-      const l = k.toLowerCase();
-      const v = rawHeaders[2 * i + 1]!.toString('latin1');
-      names[i] = k;
-      lowers[i] = l;
-      values[i] = v;
+    for (let i = 0; i < n; i += 3) {
+      const l = fields[i + 1]!;
+      const v = fields[i + 2]!;
       if (accel === undefined && l === 'x-accel-redirect') accel = v;
       else if (l === 'content-length' && length < 0) length = v !== '' && Number.isSafeInteger(Number(v)) ? Number(v) : -2;
       else if (l === 'transfer-encoding') chunkedBody = true;
@@ -596,24 +695,25 @@ class AttemptHandler implements Dispatcher.DispatchHandlers {
     if (accel && inp.plan.accelRedirects) {
       this.settle({ kind: 'accel', target: accel });
       this.abort?.(new Error('x-accel-redirect'));
-      return false;
+      return;
     }
-    const vars = r.ctx.userVars;
-    for (let i = 0; i < n; i++) vars.set(upstreamVarName(lowers[i]!), values[i]!);
+    if (tries.used) {
+      const vars = r.ctx.userVars;
+      for (let i = 0; i < n; i += 3) vars.set(upstreamVarName(fields[i + 1]!), fields[i + 2]!);
+    }
     // add_header may name $upstream_* variables: they are set before the head is written, with
     // this try's response time still "-" (it ends with the body), as nginx shows it then.
     // Nothing else reads them before the attempt settles (the access log comes after).
     if (conf.addHeaders.length > 0) publish(r, tries, true);
     const hidden = inp.plan.hidden;
     const out: [string, string][] = [];
-    for (let i = 0; i < n; i++) if (!hidden.has(lowers[i]!)) out.push(clientHeader(inp, names[i]!, lowers[i]!, values[i]!));
+    for (let i = 0; i < n; i += 3) if (!hidden.has(fields[i + 1]!)) out.push(clientHeader(inp, fields[i]!, fields[i + 1]!, fields[i + 2]!));
     writeHead(r, res, r.errStatus ?? statusCode, out, undefined, r.errStatus ? undefined : statusText || undefined, inp.plan.passed);
     this.headSent = true;
     r.ctx.response.bodyBytesSent = 0;
     this.resumeUpstream = resume;
     if (!chunkedBody && length > 0) this.remaining = length;
     this.armRead('UND_ERR_BODY_TIMEOUT');
-    return true;
   }
 
   onData(chunk: Buffer): boolean {

@@ -1,8 +1,9 @@
 // Upstream groups as the workers use them: peers resolved from upstream{} blocks (or made
-// implicitly from a proxy_pass host:port), their balancing state, and one set of undici
-// connections per peer. Everything is keyed by the RoutingState, so a reload starts with fresh state.
+// implicitly from a proxy_pass host:port), their balancing state, and one set of connections per
+// peer (our own LeanConns, undici Clients where those do not serve). Everything is keyed by the
+// RoutingState, so a reload starts with fresh state.
 import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { Client } from 'undici';
 import type { RoutingState, UpstreamGroup, UpstreamServer } from '../config/state.ts';
 import { makePeer, makePeerList, roundRobinSelector, type Peer, type PeerList, type Selector } from './upstream-peers.ts';
@@ -25,17 +26,15 @@ export interface GroupRuntime {
 }
 
 /**
- * One upstream connection: an undici Client (one request at a time) and its proxy_read_timeout.
- * The timeout is a deadline moved on every read, watched by one timer per connection that is
- * set again only when it would fire late: no timer is made, refreshed or cleared per request.
+ * An upstream connection's proxy_read_timeout (and, idle, its keepalive_timeout). The timeout is a
+ * deadline moved on every read, watched by one timer per connection that is set again only when it
+ * would fire late: no timer is made, refreshed or cleared per request.
  */
-export class UpstreamConn {
+export class TimedConn {
   private deadline = 0;
   private fireAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private onTimeout: (() => void) | undefined;
-
-  constructor(readonly client: Client) {}
 
   /** Calls `onTimeout` unless arm() or disarm() is called again within `ms`. */
   arm(ms: number, onTimeout: () => void): void {
@@ -75,18 +74,438 @@ export class UpstreamConn {
   };
 }
 
+/** One upstream connection through undici (TLS, upgrades, streamed request bodies). */
+export class UpstreamConn extends TimedConn {
+  constructor(readonly client: Client) {
+    super();
+  }
+}
+
+/** What a LeanConn reports to the request it carries (the proxy's attempt handler). */
+export interface LeanSink {
+  /** The request is about to be written on a connected socket; `abort` ends it with onError. */
+  onConnect(abort: (err?: Error) => void): void;
+  /** The response head (1xx skipped); `fields` holds name, name in lower case, value for each header. */
+  onHead(status: number, fields: string[], resume: () => void, reason: string): void;
+  /** A piece of the body (chunked framing removed); false asks for a pause until resume(). */
+  onData(chunk: Buffer): boolean;
+  onComplete(): void;
+  onError(err: Error): void;
+}
+
+const S_IDLE = 0;
+const S_HEAD = 1;
+const S_LENGTH = 2;
+const S_EOF = 3;
+const S_CHUNK_SIZE = 4;
+const S_CHUNK_DATA = 5;
+const S_CHUNK_END = 6;
+const S_TRAILER = 7;
+
+/** undici's (llhttp's) limit on a response head; beyond it the upstream "sent invalid header". */
+const HEAD_MAX = 16 * 1024;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_HEAD = /[^\t\r\n\x20-\x7e\x80-\xff]|\r(?!\n)/;
+/** Response header names seen, to their lower case (valid tokens only). */
+const headerNames = new Map<string, string>();
+
+/** Errors named as undici's, so proxy-errors.ts classifies both alike. */
+function codeError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** Optional whitespace (SP, HTAB) off both ends, as HTTP strips it around a header value. */
+function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+/**
+ * A plain HTTP/1.1 upstream connection on a net.Socket, one request at a time: the proxy's common
+ * path (http, body buffered or none, no upgrade) without undici's per-request Request object,
+ * header validation passes, wasm parser callbacks and setImmediate hops. It writes the request
+ * undici would write and parses the response with llhttp's strictness where the tests look
+ * (status line, header tokens, Content-Length / chunked framing), failing with undici's error codes.
+ */
+export class LeanConn extends TimedConn {
+  readonly socket: Socket;
+  private sink: LeanSink | undefined;
+  private connected = false;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private pendingHead = '';
+  private pendingBody: Buffer | null = null;
+  private state: number = S_IDLE;
+  /** Head bytes so far (S_HEAD), or a chunk-size / trailer line in progress. */
+  private partial: Buffer | undefined;
+  private line = '';
+  private remaining = 0;
+  /** The response lets the connection carry another request. */
+  private keep = false;
+  private noBody = false;
+  /** Requests written on this connection (keepalive_requests). */
+  requests = 0;
+  /** Not to be reused: closed, failed, or its last response said so. */
+  dead = false;
+  /** Sitting in its pool's idle list. */
+  idle = false;
+
+  constructor(host: string, port: number, socketPath: string | undefined, connectTimeoutMs: number, private readonly onClose: (c: LeanConn) => void) {
+    super();
+    // As undici connects: no Nagle delay, TCP keep-alive probes after a minute.
+    const s = socketPath
+      ? netConnect({ path: socketPath })
+      : netConnect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
+    this.socket = s;
+    if (connectTimeoutMs > 0) {
+      this.connectTimer = setTimeout(() => {
+        this.connectTimer = undefined;
+        this.fail(codeError('UND_ERR_CONNECT_TIMEOUT', 'Connect Timeout Error'));
+      }, connectTimeoutMs).unref();
+    }
+    s.on('connect', this.onConnected);
+    s.on('data', this.onBytes);
+    s.on('end', this.onEnd);
+    s.on('error', this.onSocketError);
+    s.on('close', this.onSocketClose);
+  }
+
+  /** Writes a request (head as built by the proxy, body already counted in it) for `sink`. */
+  send(head: string, body: Buffer | null, noBody: boolean, sink: LeanSink): void {
+    this.sink = sink;
+    this.state = S_HEAD;
+    this.noBody = noBody;
+    this.requests++;
+    if (!this.connected) {
+      this.pendingHead = head;
+      this.pendingBody = body;
+      return;
+    }
+    sink.onConnect(this.abort);
+    if (this.sink === sink) this.write(head, body);
+  }
+
+  private write(head: string, body: Buffer | null): void {
+    const s = this.socket;
+    if (body !== null && body.length > 0) {
+      s.cork();
+      s.write(head, 'latin1');
+      s.write(body);
+      s.uncork();
+    } else s.write(head, 'latin1');
+  }
+
+  readonly abort = (err?: Error): void => {
+    this.fail(err ?? new Error('aborted'));
+  };
+
+  /** Closes the connection (its keepalive_timeout passed while idle). */
+  readonly close = (): void => {
+    this.dead = true;
+    this.socket.destroy();
+  };
+
+  /** Ends the request under way with `err` (once) and closes the connection. */
+  private fail(err: Error): void {
+    this.dead = true;
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    const sink = this.sink;
+    this.sink = undefined;
+    this.state = S_IDLE;
+    this.socket.destroy();
+    sink?.onError(err);
+  }
+
+  private complete(): void {
+    const sink = this.sink!;
+    this.sink = undefined;
+    this.state = S_IDLE;
+    this.partial = undefined;
+    if (!this.keep) this.dead = true;
+    // A paused body leaves the socket paused: idle, it must see the upstream's close.
+    if (this.socket.isPaused()) this.socket.resume();
+    sink.onComplete();
+  }
+
+  private readonly resume = (): void => {
+    if (this.sink !== undefined) this.socket.resume();
+  };
+
+  private readonly onConnected = (): void => {
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    this.connected = true;
+    const sink = this.sink;
+    if (sink === undefined) return;
+    const head = this.pendingHead;
+    const body = this.pendingBody;
+    this.pendingHead = '';
+    this.pendingBody = null;
+    sink.onConnect(this.abort);
+    if (this.sink === sink) this.write(head, body);
+  };
+
+  private readonly onEnd = (): void => {
+    this.dead = true;
+    if (this.sink === undefined) {
+      this.socket.destroy();
+      return;
+    }
+    if (this.state === S_EOF) this.complete();
+    else this.fail(codeError('UND_ERR_SOCKET', 'other side closed'));
+    this.socket.destroy();
+  };
+
+  private readonly onSocketError = (err: Error): void => {
+    this.dead = true;
+    if (this.sink !== undefined) this.fail(err);
+  };
+
+  private readonly onSocketClose = (): void => {
+    this.dead = true;
+    if (this.sink !== undefined) this.fail(codeError('UND_ERR_SOCKET', 'other side closed'));
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    this.dispose();
+    this.onClose(this);
+  };
+
+  private readonly onBytes = (chunk: Buffer): void => {
+    const sink = this.sink;
+    if (sink === undefined) {
+      // Bytes nobody asked for: the connection cannot be trusted with another request.
+      this.dead = true;
+      this.socket.destroy();
+      return;
+    }
+    let buf = chunk;
+    let pos = 0;
+    while (this.state === S_HEAD) {
+      if (this.partial !== undefined) {
+        buf = Buffer.concat([this.partial, buf.subarray(pos)]);
+        pos = 0;
+        this.partial = undefined;
+      }
+      const crlf = buf.indexOf('\r\n\r\n', pos, 'latin1');
+      const lf = buf.indexOf('\n\n', pos, 'latin1');
+      const end = crlf < 0 ? lf : lf < 0 || crlf < lf ? crlf : lf;
+      if (end < 0) {
+        if (buf.length - pos > HEAD_MAX) return this.fail(codeError('HPE_HEADER_OVERFLOW', 'Header overflow'));
+        this.partial = pos === 0 ? buf : buf.subarray(pos);
+        return;
+      }
+      const next = end + (end === crlf ? 4 : 2);
+      if (end - pos > HEAD_MAX) return this.fail(codeError('HPE_HEADER_OVERFLOW', 'Header overflow'));
+      // A head ended by CR LF LF leaves its last CR behind.
+      const head = buf.toString('latin1', pos, end > pos && buf[end - 1] === 13 ? end - 1 : end);
+      pos = next;
+      if (!this.parseHead(head, sink)) return;
+      if (this.sink !== sink) return; // the sink ended the request (retry, intercept, X-Accel-Redirect)
+      if ((this.state as number) === S_IDLE) {
+        // No body: complete now. Bytes beyond the response are not trusted on a kept connection.
+        if (pos < buf.length) this.keep = false;
+        this.complete();
+        return;
+      }
+    }
+    if (pos < buf.length) this.body(buf, pos, sink);
+  };
+
+  /** Parses one response head; false when it failed the request. Sets the body state. */
+  private parseHead(head: string, sink: LeanSink): boolean {
+    let eol = head.indexOf('\n');
+    if (eol < 0) eol = head.length;
+    const statusLine = head.charCodeAt(eol - 1) === 13 ? head.slice(0, eol - 1) : head.slice(0, eol);
+    if (!statusLine.startsWith('HTTP/')) return this.bad('HPE_INVALID_CONSTANT', 'Expected HTTP/');
+    const major = statusLine.charCodeAt(5) - 48;
+    const minor = statusLine.charCodeAt(7) - 48;
+    if (major !== 1 || statusLine.charCodeAt(6) !== 46 || minor < 0 || minor > 9 || statusLine.charCodeAt(8) !== 32) {
+      return this.bad('HPE_INVALID_VERSION', 'Invalid HTTP version');
+    }
+    const d0 = statusLine.charCodeAt(9) - 48;
+    const d1 = statusLine.charCodeAt(10) - 48;
+    const d2 = statusLine.charCodeAt(11) - 48;
+    if (!(d0 >= 0 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9) || (statusLine.length > 12 && statusLine.charCodeAt(12) !== 32)) {
+      return this.bad('HPE_INVALID_STATUS', 'Invalid status code');
+    }
+    const status = d0 * 100 + d1 * 10 + d2;
+    const reason = statusLine.length > 13 ? statusLine.slice(13) : '';
+    const fields: string[] = [];
+    let length = -1;
+    let chunked = false;
+    let te = false;
+    let close = false;
+    let keepAlive = false;
+    // One pass for the characters no header may hold (CTLs but HTAB, a CR not ending a line).
+    if (BAD_HEAD.test(head)) return this.bad('HPE_INVALID_HEADER_TOKEN', 'Invalid header value char');
+    let start = eol + 1;
+    while (start < head.length) {
+      let e = head.indexOf('\n', start);
+      if (e < 0) e = head.length;
+      const le = head.charCodeAt(e - 1) === 13 ? e - 1 : e;
+      const colon = head.indexOf(':', start);
+      if (colon <= start || colon >= le) return this.bad('HPE_INVALID_HEADER_TOKEN', 'Invalid header token');
+      const name = head.slice(start, colon);
+      start = e + 1;
+      // Names recur from response to response: each is checked and lower-cased once.
+      let lower = headerNames.get(name);
+      if (lower === undefined) {
+        if (!TOKEN.test(name)) return this.bad('HPE_INVALID_HEADER_TOKEN', 'Invalid header token');
+        lower = name.toLowerCase();
+        if (headerNames.size >= 1000) headerNames.clear();
+        headerNames.set(name, lower);
+      }
+      let a = colon + 1;
+      let b = le;
+      while (a < b && (head.charCodeAt(a) === 32 || head.charCodeAt(a) === 9)) a++;
+      while (b > a && (head.charCodeAt(b - 1) === 32 || head.charCodeAt(b - 1) === 9)) b--;
+      const value = head.slice(a, b);
+      fields.push(name, lower, value);
+      switch (lower) {
+        case 'content-length':
+          if (length >= 0) return this.bad('HPE_UNEXPECTED_CONTENT_LENGTH', 'Duplicate Content-Length');
+          if (!/^\d{1,15}$/.test(value)) return this.bad('HPE_INVALID_CONTENT_LENGTH', 'Invalid character in Content-Length');
+          length = Number(value);
+          break;
+        case 'transfer-encoding': {
+          te = true;
+          const c = value.lastIndexOf(',');
+          chunked = trimOws(c < 0 ? value : value.slice(c + 1)).toLowerCase() === 'chunked';
+          break;
+        }
+        case 'connection': {
+          const v = value.toLowerCase();
+          if (v.includes('close')) close = true;
+          if (v.includes('keep-alive')) keepAlive = true;
+          break;
+        }
+      }
+    }
+    if (status < 200) {
+      this.state = S_HEAD; // informational: the real head follows
+      return true;
+    }
+    if (te && length >= 0) return this.bad('HPE_UNEXPECTED_CONTENT_LENGTH', 'Content-Length can\'t be present with Transfer-Encoding');
+    this.keep = !close && (minor >= 1 || keepAlive);
+    if (this.noBody || status === 204 || status === 304 || (length === 0 && !chunked)) this.state = S_IDLE;
+    else if (chunked) {
+      this.state = S_CHUNK_SIZE;
+      this.line = '';
+    } else if (length > 0) {
+      this.state = S_LENGTH;
+      this.remaining = length;
+    } else {
+      // Neither length nor chunked: the body ends with the connection.
+      this.state = S_EOF;
+      this.keep = false;
+    }
+    sink.onHead(status, fields, this.resume, reason);
+    return true;
+  }
+
+  private bad(code: string, message: string): false {
+    this.fail(codeError(code, message));
+    return false;
+  }
+
+  /** Body bytes from `pos` on, per the framing the head announced. */
+  private body(buf: Buffer, pos: number, sink: LeanSink): void {
+    while (pos < buf.length && this.sink === sink) {
+      switch (this.state) {
+        case S_LENGTH: case S_CHUNK_DATA: {
+          const n = Math.min(this.remaining, buf.length - pos);
+          const piece = pos === 0 && n === buf.length ? buf : buf.subarray(pos, pos + n);
+          pos += n;
+          this.remaining -= n;
+          if (this.remaining === 0) this.state = this.state === S_LENGTH ? S_IDLE : S_CHUNK_END;
+          if (!sink.onData(piece)) this.socket.pause();
+          if (this.sink !== sink) return;
+          if (this.state === S_IDLE) {
+            if (pos < buf.length) this.keep = false;
+            this.complete();
+            return;
+          }
+          break;
+        }
+        case S_EOF: {
+          const piece = pos === 0 ? buf : buf.subarray(pos);
+          pos = buf.length;
+          if (!sink.onData(piece)) this.socket.pause();
+          break;
+        }
+        default: {
+          // Chunk-size line, the CRLF after a chunk's data, or trailer lines.
+          const nl = buf.indexOf(10, pos);
+          if (nl < 0) {
+            this.line += buf.toString('latin1', pos, buf.length);
+            if (this.line.length > 4096) return void this.fail(codeError('HPE_INVALID_CHUNK_SIZE', 'Invalid character in chunk size'));
+            return;
+          }
+          let line = this.line + buf.toString('latin1', pos, nl);
+          this.line = '';
+          pos = nl + 1;
+          if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+          if (this.state === S_CHUNK_END) {
+            if (line !== '') return void this.fail(codeError('HPE_STRICT', 'Expected LF after chunk data'));
+            this.state = S_CHUNK_SIZE;
+          } else if (this.state === S_TRAILER) {
+            if (line === '') {
+              if (pos < buf.length) this.keep = false;
+              this.complete();
+              return;
+            }
+          } else {
+            const m = /^([0-9a-fA-F]{1,15})[\t ]*(;.*)?$/.exec(line);
+            if (!m) return void this.fail(codeError('HPE_INVALID_CHUNK_SIZE', 'Invalid character in chunk size'));
+            const size = parseInt(m[1]!, 16);
+            if (size === 0) this.state = S_TRAILER;
+            else {
+              this.state = S_CHUNK_DATA;
+              this.remaining = size;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Where and how a peer's lean connections connect, and how long they are kept. */
+export interface LeanTarget {
+  host: string;
+  port: number;
+  socketPath?: string;
+  connectTimeoutMs: number;
+  /** undici's Host line when the request has none: the origin's host[:port]. */
+  hostHeader: string;
+  /** upstream keepalive_timeout / keepalive_requests. */
+  keepaliveTimeoutMs: number;
+  keepaliveRequests: number;
+}
+
 /**
  * One peer's upstream connections, the idle ones reused last in, first out (nginx's keepalive
  * cache). A Pool would do the same with a search of its clients and 'drain' events on every
  * request; here the proxy hands a connection back itself when its response is complete.
+ * Lean connections (plain HTTP/1, see LeanConn) and undici Clients are cached side by side,
+ * `keepalive N` counting both.
  */
 export class PeerConns {
   private readonly idle: UpstreamConn[] = [];
+  private readonly leanIdle: LeanConn[] = [];
   private readonly all = new Set<UpstreamConn>();
+  private readonly leanAll = new Set<LeanConn>();
+  private leanWaiters: (() => void)[] = [];
   closed = false;
 
   /** `maxIdle`: the `keepalive N` of the upstream block, the most idle connections kept per worker. */
-  constructor(private readonly origin: string, private readonly options: Client.Options, private readonly maxIdle = Infinity) {}
+  constructor(
+    private readonly origin: string, private readonly options: Client.Options, private readonly maxIdle = Infinity,
+    readonly lean?: LeanTarget,
+  ) {}
 
   /** An idle connection (its socket may have closed meanwhile: undici connects again), or a new one. */
   acquire(): UpstreamConn {
@@ -100,10 +519,52 @@ export class PeerConns {
     return c;
   }
 
+  /** The newest idle lean connection still open (a closed one has seen its FIN by now), or a new one. */
+  acquireLean(): LeanConn {
+    const t = this.lean!;
+    let c: LeanConn | undefined;
+    while ((c = this.leanIdle.pop()) !== undefined) {
+      c.idle = false;
+      c.disarm();
+      if (!c.dead && !c.socket.destroyed && c.socket.readyState === 'open') return c;
+      c.socket.destroy();
+    }
+    c = new LeanConn(t.host, t.port, t.socketPath, t.connectTimeoutMs, this.onLeanClose);
+    this.leanAll.add(c);
+    return c;
+  }
+
+  private readonly onLeanClose = (c: LeanConn): void => {
+    this.leanAll.delete(c);
+    if (c.idle) {
+      c.idle = false;
+      const i = this.leanIdle.indexOf(c);
+      if (i >= 0) this.leanIdle.splice(i, 1);
+    }
+    if (this.leanAll.size === 0 && this.leanWaiters.length) {
+      const w = this.leanWaiters;
+      this.leanWaiters = [];
+      for (const f of w) f();
+    }
+  };
+
   /** A connection whose response is complete: for the next request. */
-  release(c: UpstreamConn): void {
+  release(c: UpstreamConn | LeanConn): void {
     c.disarm();
-    if (!this.closed && !c.client.closed && !c.client.destroyed && this.idle.length < this.maxIdle) {
+    if (c instanceof LeanConn) {
+      const t = this.lean!;
+      if (!this.closed && !c.dead && c.requests < t.keepaliveRequests && this.idle.length + this.leanIdle.length < this.maxIdle) {
+        c.idle = true;
+        this.leanIdle.push(c);
+        // keepalive_timeout: the idle connection is closed when it passes.
+        c.arm(t.keepaliveTimeoutMs, c.close);
+        return;
+      }
+      c.dead = true;
+      c.socket.destroy();
+      return;
+    }
+    if (!this.closed && !c.client.closed && !c.client.destroyed && this.idle.length + this.leanIdle.length < this.maxIdle) {
       this.idle.push(c);
       return;
     }
@@ -113,7 +574,12 @@ export class PeerConns {
   }
 
   /** A connection whose request failed: not reused (its socket is gone or going). */
-  discard(c: UpstreamConn): void {
+  discard(c: UpstreamConn | LeanConn): void {
+    if (c instanceof LeanConn) {
+      c.dead = true;
+      c.socket.destroy();
+      return;
+    }
     this.drop(c);
     if (!c.client.destroyed) c.client.destroy().catch(() => {});
   }
@@ -127,12 +593,15 @@ export class PeerConns {
   async close(): Promise<void> {
     this.closed = true;
     this.idle.length = 0;
+    for (const c of this.leanIdle.splice(0)) c.socket.destroy();
+    // A busy lean connection is closed by release() when its response is complete.
+    const leanDone = this.leanAll.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.leanWaiters.push(resolve));
     const all = [...this.all];
     this.all.clear();
-    await Promise.allSettled(all.map(async (c) => {
+    await Promise.allSettled([leanDone, ...all.map(async (c) => {
       await c.client.close();
       c.dispose();
-    }));
+    })]);
   }
 }
 
@@ -273,7 +742,14 @@ export function poolFor(g: GroupRuntime, peer: Peer, scheme: 'http' | 'https', c
       maxRequestsPerClient: g.keepaliveRequests,
       headersTimeout: 0,
       bodyTimeout: 0,
-    }, g.keepalive || Infinity);
+    }, g.keepalive || Infinity, {
+      host: peer.host, port: peer.port || (scheme === 'https' ? 443 : 80), ...(peer.socketPath ? { socketPath: peer.socketPath } : {}),
+      connectTimeoutMs,
+      // What undici writes as Host without one: URL's host (no default port).
+      hostHeader: new URL(`${scheme}://${peer.socketPath ? 'localhost' : host}:${peer.port || (scheme === 'https' ? 443 : 80)}`).host,
+      keepaliveTimeoutMs: g.keepalive ? g.keepaliveTimeoutMs : 1,
+      keepaliveRequests: g.keepaliveRequests,
+    });
     g.pools.set(key, pool);
   }
   g.lastPool.set(peer, { scheme, connectTimeoutMs, pool });

@@ -1,0 +1,145 @@
+// LeanConn (the proxy's own HTTP/1 upstream connection) on byte streams the differential tests do
+// not produce: heads and chunked bodies split across reads, 1xx heads, bare LF line ends,
+// trailers, framing errors with undici's codes, and which connections stay reusable.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { LeanConn, type LeanSink } from '../../src/http/upstream-groups.ts';
+
+interface Outcome { status?: number; reason?: string; headers: [string, string][]; body: string; error?: string; complete: boolean; keepable: boolean }
+
+/** A server answering each request with `pieces`, written one by one a few ms apart. */
+async function serve(pieces: (string | Buffer)[], onRequest?: (head: string) => void): Promise<{ server: Server; port: number }> {
+  const server = createServer((s: Socket) => {
+    s.on('error', () => s.destroy());
+    s.on('data', async (d) => {
+      onRequest?.(d.toString('latin1'));
+      for (const p of pieces) {
+        s.write(p);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as { port: number }).port };
+}
+
+function run(conn: LeanConn, head = 'GET / HTTP/1.1\r\nhost: x\r\nconnection: keep-alive\r\n\r\n', noBody = false): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const out: Outcome = { headers: [], body: '', complete: false, keepable: false };
+    const sink: LeanSink = {
+      onConnect() {},
+      onHead(status, fields, _resume, reason) {
+        out.status = status;
+        out.reason = reason;
+        for (let i = 0; i < fields.length; i += 3) out.headers.push([fields[i]!, fields[i + 2]!]);
+      },
+      onData(chunk) {
+        out.body += chunk.toString('latin1');
+        return true;
+      },
+      onComplete() {
+        out.complete = true;
+        out.keepable = !conn.dead;
+        if (conn.dead) conn.socket.destroy(); // as the pool's release() does
+        resolve(out);
+      },
+      onError(err) {
+        out.error = (err as Error & { code?: string }).code ?? err.message;
+        resolve(out);
+      },
+    };
+    conn.send(head, null, noBody, sink);
+  });
+}
+
+const conn = (port: number) => new LeanConn('127.0.0.1', port, undefined, 1000, () => {});
+
+test('a head and a chunked body split anywhere, with extensions and trailers', async () => {
+  const { server, port } = await serve(['HTTP/1.1 200 OK\r\nTransfer-', 'Encoding: chunked\r\nX-A:  a b \r\n\r\n5;ext=1\r\nhel', 'lo\r\n6\r', '\n world\r\n0\r\nX-T: t\r\n', '\r\n']);
+  const c = conn(port);
+  const r = await run(c);
+  assert.equal(r.status, 200);
+  assert.equal(r.reason, 'OK');
+  assert.deepEqual(r.headers, [['Transfer-Encoding', 'chunked'], ['X-A', 'a b']]);
+  assert.equal(r.body, 'hello world');
+  assert.equal(r.keepable, true);
+  // The same connection carries the next request.
+  const again = await run(c);
+  assert.equal(again.body, 'hello world');
+  c.socket.destroy();
+  server.close();
+});
+
+test('1xx heads are skipped; bare LF line ends are read as nginx reads them', async () => {
+  const { server, port } = await serve(['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\nContent-Length: 3\n\nabc']);
+  const c = conn(port);
+  const r = await run(c);
+  assert.deepEqual([r.status, r.body, r.complete], [201, 'abc', true]);
+  c.socket.destroy();
+  server.close();
+});
+
+test('HTTP/1.0 and Connection: close are not kept; a body without length ends with the connection', async () => {
+  const { server, port } = await serve(['HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok']);
+  const r = await run(conn(port));
+  assert.deepEqual([r.body, r.keepable], ['ok', false]);
+  server.close();
+  const s2 = await serve(['HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok']);
+  assert.equal((await run(conn(s2.port))).keepable, false);
+  s2.server.close();
+  const s3 = createServer((s) => s.once('data', () => s.end('HTTP/1.1 200 OK\r\n\r\nuntil ')));
+  await new Promise<void>((r) => s3.listen(0, '127.0.0.1', r));
+  const r3 = await run(conn((s3.address() as { port: number }).port));
+  assert.deepEqual([r3.body, r3.complete, r3.keepable], ['until ', true, false]);
+  s3.close();
+});
+
+test('HEAD, 204 and 304 have no body whatever their Content-Length', async () => {
+  const { server, port } = await serve(['HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n']);
+  const c = conn(port);
+  const r = await run(c, 'HEAD / HTTP/1.1\r\nhost: x\r\n\r\n', true);
+  assert.deepEqual([r.status, r.body, r.complete, r.keepable], [200, '', true, true]);
+  c.socket.destroy();
+  server.close();
+  const s2 = await serve(['HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n']);
+  const c2 = conn(s2.port);
+  assert.deepEqual([(await run(c2)).complete], [true]);
+  c2.socket.destroy();
+  s2.server.close();
+});
+
+test('malformed responses fail with the codes undici gives them', async () => {
+  const cases: [string, string][] = [
+    ['HTTP/1.1 abc OK\r\n\r\n', 'HPE_INVALID_STATUS'],
+    ['XTTP/1.1 200 OK\r\n\r\n', 'HPE_INVALID_CONSTANT'],
+    ['HTTP/1.1 200 OK\r\nBad Header Line\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\nX: a\x01b\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx', 'HPE_UNEXPECTED_CONTENT_LENGTH'],
+    ['HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n', 'HPE_INVALID_CONTENT_LENGTH'],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'HPE_INVALID_CHUNK_SIZE'],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc', 'UND_ERR_SOCKET'],
+  ];
+  for (const [answer, code] of cases) {
+    const server = createServer((s) => s.once('data', () => s.end(answer)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const r = await run(conn((server.address() as { port: number }).port));
+    assert.equal(r.error, code, JSON.stringify(answer));
+    server.close();
+  }
+});
+
+test('a head beyond 16 KiB is a header overflow', async () => {
+  const { server, port } = await serve([`HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(17000)}\r\n\r\n`]);
+  const r = await run(conn(port));
+  assert.equal(r.error, 'HPE_HEADER_OVERFLOW');
+  server.close();
+});
+
+test('a refused connection fails with its errno code', async () => {
+  const dead = createServer();
+  await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+  const port = (dead.address() as { port: number }).port;
+  await new Promise<void>((r) => dead.close(() => r()));
+  assert.equal((await run(conn(port))).error, 'ECONNREFUSED');
+});
