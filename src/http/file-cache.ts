@@ -13,7 +13,7 @@
 // - File timestamps come from a coarse clock: a second write in the same clock tick as the one
 //   before the read would leave mtime and ctime unchanged. A file changed less than RACY_MS before
 //   it was read is therefore not cached (git's "racily clean" rule); it is read again next time.
-import { statSync, type BigIntStats } from 'node:fs';
+import { statSync, type BigIntStats, type Stats } from 'node:fs';
 
 /**
  * Files up to this size are read whole and may be kept; larger ones are streamed and never kept.
@@ -39,6 +39,11 @@ export interface CachedFile {
   readonly ino: bigint;
   readonly mtimeNs: bigint;
   readonly ctimeNs: bigint;
+  /** The same as numbers, as a plain stat() gives them (see cachedFile). */
+  readonly devNum: number;
+  readonly inoNum: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
   /** Formatted once: Last-Modified and the ETag of this version. */
   readonly lastModified: string;
   readonly etag: string;
@@ -47,6 +52,15 @@ export interface CachedFile {
 // Insertion order is recency order: a hit moves its entry to the end, eviction takes from the front.
 const entries = new Map<string, CachedFile>();
 let totalBytes = 0;
+/** The key last moved to the end (a hit on it again need not move it). */
+let lastKey: string | undefined;
+/** Every entry's bytes (http1-connection.ts reuses a response built from them: they never change). */
+const cachedData = new WeakSet<Buffer>();
+
+/** `b` is the content of a cache entry (never written to). */
+export function isCachedFileData(b: Buffer): boolean {
+  return cachedData.has(b);
+}
 
 /** Counters for tests and profiling. */
 export const fileCacheStats = { hits: 0, misses: 0, fills: 0, evictions: 0, reusedStats: 0 };
@@ -55,7 +69,20 @@ const cost = (key: string, e: CachedFile): number => e.data.length + key.length 
 
 function drop(key: string, e: CachedFile): void {
   entries.delete(key);
+  if (lastKey === key) lastKey = undefined;
   totalBytes -= cost(key, e);
+}
+
+/** A timestamp in ns as a number stat() gives it in ms (node: sec * 1e3 + nsec / 1e6). */
+function msOf(ns: bigint): number {
+  const sec = ns / 1_000_000_000n;
+  let nsec = ns - sec * 1_000_000_000n;
+  let s = sec;
+  if (nsec < 0n) {
+    nsec += 1_000_000_000n;
+    s -= 1n;
+  }
+  return Number(s) * 1e3 + Number(nsec) / 1e6;
 }
 
 /** floor(ns / 1e9) for st_mtime (a BigInt division truncates towards zero). */
@@ -94,29 +121,36 @@ export function noteStat(key: string, st: BigIntStats): void {
 export function cachedFile(key: string, path: string | Buffer): CachedFile | undefined {
   const e = entries.get(key);
   if (e === undefined) return undefined;
-  let st: BigIntStats | undefined;
+  let same: boolean;
   if (noted !== undefined && notedKey === key) {
-    st = noted;
+    const st = noted;
     noted = undefined;
     fileCacheStats.reusedStats++;
+    same = st.ino === e.ino && st.dev === e.dev && st.size === BigInt(e.size) && st.mtimeNs === e.mtimeNs && st.ctimeNs === e.ctimeNs && st.isFile();
   } else {
+    // A plain stat (numbers, no BigInts: half the allocation). Its mtime and ctime in ms are exact
+    // enough: an entry's ctime is at least RACY_MS older than its read, so any change since gives
+    // a ctime at least that much later (and a number stat's ms are exact to well under 1 µs).
+    let st: Stats | undefined;
     try {
-      st = statSync(path, { bigint: true, throwIfNoEntry: false });
+      st = statSync(path, { throwIfNoEntry: false });
     } catch {
       st = undefined;
     }
+    same = st !== undefined && st.ino === e.inoNum && st.dev === e.devNum && st.size === e.size
+      && st.mtimeMs === e.mtimeMs && st.ctimeMs === e.ctimeMs && st.isFile();
   }
-  if (st === undefined || st.ino !== e.ino || st.dev !== e.dev || st.size !== BigInt(e.size)
-    || st.mtimeNs !== e.mtimeNs || st.ctimeNs !== e.ctimeNs || !st.isFile()) {
+  if (!same) {
     drop(key, e);
     fileCacheStats.misses++;
     return undefined;
   }
   fileCacheStats.hits++;
   // Most recently used goes last (only when it is not already: a Map re-insert is not free).
-  if (entries.size > 1) {
+  if (entries.size > 1 && lastKey !== key) {
     entries.delete(key);
     entries.set(key, e);
+    lastKey = key;
   }
   return e;
 }
@@ -133,7 +167,9 @@ export function offerFile(key: string, st: BigIntStats, data: Buffer, readStartM
   if (old !== undefined) drop(key, old);
   const e: CachedFile = {
     data, size: data.length, mtimeSec: nsToSec(st.mtimeNs),
-    dev: st.dev, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, lastModified, etag,
+    dev: st.dev, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
+    devNum: Number(st.dev), inoNum: Number(st.ino), mtimeMs: msOf(st.mtimeNs), ctimeMs: msOf(st.ctimeNs),
+    lastModified, etag,
   };
   const c = cost(key, e);
   if (c > CACHE_TOTAL_MAX) return;
@@ -144,6 +180,8 @@ export function offerFile(key: string, st: BigIntStats, data: Buffer, readStartM
     fileCacheStats.evictions++;
   }
   entries.set(key, e);
+  lastKey = key;
+  cachedData.add(data);
   totalBytes += c;
   fileCacheStats.fills++;
 }
@@ -151,6 +189,7 @@ export function offerFile(key: string, st: BigIntStats, data: Buffer, readStartM
 /** Empties the cache (tests). */
 export function clearFileCache(): void {
   entries.clear();
+  lastKey = undefined;
   totalBytes = 0;
 }
 

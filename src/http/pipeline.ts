@@ -7,7 +7,7 @@ import { realpathSync } from 'node:fs';
 import type { Location, LocationConf, RewriteOp, RoutingState, ServerConf, ServerTable } from '../config/state.ts';
 import { parseRequestTarget, BadUriError, escapeUri, type ParsedUri } from './uri.ts';
 import { validateHost, selectServer, findLocation } from './select.ts';
-import { newVarContext, compiled, evaluate, setVariable, type VarContext } from './variables.ts';
+import { newVarContext, compiled, evaluate, setVariable, UserVars, type VarContext } from './variables.ts';
 import {
   applyRewrite, compileIfCondition, compileRewrite, evaluateIf, evaluateReturn, type IfCondition, type ReturnOutcome, type ReturnDirective,
 } from './rewrite.ts';
@@ -31,6 +31,7 @@ import {
   compileLogFormat, formatLogLine, logCondition, COMBINED, LogFiles, type LogFormat, type ErrorLogEntry,
 } from './access-log.ts';
 import type { IfCondition as ConfIfCondition } from '../config/state.ts';
+import { whenDone, setKeepAliveAfter, isFastRequest } from '../server/http1-connection.ts';
 
 /** nginx allows 10 URI changes (NGX_HTTP_MAX_URI_CHANGES) before "rewrite or internal redirection cycle". */
 const MAX_URI_CHANGES = 10;
@@ -141,7 +142,9 @@ function connTable(conn: ConnInfo, state: RoutingState): ServerTable | undefined
  * Request headers by lowercase name. Node's joined `req.headers` is exact when no name comes twice
  * (the common case, and cheaper); otherwise each value is kept apart, as nginx keeps them.
  */
-function requestHeaders(req: IncomingMessage): Record<string, string | string[] | undefined> {
+function requestHeaders(req: IncomingMessage, fast: boolean): Record<string, string | string[] | undefined> {
+  // http1-connection.ts takes no head with a name twice.
+  if (fast) return req.headers;
   // HTTP/2's object also holds the pseudo-headers: its adapter's headersDistinct leaves them out.
   if (req.httpVersionMajor >= 2) return req.headersDistinct as Record<string, string[]>;
   const joined = req.headers;
@@ -242,8 +245,20 @@ function runRewrite(ops: readonly RewriteOp[], r: RequestState, quotedOrPlus: bo
   return uriChanged ? REWRITE_DONE_CHANGED : REWRITE_DONE;
 }
 
+// The DocRoot of the last `root` without variables, for the next request under the same directive
+// (DocRoots are never changed; the same object lets filePath() reuse its last answer).
+let lastRootConf: LocationConf['root'] | undefined;
+let lastPlainRoot: DocRoot | undefined;
+
 function docRootFor(r: RequestState): DocRoot {
   const root = r.conf.root;
+  if (!root.hasVariables && !root.alias) {
+    if (root !== lastRootConf) {
+      lastPlainRoot = { kind: 'root', path: root.path };
+      lastRootConf = root;
+    }
+    return lastPlainRoot!;
+  }
   const path = root.hasVariables ? evaluate(compiled(root.path), r.ctx) : root.path;
   if (!root.alias) return { kind: 'root', path };
   const loc = r.location;
@@ -362,22 +377,55 @@ class RequestPaths {
   }
 }
 
-// The response's 'finish' and 'close' listeners are shared functions (no closures per request):
-// the request's state rides on the response under this key.
-const REQUEST_STATE = Symbol('bext.requestState');
-type TaggedResponse = ServerResponse & { [REQUEST_STATE]?: RequestState };
-
-function onResponseFinish(this: TaggedResponse): void {
-  const r = this[REQUEST_STATE];
-  if (r) writeAccessLog(r);
+/**
+ * The response is done: flushed, or closed before that (the client went away: nginx logs 499).
+ * One shared function (no closure per request), called through whenDone.
+ */
+function onResponseDone(r: RequestState, finished: boolean, res: ServerResponse): void {
+  if (!finished && !res.headersSent) r.ctx.response.status = r.closeStatus ?? 499;
+  writeAccessLog(r);
 }
 
-function onResponseClose(this: TaggedResponse): void {
-  const r = this[REQUEST_STATE];
-  // The client went away before the response was complete: nginx logs 499.
-  if (!r || this.writableFinished) return;
-  if (!this.headersSent) r.ctx.response.status = r.closeStatus ?? 499;
-  writeAccessLog(r);
+// The last request's derived values, kept for the next one (most requests repeat the previous
+// one's target and Host): no parsing again, and the very same strings go on (a Map lookup with a
+// string that was looked up before does not hash it again). Each is a pure function of its input.
+let lastTarget: string | undefined;
+let lastParsed: ParsedUri | undefined;
+let lastQuotedOrPlus = false;
+/** parseRequestTarget(target) (merge_slashes on); throws BadUriError as it does. */
+function parseTarget(target: string): ParsedUri {
+  if (target === lastTarget) return lastParsed!;
+  const parsed = parseRequestTarget(target);
+  const q = parsed.rawUri.indexOf('?');
+  lastQuotedOrPlus = /[%+]/.test(q < 0 ? parsed.rawUri : parsed.rawUri.slice(0, q));
+  lastTarget = target;
+  lastParsed = parsed;
+  return parsed;
+}
+/** The path of `parsed.rawUri` holds `%` or `+` (ngx_http_parse_complex_uri's quoted_uri / plus_in_uri). */
+function quotedOrPlusOf(parsed: ParsedUri): boolean {
+  if (parsed === lastParsed) return lastQuotedOrPlus;
+  const rawUri = parsed.rawUri;
+  const q = rawUri.indexOf('?');
+  return /[%+]/.test(q < 0 ? rawUri : rawUri.slice(0, q));
+}
+let lastLine = { method: '', target: '', protocol: '', line: '' };
+/** $request: the last one again when its parts are the same. */
+function requestLineOf(method: string, target: string, protocol: string): string {
+  const l = lastLine;
+  if (target === l.target && method === l.method && protocol === l.protocol) return l.line;
+  const line = protocol ? `${method} ${target} ${protocol}` : `${method} ${target}`;
+  lastLine = { method, target, protocol, line };
+  return line;
+}
+let lastHostIn: string | undefined;
+let lastHostOut: string | undefined;
+function validHost(value: string): string | undefined {
+  if (value === lastHostIn) return lastHostOut;
+  const v = validateHost(value);
+  lastHostIn = value;
+  lastHostOut = v;
+  return v;
 }
 
 /** $server_protocol: the strings of nearly every request are not built again for each. */
@@ -404,19 +452,20 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
   let parsed: ParsedUri | undefined;
   let badRequest = false;
   try {
-    parsed = parseRequestTarget(target);
+    parsed = parseTarget(target);
   } catch (e) {
     if (!(e instanceof BadUriError)) throw e;
     badRequest = true;
   }
-  const headers = requestHeaders(req);
+  const fast = isFastRequest(req);
+  const headers = requestHeaders(req, fast);
   const hostValues = headers.host;
   if (Array.isArray(hostValues) && hostValues.length > 1) badRequest = true; // "client sent duplicate host header"
   const hostHeader = Array.isArray(hostValues) ? hostValues[0] : hostValues;
   let host = '';
   if (parsed?.host !== undefined) host = validateHost(parsed.host) ?? '';
   else if (typeof hostHeader === 'string') {
-    const v = validateHost(hostHeader);
+    const v = validHost(hostHeader);
     if (v === undefined) badRequest = true;
     else host = v;
   } else if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
@@ -426,7 +475,7 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
   // A whole literal (not newVarContext's defaults spread over): one object shape for every request.
   const ctx: VarContext = {
     method,
-    requestLine: protocol ? `${method} ${target} ${protocol}` : `${method} ${target}`,
+    requestLine: requestLineOf(method, target, protocol),
     protocol,
     rawUri: parsed?.rawUri ?? target,
     uri: parsed?.uri ?? '',
@@ -449,13 +498,14 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
     captures: NO_CAPTURES,
     // Own properties, not lazy getters: proxy-headers.ts copies the context with a spread.
     namedCaptures: {},
-    userVars: new Map(),
+    userVars: new UserVars(),
     response: new ResponseInfo(),
     paths: undefined,
     extra: mapResolver(state),
   };
   // Refused while reading the head (414, 494, 505): nginx has not chosen a server by name yet.
-  const refused = headStatus(req, target);
+  // A head http1-connection.ts parsed has no line too long and is HTTP/1.x or 0.9.
+  const refused = fast ? undefined : headStatus(req, target);
   const server = badRequest || refused ? table.defaultServer : selectServer(table, host, ctx);
   ctx.serverName = server.primaryName;
   // nginx logs a too long request line as far as its buffer held it.
@@ -474,9 +524,7 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
   };
   ctx.paths = new RequestPaths(r);
 
-  (res as TaggedResponse)[REQUEST_STATE] = r;
-  res.on('finish', onResponseFinish);
-  res.on('close', onResponseClose);
+  whenDone(res, onResponseDone, r);
 
   if (refused || badRequest) return sendSpecial(r, res, refused ?? 400);
   const te = transferEncodingStatus(req);
@@ -484,9 +532,7 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
     logError(r, opts, 'info', 'client sent unknown "Transfer-Encoding"');
     return sendSpecial(r, res, te);
   }
-  const rawUri = parsed!.rawUri;
-  const q = rawUri.indexOf('?');
-  const quotedOrPlus = /[%+]/.test(q < 0 ? rawUri : rawUri.slice(0, q));
+  const quotedOrPlus = quotedOrPlusOf(parsed!);
   // ngx_http_process_request: plain HTTP on an ssl port is 497, after the server was chosen by Host.
   if (isPlainOnTls(socket)) {
     logError(r, opts, 'info', 'client sent plain HTTP request to HTTPS port while reading client request headers');
@@ -740,8 +786,8 @@ function fileContent(r: RequestState, req: IncomingMessage, res: ServerResponse,
   // index, autoindex and static all decline other methods; static then answers 405.
   if (r.method !== 'GET' && r.method !== 'HEAD' && r.method !== 'POST') return { kind: 'status', status: 405 };
   if (uri.endsWith('/')) return indexContent(r, res, opts, root);
-  const file = mapUriToPath(root, uri, r.addUriToAlias);
-  if (!isUnderRoot(root, file)) return { kind: 'status', status: 404 };
+  const file = filePath(root, uri, r.addUriToAlias);
+  if (file === undefined) return { kind: 'status', status: 404 };
   const result = serveStaticSync(file, { method: r.method, uri, args: r.ctx.args, headers: req.headers }, {
     etag: conf.etag, ifModifiedSince: conf.ifModifiedSince,
     // A response the gzip filter will compress loses its length, and with it ranges (nginx's filter order).
@@ -772,6 +818,22 @@ function fileContent(r: RequestState, req: IncomingMessage, res: ServerResponse,
   r.ctx.response.bodyBytesSent = r.method === 'HEAD' || status === 304 ? 0 : len;
   const streaming = sendBody(res, result.body);
   return streaming ? streaming.then(() => DONE) : DONE;
+}
+
+let lastRoot: DocRoot | undefined;
+let lastUri = '';
+let lastAddUri = false;
+let lastFile: string | undefined;
+/** mapUriToPath, or undefined when the path leaves its root (isUnderRoot); the last one is kept. */
+function filePath(root: DocRoot, uri: string, addUriToAlias: boolean): string | undefined {
+  if (root === lastRoot && uri === lastUri && addUriToAlias === lastAddUri) return lastFile;
+  const file = mapUriToPath(root, uri, addUriToAlias);
+  const ok = isUnderRoot(root, file) ? file : undefined;
+  lastRoot = root;
+  lastUri = uri;
+  lastAddUri = addUriToAlias;
+  lastFile = ok;
+  return ok;
 }
 
 /** The Content-Length a handler's headers announce (0 without one). */
@@ -858,6 +920,23 @@ export function writeHead(
   let compress = false;
   r.ctx.response.status = status;
   const now = Date.now();
+  const conf = r.conf;
+  // Without add_header, expires, gzip and the caller's own Server/Date/reason, the header list
+  // depends only on what HeadListMemo compares: the last one is used again when all match.
+  const memoable = passed === undefined && reason === undefined && conf.addHeaders.length === 0 && !conf.expires && !conf.gzip.enabled;
+  const closingReq = r.ctx.connectionRequests >= conf.keepaliveRequests;
+  if (memoable) {
+    const m = headListMemo;
+    if (m !== undefined && m.headers === headers && m.conf === conf && m.status === status && m.date === dateTuple(now)
+      && m.isHead === (r.method === 'HEAD') && m.closingReq === closingReq && m.shouldKeepAlive === res.shouldKeepAlive
+      && m.chunkedDefault === res.useChunkedEncodingByDefault) {
+      if (!conf.chunkedTransferEncoding) res.useChunkedEncodingByDefault = false;
+      if (m.keepAlive) idleAfter(res, conf.keepaliveTimeoutMs);
+      sendHead(r, res, status, m.phrase, m.flat, m.bytes, m.length);
+      return;
+    }
+  }
+  const memoIn = memoable ? { chunkedDefault: res.useChunkedEncodingByDefault, shouldKeepAlive: res.shouldKeepAlive } : undefined;
   // The first of each core name (later ones are dropped); ETags and the rest keep their order and
   // are taken in later passes (no arrays of their own).
   let type: [string, string] | undefined;
@@ -963,20 +1042,58 @@ export function writeHead(
     flat[n++] = h[1];
     bytes += h[0].length + h[1].length + 4;
   }
+  const phrase = reason ?? (statusReason(status) || ' ');
+  if (compress) {
+    sendHead(r, res, status, phrase, flat, bytes, length, () => {
+      gzipResponseBody(res, r.conf.gzip.compLevel, (out, into) => {
+        r.ctx.response.bodyBytesSent = r.method === 'HEAD' ? 0 : out; // Node sends no body on HEAD
+        r.ctx.userVars.set('gzip_ratio', gzipRatio(into, out));
+      });
+    });
+    return;
+  }
+  // A Location made absolute depends on the request's Host: such a list is not kept.
+  if (memoIn !== undefined && !(location && ownLocation)) {
+    headListMemo = {
+      headers, conf, status, date: dateTuple(now), isHead: r.method === 'HEAD', closingReq, ...memoIn,
+      keepAlive, phrase, flat, bytes, length,
+    };
+  }
+  sendHead(r, res, status, phrase, flat, bytes, length);
+}
+
+/** The last header list writeHead built without add_header, expires and gzip, with what it came from. */
+interface HeadListMemo {
+  headers: readonly [string, string][];
+  conf: LocationConf;
+  status: number;
+  date: [string, string];
+  isHead: boolean;
+  closingReq: boolean;
+  chunkedDefault: boolean;
+  shouldKeepAlive: boolean;
+  keepAlive: boolean;
+  phrase: string;
+  flat: string[];
+  bytes: number;
+  length: string | undefined;
+}
+let headListMemo: HeadListMemo | undefined;
+
+/** writeHead's end: the head handed to the response (the flat list is never changed once made). */
+function sendHead(
+  r: RequestState, res: ServerResponse, status: number, phrase: string, flat: string[], bytes: number, length: string | undefined,
+  /** The gzip filter, set up right after the head. */
+  afterHead?: () => void,
+): void {
   recordSentHeaders(r.ctx.response, flat);
   res.sendDate = false;
-  const phrase = reason ?? (statusReason(status) || ' ');
   res.writeHead(status, phrase, flat);
   // nginx sends "HTTP/1.1 418 " for a code it has no phrase for; Node refuses an empty phrase (it
   // would put its own), so the blank one we gave is taken back out of the head before it is sent.
   const pending = res as unknown as { _header?: unknown };
   if (phrase === ' ' && typeof pending._header === 'string') pending._header = pending._header.replace(/^(HTTP\/1\.\d \d{3}) {2}\r\n/, '$1 \r\n');
-  if (compress) {
-    gzipResponseBody(res, r.conf.gzip.compLevel, (out, into) => {
-      r.ctx.response.bodyBytesSent = r.method === 'HEAD' ? 0 : out; // Node sends no body on HEAD
-      r.ctx.userVars.set('gzip_ratio', gzipRatio(into, out));
-    });
-  }
+  afterHead?.();
   r.ctx.response.bytesSent = r.ctx.protocol === '' ? 0 : bytes; // HTTP/0.9: no head is sent
   // A body that fits the socket buffers is handed over at once; only longer ones can stall on the client.
   if (status !== 101 && r.method !== 'HEAD' && (length === undefined || Number(length) > SEND_TIMEOUT_MIN_BYTES)) sendTimeout(r, res);
@@ -1053,6 +1170,8 @@ function idleAfter(res: ServerResponse, ms: number): void {
   const socket = res.socket;
   // The same as the server's own (the default server's): Node arms exactly that already.
   if ((socket as (Socket & { server?: { keepAliveTimeout?: number } }) | null)?.server?.keepAliveTimeout === ms) return;
+  // bext's own HTTP/1 connections take it from the response (no listener).
+  if (setKeepAliveAfter(res, ms)) return;
   res.once('finish', () => {
     if (socket && !socket.destroyed && (socket as Socket & { timeout?: number }).timeout) socket.setTimeout(ms);
   });

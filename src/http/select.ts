@@ -16,13 +16,27 @@ function recordCaptures(ctx: VarContext, captures: readonly (string | undefined)
 }
 
 /** The server{} for a validated host on one address (exact → *.x → x.* → regex → default). */
+// The last answer without captures, for the same table and host (a reload makes new tables).
+let lastTable: ServerTable | undefined;
+let lastHost = '';
+let lastSelected: ServerConf | undefined;
+
 export function selectServer(table: ServerTable, host: string, ctx?: VarContext): ServerConf {
+  if (table === lastTable && host === lastHost) return lastSelected!;
   // The usual case, by name, allocates nothing; regexes (with captures) and the default follow.
-  const named = serverByName(table, host);
-  if (named) return named;
-  const m = selectServerInTable(table, host);
-  if (ctx && m.captures) recordCaptures(ctx, m.captures, m.namedCaptures);
-  return m.server;
+  let server = serverByName(table, host);
+  if (!server) {
+    const m = selectServerInTable(table, host);
+    if (m.captures) {
+      if (ctx) recordCaptures(ctx, m.captures, m.namedCaptures);
+      return m.server;
+    }
+    server = m.server;
+  }
+  lastTable = table;
+  lastHost = host;
+  lastSelected = server;
+  return server;
 }
 
 export type LocationMatch =
@@ -31,10 +45,25 @@ export type LocationMatch =
   | { kind: 'auto-redirect'; location: Location }
   | { kind: 'none' };
 
+const NONE: LocationMatch = { kind: 'none' };
+
+// The last answer without captures, for the same server{} and URI (the next request usually asks
+// the same): the search depends on nothing else, and a reload makes new ServerConfs.
+let lastServer: ServerConf | undefined;
+let lastUri = '';
+let lastMatch: LocationMatch = NONE;
+
 /** ngx_http_core_find_location over a server's locations for a normalised URI. */
 export function findLocation(server: ServerConf, uri: string, ctx: VarContext): LocationMatch {
+  if (server === lastServer && uri === lastUri) return lastMatch;
   const m = findConfLocation(server, uri);
   if (m.captures) recordCaptures(ctx, m.captures, m.namedCaptures);
-  if (!m.location) return { kind: 'none' };
-  return { kind: m.redirect ? 'auto-redirect' : 'found', location: m.location };
+  // Results are shared: nobody changes them.
+  const match: LocationMatch = !m.location ? NONE : { kind: m.redirect ? 'auto-redirect' : 'found', location: m.location };
+  if (!m.captures) {
+    lastServer = server;
+    lastUri = uri;
+    lastMatch = match;
+  }
+  return match;
 }

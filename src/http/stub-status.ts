@@ -2,6 +2,7 @@
 // nginx prints (trailing spaces included: the Prometheus exporter scans it with that template).
 import type { Server, Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { whenDone } from '../server/http1-connection.ts';
 
 export interface StatusNumbers {
   active: number;
@@ -36,7 +37,12 @@ export function sumSnapshots(snaps: readonly CounterSnapshot[]): StatusNumbers {
   return { ...t, waiting: Math.max(0, t.active - t.reading - t.writing) };
 }
 
-type SocketState = { inFlight: number };
+type SocketState = { inFlight: number; counters: StubStatusCounters };
+
+/** A request on the connection of `st` is done (whenDone: one shared function, no closure per request). */
+function requestDone(st: SocketState): void {
+  if (st.inFlight > 0 && --st.inFlight === 0) st.counters.connectionIdle();
+}
 
 /**
  * One process's counters. A connection is `writing` while a request on it is in progress and
@@ -54,14 +60,19 @@ export class StubStatusCounters {
 
   /** Counts the connections and requests of a node:http / https server. */
   track(server: Server): void {
-    server.on('connection', (socket: Socket) => this.onConnection(socket));
-    // TLS servers report the raw socket on 'connection' and the TLS one on the request.
-    server.on('secureConnection', (socket: Socket) => this.alias(socket));
+    this.trackConnections(server);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
   }
 
+  /** The connections only: the caller passes each request to onRequest itself. */
+  trackConnections(server: Server): void {
+    server.on('connection', (socket: Socket) => this.onConnection(socket));
+    // TLS servers report the raw socket on 'connection' and the TLS one on the request.
+    server.on('secureConnection', (socket: Socket) => this.alias(socket));
+  }
+
   onConnection(socket: Socket): void {
-    const st: SocketState = { inFlight: 0 };
+    const st: SocketState = { inFlight: 0, counters: this };
     this.sockets.set(socket, st);
     this.s.accepts++;
     this.s.handled++;
@@ -84,13 +95,11 @@ export class StubStatusCounters {
     const st = this.sockets.get(req.socket);
     if (!st) return;
     if (st.inFlight++ === 0) this.s.writing++;
-    let done = false;
-    const end = () => {
-      if (done) return;
-      done = true;
-      if (st.inFlight > 0 && --st.inFlight === 0) this.s.writing--;
-    };
-    res.once('finish', end);
-    res.once('close', end);
+    whenDone(res, requestDone, st);
+  }
+
+  /** The last request in progress on a connection is done: it waits again. */
+  connectionIdle(): void {
+    this.s.writing--;
   }
 }

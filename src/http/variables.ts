@@ -40,7 +40,7 @@ export interface VarContext {
   captures: readonly (string | undefined)[];
   namedCaptures: Record<string, string | undefined>;
   /** `set` variables (and named captures nginx stores as variables). */
-  userVars: Map<string, string>;
+  userVars: VarStore;
   response: {
     /** 0 until a status is chosen. */
     status: number;
@@ -360,6 +360,28 @@ export function evaluate(cv: CompiledValue, ctx: VarContext, captureFilter?: (s:
 /** Expands `template` for this request (compiled once per distinct template). */
 export function expandComplexValue(template: string, ctx: VarContext): string {
   return evaluate(compiled(template), ctx);
+}
+
+/** What the pipeline reads and writes of the user variables (a Map does). */
+export interface VarStore {
+  get(name: string): string | undefined;
+  has(name: string): boolean;
+  set(name: string, value: string): unknown;
+}
+
+/** User variables whose Map is made with the first one set: most requests set none. */
+export class UserVars implements VarStore {
+  private map: Map<string, string> | undefined = undefined;
+  get(name: string): string | undefined {
+    return this.map === undefined ? undefined : this.map.get(name);
+  }
+  has(name: string): boolean {
+    return this.map !== undefined && this.map.has(name);
+  }
+  set(name: string, value: string): this {
+    (this.map ??= new Map()).set(name, value);
+    return this;
+  }
 }
 
 /** A fresh context with neutral defaults, for tests and for contexts built piecemeal. */

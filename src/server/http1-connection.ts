@@ -12,7 +12,9 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
+import { performance } from 'node:perf_hooks';
 import { httpDate } from '../http/static.ts';
+import { isCachedFileData } from '../http/file-cache.ts';
 
 /** Heads longer than this go to node:http (its limits and nginx's 414/494 answers apply there). */
 const MAX_FAST_HEAD = 8192;
@@ -56,6 +58,31 @@ type ParseResult = ParsedHead | 'partial' | 'other';
 const NAME_CHAR = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
   if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2d) NAME_CHAR[c] = 1;
+}
+
+// Header names as clients usually write them, with their lowercase forms: a name read that is one
+// of these makes no string of its own (no slice, no toLowerCase, no new key to internalize).
+const KNOWN_RAW = [
+  'Host', 'User-Agent', 'Accept', 'Accept-Encoding', 'Accept-Language', 'Connection', 'Cookie', 'Referer',
+  'Cache-Control', 'If-Modified-Since', 'If-None-Match', 'Range', 'Pragma', 'Upgrade-Insecure-Requests',
+  'Sec-Fetch-Dest', 'Sec-Fetch-Mode', 'Sec-Fetch-Site', 'Sec-Fetch-User', 'Origin', 'Authorization', 'DNT',
+  'X-Forwarded-For', 'X-Forwarded-Proto', 'X-Real-IP', 'Priority',
+];
+for (const n of [...KNOWN_RAW]) KNOWN_RAW.push(n.toLowerCase());
+const KNOWN_LOWER = KNOWN_RAW.map((n) => n.toLowerCase());
+const KNOWN_BY_LENGTH: number[][] = [];
+KNOWN_RAW.forEach((n, k) => (KNOWN_BY_LENGTH[n.length] ??= []).push(k));
+
+/** The index in KNOWN_RAW of the name s[start, end), or -1. */
+function knownName(s: string, start: number, end: number): number {
+  const list = KNOWN_BY_LENGTH[end - start];
+  if (list === undefined) return -1;
+  next: for (let k = 0; k < list.length; k++) {
+    const name = KNOWN_RAW[list[k]!]!;
+    for (let j = start; j < end; j++) if (s.charCodeAt(j) !== name.charCodeAt(j - start)) continue next;
+    return list[k]!;
+  }
+  return -1;
 }
 
 /**
@@ -110,7 +137,7 @@ export function parseHead(buf: Buffer, start: number): ParseResult {
   }
   if (!whole) return full ? 'other' : 'partial';
   // " HTTP/1.x", any x as nginx serves it (1.2 and up behave as 1.1), then the line's end.
-  if (s.charCodeAt(i + 1) !== 0x48 || s.slice(i + 1, i + 8) !== 'HTTP/1.') return 'other';
+  if (!s.startsWith('HTTP/1.', i + 1)) return 'other';
   const minorChar = s.charCodeAt(i + 8);
   if (minorChar < 0x30 || minorChar > 0x39) return 'other';
   const minor = minorChar - 0x30;
@@ -124,7 +151,8 @@ export function parseHead(buf: Buffer, start: number): ParseResult {
     const nameStart = i;
     for (c = s.charCodeAt(i); c < 128 && NAME_CHAR[c] === 1; c = s.charCodeAt(++i));
     if (i === nameStart) return 'other';
-    const name = s.slice(nameStart, i);
+    const known = knownName(s, nameStart, i);
+    const name = known >= 0 ? KNOWN_RAW[known]! : s.slice(nameStart, i);
     let value = '';
     if (c === 0x3a) {
       // ngx_http_parse_header_line: spaces before and after the value are not part of it (tabs are),
@@ -140,7 +168,7 @@ export function parseHead(buf: Buffer, start: number): ParseResult {
     // A name alone on its line is, for nginx, that header with an empty value.
     i = lineEnd(s, i);
     if (i < 0) return 'other';
-    const lower = name.toLowerCase();
+    const lower = known >= 0 ? KNOWN_LOWER[known]! : name.toLowerCase();
     if (lower in headers || rawHeaders.length >= 2 * MAX_FAST_HEADERS) return 'other';
     switch (lower) {
       case 'content-length': case 'transfer-encoding': case 'expect': case 'upgrade':
@@ -176,6 +204,15 @@ const LazyEmitter = function LazyEmitter(this: { _events: unknown; _eventsCount:
   this._maxListeners = undefined;
 } as unknown as typeof EventEmitter;
 LazyEmitter.prototype = Object.create(EventEmitter.prototype, { constructor: { value: LazyEmitter, writable: true, configurable: true } });
+
+/**
+ * `emitter` (a LazyEmitter) has a listener for `type`. emit() with none does nothing but still
+ * gathers its arguments into an array: the events most responses have no listener for skip it.
+ */
+function listened(emitter: EventEmitter, type: string): boolean {
+  const events = (emitter as unknown as { _events: Record<string, unknown> | undefined })._events;
+  return events !== undefined && events[type] !== undefined;
+}
 
 const NO_TRAILERS: Record<string, string> = Object.freeze({});
 
@@ -286,7 +323,7 @@ function invalidChar(name: string): TypeError {
  * proxying use: the same automatic headers, framing (chunked, close-delimited, none for HEAD/204/304),
  * events ('finish' once flushed, then 'close'; 'drain'; 'timeout') and properties.
  */
-class FastResponse extends EventEmitter {
+class FastResponse extends LazyEmitter {
   statusCode = 200;
   statusMessage: string | undefined = undefined;
   sendDate = true;
@@ -305,6 +342,15 @@ class FastResponse extends EventEmitter {
   private needDrain = false;
   /** The body's length when end() writes the head itself. */
   contentLength: number | undefined;
+  /** keepalive_timeout after this response when it is not the server's (a location's own). */
+  keepAliveTimeoutMs: number | undefined = undefined;
+  // whenDone's callbacks: two kept in fields (the pipeline's and stub_status's), more in a list.
+  private done1: DoneHook<any> | undefined = undefined;
+  private doneArg1: unknown = undefined;
+  private done2: DoneHook<any> | undefined = undefined;
+  private doneArg2: unknown = undefined;
+  private doneMore: [DoneHook<any>, unknown][] | undefined = undefined;
+  private doneRan = false;
 
   constructor(private readonly conn: Http1Connection, readonly req: FastRequest, keepAlive: boolean) {
     super();
@@ -313,6 +359,26 @@ class FastResponse extends EventEmitter {
     this.hasBody = req.method !== 'HEAD';
     // node:http: an HTTP/1.0 client gets chunks only if it asked for them (TE: chunked).
     this.useChunkedEncodingByDefault = req.httpVersionMajor === 1 && (req.httpVersionMinor >= 1 || CHUNKED.test(req.headers.te ?? ''));
+  }
+
+  /** whenDone for this response: no listener (nor closure) per request. */
+  addDoneHook<T>(fn: DoneHook<T>, arg: T): void {
+    if (this.done1 === undefined) {
+      this.done1 = fn;
+      this.doneArg1 = arg;
+    } else if (this.done2 === undefined) {
+      this.done2 = fn;
+      this.doneArg2 = arg;
+    } else (this.doneMore ??= []).push([fn, arg]);
+  }
+
+  /** The whenDone callbacks, once: before the 'finish' (or a 'close' without one) listeners, as they were registered first. */
+  private runDone(finished: boolean): void {
+    if (this.doneRan) return;
+    this.doneRan = true;
+    if (this.done1 !== undefined) this.done1(this.doneArg1, finished, this as unknown as ServerResponse);
+    if (this.done2 !== undefined) this.done2(this.doneArg2, finished, this as unknown as ServerResponse);
+    if (this.doneMore !== undefined) for (const [fn, arg] of this.doneMore) fn(arg, finished, this as unknown as ServerResponse);
   }
 
   get connection(): Socket | null { return this.socket; }
@@ -489,7 +555,9 @@ class FastResponse extends EventEmitter {
     if (cb) this.once('finish', cb);
     if (!this.socket || this.socket.destroyed) return this;
     // Flushed: 'finish'. A write that fails (the client is gone) ends in 'close' instead, as in node:http.
-    this.send(this.hasBody && body && body.length > 0 ? body : undefined, true, (err) => { if (!err) this.onFinished(); });
+    // The connection's own callback (one response is written at a time): no closure per response.
+    this.conn.ending = this;
+    this.send(this.hasBody && body && body.length > 0 ? body : undefined, true, this.conn.afterLastWrite);
     return this;
   }
 
@@ -511,11 +579,16 @@ class FastResponse extends EventEmitter {
     this.headSent = true;
     const chunked = this.chunkedEncoding && this.hasBody;
     if (!chunked && head !== undefined && (!body || body.length <= COALESCE_MAX)) {
-      // The common small response: head and body in one buffer, one write.
+      // The common small response: head and body in one buffer, one write. The same head (HeadMemo
+      // gives the very same string) with the same bytes of a cached file, which are never changed,
+      // is the same buffer as last time: written again as it is (nothing changes a buffer once written).
+      const last = lastOut;
+      if (last !== undefined && last.head === head && last.body === body) return socket.write(last.out, cb);
       const headLen = head.length;
       const out = Buffer.allocUnsafe(headLen + (body ? body.length : 0));
       out.write(head, 0, headLen, 'latin1');
       if (body) body.copy(out, headLen);
+      if (body !== undefined && isCachedFileData(body)) lastOut = { head, body, out };
       return socket.write(out, cb);
     }
     // Corked until the end of this tick, as node:http does: the writes a sender makes in one go
@@ -536,13 +609,18 @@ class FastResponse extends EventEmitter {
     return ok;
   }
 
-  private onFinished(): void {
+  /** The last write flushed (Http1Connection.afterLastWrite). */
+  onFinished(): void {
     this.writableFinished = true;
     const socket = this.socket;
     this.socket = null;
     this.conn.responseDone(this, socket);
-    this.emit('finish');
-    process.nextTick(() => this.emitClose());
+    this.runDone(true);
+    if (listened(this, 'finish')) this.emit('finish');
+    // 'close' on the next tick, as node:http emits it; with nobody listening (the done hooks have
+    // run) there is nothing to wait for.
+    if (listened(this, 'close')) process.nextTick(emitClose, this);
+    else this.destroyed = true;
     this.conn.next();
   }
 
@@ -550,7 +628,8 @@ class FastResponse extends EventEmitter {
   emitClose(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.emit('close');
+    this.runDone(false);
+    if (listened(this, 'close')) this.emit('close');
   }
 
   /** The socket drained after a write that returned false. */
@@ -559,6 +638,54 @@ class FastResponse extends EventEmitter {
     this.needDrain = false;
     this.emit('drain');
   }
+}
+
+function emitClose(res: FastResponse): void {
+  res.emitClose();
+}
+
+/** The last small response written whole: its head string, the cached file's bytes, and both joined. */
+let lastOut: { head: string; body: Buffer; out: Buffer } | undefined;
+
+/** A callback for when a response is done: flushed (`finished`), or closed before that. */
+export type DoneHook<T> = (arg: T, finished: boolean, res: ServerResponse) => void;
+
+/**
+ * Calls `fn(arg, finished, res)` once when `res` is done: after its last write flushed (`finished`,
+ * at 'finish') or when it closed before that (at 'close'). A response of this module calls it
+ * without listeners; node:http's (and HTTP/2's) through 'finish' and 'close'.
+ */
+export function whenDone<T>(res: ServerResponse, fn: DoneHook<T>, arg: T): void {
+  if (res instanceof FastResponse) {
+    res.addDoneHook(fn, arg);
+    return;
+  }
+  let ran = false;
+  res.on('finish', () => {
+    if (ran) return;
+    ran = true;
+    fn(arg, true, res);
+  });
+  res.on('close', () => {
+    if (ran) return;
+    ran = true;
+    fn(arg, res.writableFinished, res);
+  });
+}
+
+/**
+ * `req` came through parseHead: a whole head of at most MAX_FAST_HEAD bytes (no line nginx would
+ * find too long), HTTP/1.x or 0.9, no name twice, no body.
+ */
+export function isFastRequest(req: IncomingMessage): boolean {
+  return req instanceof FastRequest;
+}
+
+/** Sets the keep-alive timeout that follows `res` on its connection; false when `res` is not this module's. */
+export function setKeepAliveAfter(res: ServerResponse, ms: number): boolean {
+  if (!(res instanceof FastResponse)) return false;
+  res.keepAliveTimeoutMs = ms;
+  return true;
 }
 
 /**
@@ -607,7 +734,8 @@ type ConnectionListener = (this: HttpServer, socket: Socket) => void;
 
 interface ServerState {
   nodeListeners: ConnectionListener[];
-  idle: Set<Http1Connection>;
+  /** The connections served here (closeIfIdle spares the busy ones). */
+  conns: Set<Http1Connection>;
   closing: boolean;
 }
 
@@ -618,13 +746,66 @@ class Http1Connection {
   private leftover = false;
   private res: FastResponse | undefined;
   private handedOff = false;
+  /** The response whose last write is in progress (end()), for afterLastWrite. */
+  ending: FastResponse | undefined = undefined;
+  // The wait for a request (client_header_timeout, then keepalive_timeout): one timer per connection
+  // whose deadline moves, as nginx's one event timer per connection; not a socket timer re-armed
+  // (a Timeout and a bound function made) twice per request. It fires at most once per wait.
+  private idleTimer: NodeJS.Timeout | undefined = undefined;
+  /** performance.now() when the current wait ends; -1 while a request is served. */
+  private idleDeadline = -1;
+  /** When idleTimer is due. */
+  private idleTimerAt = 0;
 
   constructor(readonly server: HttpServer, private readonly socket: Socket, private readonly st: ServerState) {
     for (const [event, listener] of this.socketListeners()) socket.on(event, listener);
     // No byte yet: client_header_timeout (node:http's headersTimeout, set from it) closes silently.
-    if (server.headersTimeout) socket.setTimeout(server.headersTimeout);
-    st.idle.add(this);
+    if (server.headersTimeout) this.waitFor(server.headersTimeout);
+    st.conns.add(this);
   }
+
+  /** The last write of `ending` went out (or failed: the socket's 'close' ends the response). */
+  readonly afterLastWrite = (err?: Error | null): void => {
+    const res = this.ending;
+    this.ending = undefined;
+    if (!err && res !== undefined) res.onFinished();
+  };
+
+  /** Waits at most `ms` for the next request. */
+  private waitFor(ms: number): void {
+    const deadline = performance.now() + ms;
+    this.idleDeadline = deadline;
+    // A timer due by then is kept (it re-arms for the rest); one due later (client_header_timeout
+    // before a shorter keepalive_timeout) is replaced.
+    if (this.idleTimer !== undefined) {
+      if (this.idleTimerAt <= deadline) return;
+      clearTimeout(this.idleTimer);
+    }
+    this.idleTimerAt = deadline;
+    this.idleTimer = setTimeout(this.onIdleTimer, ms).unref();
+  }
+
+  private stopWaiting(): void {
+    this.idleDeadline = -1;
+    if (this.idleTimer !== undefined) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
+  }
+
+  private readonly onIdleTimer = (): void => {
+    this.idleTimer = undefined;
+    // Busy: the wait starts again when the response is done.
+    if (this.idleDeadline < 0 || this.handedOff || this.socket.destroyed) return;
+    const left = this.idleDeadline - performance.now();
+    if (left >= 1) {
+      this.idleTimerAt = this.idleDeadline;
+      this.idleTimer = setTimeout(this.onIdleTimer, Math.ceil(left)).unref();
+      return;
+    }
+    this.idleDeadline = -1;
+    this.onTimeout();
+  };
 
   private readonly onData = (chunk: Buffer): void => {
     this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
@@ -647,8 +828,8 @@ class Http1Connection {
     const pipelined = this.leftover;
     this.leftover = head.end < buf.length;
     this.pending = this.leftover ? buf.subarray(head.end) : undefined;
-    this.st.idle.delete(this);
-    if (this.socket.timeout) this.socket.setTimeout(0);
+    // The timer stays (unarmed waits cost nothing); it finds the connection busy if it fires.
+    this.idleDeadline = -1;
     const version = head.minor === 1 && head.major === 1 ? '1.1' : `${head.major}.${head.minor}`;
     const req = new FastRequest(this.socket, head.method, head.url, head.major, head.minor, version, head.headers, head.rawHeaders);
     req.pipelined = pipelined;
@@ -664,13 +845,16 @@ class Http1Connection {
     if (!socket || socket.destroyed) return;
     if (res._last || this.st.closing) {
       this.handedOff = true; // nothing more is read from this connection
+      this.stopWaiting();
       (socket as Socket & { destroySoon(): void }).destroySoon();
       return;
     }
     if (this.socket.isPaused()) this.socket.resume();
+    // A socket timer the response armed (send_timeout) ends with it: the wait for a request is ours.
+    if (socket.timeout) socket.setTimeout(0);
     if (!this.pending) {
-      this.st.idle.add(this);
-      if (this.server.keepAliveTimeout) socket.setTimeout(this.server.keepAliveTimeout);
+      const ka = res.keepAliveTimeoutMs ?? this.server.keepAliveTimeout;
+      if (ka) this.waitFor(ka);
     }
   }
 
@@ -683,7 +867,8 @@ class Http1Connection {
   /** The rest of the connection goes to node:http, with the bytes not used yet. */
   private handOff(): void {
     this.handedOff = true;
-    this.st.idle.delete(this);
+    this.st.conns.delete(this);
+    this.stopWaiting();
     const socket = this.socket;
     for (const [event, listener] of this.socketListeners()) socket.off(event, listener);
     socket.setTimeout(0);
@@ -696,7 +881,7 @@ class Http1Connection {
 
   /** closeIdleConnections / server close: idle connections go now, busy ones after their response. */
   closeIfIdle(): void {
-    if (!this.res) this.socket.destroy();
+    if (!this.res && !this.handedOff) this.socket.destroy();
   }
 
   private readonly onTimeout = (): void => {
@@ -722,7 +907,8 @@ class Http1Connection {
   };
 
   private readonly onClose = (): void => {
-    this.st.idle.delete(this);
+    this.st.conns.delete(this);
+    this.stopWaiting();
     const res = this.res;
     this.res = undefined;
     if (res) {
@@ -742,13 +928,13 @@ class Http1Connection {
 export function serveFastHttp1(server: HttpServer): void {
   // https.Server gets its HTTP connections as 'secureConnection' (after the handshake).
   const event = server instanceof tls.Server ? 'secureConnection' : 'connection';
-  const st: ServerState = { nodeListeners: server.listeners(event) as ConnectionListener[], idle: new Set(), closing: false };
+  const st: ServerState = { nodeListeners: server.listeners(event) as ConnectionListener[], conns: new Set(), closing: false };
   server.removeAllListeners(event);
   server.on(event, (socket: Socket) => new Http1Connection(server, socket, st));
   const closeIdle = server.closeIdleConnections.bind(server);
   server.closeIdleConnections = () => {
     closeIdle();
-    for (const c of [...st.idle]) c.closeIfIdle();
+    for (const c of [...st.conns]) c.closeIfIdle();
   };
   // server.close(): idle keep-alive connections close, busy ones after their response (nginx's
   // graceful shutdown ends keep-alive too).
@@ -756,7 +942,7 @@ export function serveFastHttp1(server: HttpServer): void {
   server.close = ((cb?: (err?: Error) => void) => {
     st.closing = true;
     close(cb);
-    for (const c of [...st.idle]) c.closeIfIdle();
+    for (const c of [...st.conns]) c.closeIfIdle();
     return server;
   }) as typeof server.close;
 }

@@ -67,8 +67,13 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       const server = createServer(getState, listen, pems, contextFor);
       applyTimeouts(server, state, listen);
       if (listen.ssl) tlsServers.push({ server: server as tls.Server, listen });
-      counters.track(server);
-      server.on('request', listen.http2 ? http2Adapter(handler) : handler);
+      counters.trackConnections(server);
+      const serve = listen.http2 ? http2Adapter(handler) : handler;
+      // One 'request' listener: with two, every emit copies the listener array.
+      server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+        counters.onRequest(req, res);
+        serve(req, res);
+      });
       server.on('upgrade', upgrade);
       // nginx sends no automatic "100 Continue", and answers parser errors with its own pages.
       server.on('checkContinue', handler);

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { parseHead, serveFastHttp1 } from '../../src/server/http1-connection.ts';
+import { parseHead, serveFastHttp1, whenDone } from '../../src/server/http1-connection.ts';
 
 const head = (s: string) => parseHead(Buffer.from(s, 'latin1'), 0);
 
@@ -196,5 +196,54 @@ test('backpressure: a large body is written in order and drains', async () => {
     const r = await exchange(s.port, ['GET / HTTP/1.1\r\nHost: a\r\n\r\n'], 3000);
     const body = r.text.slice(r.text.indexOf('\r\n\r\n') + 4);
     assert.equal(body.length, big.length);
+  } finally { s.server.close(); }
+});
+
+test('keep-alive: the wait starts again after each response (one timer per connection), a quiet client is closed', async () => {
+  const s = await serve((_req, res) => res.end('ok'), 200);
+  try {
+    const socket: Socket = connect(s.port, '127.0.0.1');
+    socket.on('error', () => {});
+    let answers = 0;
+    let closedAt = 0;
+    socket.on('data', (c) => (answers += (c.toString('latin1').match(/^HTTP\/1\.1 200/gm) ?? []).length));
+    const closed = new Promise<void>((r) => socket.on('close', () => { closedAt = Date.now(); r(); }));
+    await new Promise((r) => socket.once('connect', r));
+    // Six requests 120 ms apart: 720 ms on one connection whose keep-alive timeout is 200 ms.
+    for (let i = 0; i < 6; i++) {
+      socket.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+      await new Promise((r) => setTimeout(r, 120));
+    }
+    const lastAt = Date.now() - 120;
+    assert.equal(answers, 6);
+    assert.equal(socket.destroyed, false);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 1500))]);
+    assert.ok(closedAt > 0, 'closed after the keep-alive timeout');
+    const quiet = closedAt - lastAt;
+    assert.ok(quiet >= 190 && quiet < 600, `closed ${quiet} ms after the last request`);
+  } finally { s.server.close(); }
+});
+
+test('whenDone: called once, before the finish listeners, with finished false when the client leaves first', async () => {
+  const order: string[] = [];
+  const s = await serve((req, res) => {
+    whenDone(res, (tag: string, finished: boolean) => order.push(`${tag}:${finished}`), req.url!);
+    res.on('finish', () => order.push(`finish ${req.url}`));
+    if (req.url === '/stall') {
+      res.writeHead(200, ['Content-Length', '10']);
+      res.write('12345');
+      return;
+    }
+    res.end('ok');
+  });
+  try {
+    await exchange(s.port, ['GET /a HTTP/1.1\r\nHost: a\r\n\r\n'], 100);
+    const stall = connect(s.port, '127.0.0.1');
+    stall.on('error', () => {});
+    stall.write('GET /stall HTTP/1.1\r\nHost: a\r\n\r\n');
+    await new Promise((r) => stall.once('data', r));
+    stall.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(order, ['/a:true', 'finish /a', '/stall:false']);
   } finally { s.server.close(); }
 });
