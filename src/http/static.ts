@@ -93,13 +93,18 @@ export function etagFor(mtimeSec: number, size: number): string {
 
 /** MIME type from the URI's extension (lowercased) via `types`, else default_type. */
 export function mimeTypeFor(uri: string, types: ReadonlyMap<string, string>, defaultType: string): string {
+  // The same URI under the same types as the last call (the next request for the same file).
+  if (uri === lastMime.uri && types === lastMime.types && defaultType === lastMime.defaultType) return lastMime.type;
   const ext = uriExtension(uri);
+  let type = defaultType;
   if (ext) {
     const t = types.get(ext) ?? types.get(ext.toLowerCase());
-    if (t !== undefined) return t;
+    if (t !== undefined) type = t;
   }
-  return defaultType;
+  lastMime = { uri, types, defaultType, type };
+  return type;
 }
+let lastMime: { uri: string; types: ReadonlyMap<string, string> | undefined; defaultType: string; type: string } = { uri: '', types: undefined, defaultType: '', type: '' };
 
 // ---- conditional requests (ngx_http_not_modified_filter_module) ----
 
@@ -644,7 +649,7 @@ async function pipeRange(fd: number, res: ServerResponse, start: number, end: nu
 
 /**
  * Sends a BodyPlan into `res` (headers already written) and ends it; always closes the file. A body
- * in memory is sent at once (no promise: most responses are small); a file streams.
+ * in memory is sent at once (no promise: most responses are small), or in pieces when large; a file streams.
  */
 export function sendBody(res: ServerResponse, body: BodyPlan): Promise<void> | undefined {
   switch (body.kind) {
@@ -652,13 +657,50 @@ export function sendBody(res: ServerResponse, body: BodyPlan): Promise<void> | u
       res.end();
       return undefined;
     case 'buffer':
-      if (!body.truncated) res.end(body.data);
-      else cutShort(res, body.data);
+      if (body.truncated) cutShort(res, body.data);
+      else if (body.data.length > PIECE * 2) return sendPieces(res, body.data);
+      else res.end(body.data);
       return undefined;
     case 'file':
     case 'multipart':
       return streamBody(res, body);
   }
+}
+
+/** nginx's output_buffers (2 × 32k): a large body in memory goes out in pieces of this size. */
+const PIECE = 32 * 1024;
+
+/**
+ * A large body from memory, written as nginx writes one without sendfile: pieces as long as the
+ * socket takes them, then a wait until it drains. Handed over in one write, a 1 MiB body stalled
+ * now and then for tens of ms on loopback (the kernel's behaviour; nginx with `output_buffers 1 1m`
+ * shows the same tail).
+ */
+function sendPieces(res: ServerResponse, data: Buffer): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let pos = 0;
+    const done = (): void => {
+      res.off('drain', pump);
+      res.off('close', done);
+      resolve();
+    };
+    const pump = (): void => {
+      for (;;) {
+        const end = Math.min(pos + PIECE, data.length);
+        const piece = data.subarray(pos, end);
+        pos = end;
+        if (pos >= data.length) {
+          res.end(piece);
+          done();
+          return;
+        }
+        if (!res.write(piece)) return;
+      }
+    };
+    res.on('drain', pump);
+    res.on('close', done);
+    pump();
+  });
 }
 
 async function streamBody(res: ServerResponse, body: BodyPlan & { kind: 'file' | 'multipart' }): Promise<void> {

@@ -39,6 +39,7 @@ before(async () => {
   w('edge.bin', pattern(SYNC_READ_MAX));
   w('over.bin', pattern(SYNC_READ_MAX + 1));
   w('big.bin', pattern(BIG));
+  w('mid.bin', pattern(300 * 1024)); // cached, sent in pieces
   w('changing.txt', Buffer.from('first version'));
   spawnSync('mkfifo', [join(dir, 'fifo')]);
   ourPort = await freePort();
@@ -147,4 +148,29 @@ test('an abandoned download releases its file descriptor', async () => {
   });
   for (let i = 0; i < 100 && fds() > baseline; i++) await new Promise((r) => setTimeout(r, 20));
   assert.ok(fds() <= baseline, `descriptors: ${fds()} after, ${baseline} before`);
+});
+
+test('a large body from the cache goes out in pieces, whole and in order, to a client that reads slowly', async () => {
+  const want = pattern(300 * 1024);
+  for (let i = 0; i < 3; i++) {
+    // The first request fills the cache, the next ones are served from it.
+    const body = await new Promise<Buffer>((resolve, reject) => {
+      const s = connect(ourPort, '127.0.0.1');
+      const parts: Buffer[] = [];
+      s.on('error', reject);
+      s.on('data', (d: Buffer) => {
+        parts.push(d);
+        if (parts.length === 1) {
+          s.pause();
+          setTimeout(() => s.resume(), 100);
+        }
+      });
+      s.on('end', () => {
+        const all = Buffer.concat(parts);
+        resolve(all.subarray(all.indexOf('\r\n\r\n') + 4));
+      });
+      s.write('GET /mid.bin HTTP/1.0\r\nHost: x\r\n\r\n');
+    });
+    assert.ok(body.equals(want), `request ${i + 1}: ${body.length} bytes`);
+  }
 });
