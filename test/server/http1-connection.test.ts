@@ -8,6 +8,16 @@ import { parseHead, serveFastHttp1, whenDone } from '../../src/server/http1-conn
 
 const head = (s: string) => parseHead(Buffer.from(s, 'latin1'), 0);
 
+
+/** Asks for /stall, leaves once its first bytes arrive, and gives the server 100 ms to notice. */
+async function abandonStall(port: number): Promise<void> {
+  const stall = connect(port, '127.0.0.1');
+  stall.on('error', () => {});
+  stall.write('GET /stall HTTP/1.1\r\nHost: a\r\n\r\n');
+  await new Promise((r) => stall.once('data', r));
+  stall.destroy();
+  await new Promise((r) => setTimeout(r, 100));
+}
 test('parseHead takes plain heads and leaves the rest to node:http', () => {
   const ok = head('GET /a?b=1#c HTTP/1.1\r\nHost: x\r\nX-Long-Name: v a l\r\nConnection: Keep-Alive\r\n\r\nGET');
   assert.ok(typeof ok === 'object');
@@ -160,12 +170,7 @@ test('keep-alive idle timeout, closeIdleConnections, and a client gone mid-respo
   try {
     const idle = await exchange(s.port, ['GET / HTTP/1.1\r\nHost: a\r\n\r\n'], 1500);
     assert.equal(idle.closed, true); // after keepAliveTimeout (200 ms)
-    const stall = connect(s.port, '127.0.0.1');
-    stall.on('error', () => {});
-    stall.write('GET /stall HTTP/1.1\r\nHost: a\r\n\r\n');
-    await new Promise((r) => stall.once('data', r));
-    stall.destroy();
-    await new Promise((r) => setTimeout(r, 100));
+    await abandonStall(s.port);
     assert.equal(closedWithoutFinish, 1);
     // An idle keep-alive connection is closed by closeIdleConnections (graceful stop).
     const kept = connect(s.port, '127.0.0.1');
@@ -238,12 +243,7 @@ test('whenDone: called once, before the finish listeners, with finished false wh
   });
   try {
     await exchange(s.port, ['GET /a HTTP/1.1\r\nHost: a\r\n\r\n'], 100);
-    const stall = connect(s.port, '127.0.0.1');
-    stall.on('error', () => {});
-    stall.write('GET /stall HTTP/1.1\r\nHost: a\r\n\r\n');
-    await new Promise((r) => stall.once('data', r));
-    stall.destroy();
-    await new Promise((r) => setTimeout(r, 100));
+    await abandonStall(s.port);
     assert.deepEqual(order, ['/a:true', 'finish /a', '/stall:false']);
   } finally { s.server.close(); }
 });
