@@ -25,9 +25,14 @@ export class LimitReqTable {
 
   /** Moves a key to the young end, as nginx's queue_insert_head does on every lookup. */
   touch(key: string, b: Bucket): void {
+    if (key === this.youngest) return; // already there: a Map delete and set would only make garbage
     this.buckets.delete(key);
     this.buckets.set(key, b);
+    this.youngest = key;
   }
+
+  /** The key at the young end (undefined: not known). */
+  youngest: string | undefined;
 
   /**
    * ngx_http_limit_req_expire: `force` drops the oldest key whatever it holds, then up to two old
@@ -114,6 +119,7 @@ function lookup(step: LimitReqStep, now: number, account: boolean): Lookup {
   }
   const nb: Bucket = account ? { excess: 0, last: now, count: 0 } : { excess: 0, last: 0, count: 1 };
   t.buckets.set(step.key, nb);
+  t.youngest = step.key;
   return account ? { rc: 'ok', excess: 0 } : { rc: 'again', excess: 0, bucket: nb };
 }
 

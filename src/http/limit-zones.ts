@@ -1,6 +1,8 @@
 // Shared limit zones as the pipeline sees them: a ZoneClient answers limit_req and limit_conn for a
-// request. The tables live in one ZoneStore: in this process (LocalZoneClient: single process and
-// tests), or in the master, reached over IPC (src/server/zones.ts), so every worker counts alike.
+// request. The tables live in a ZoneStore: in this process (LocalZoneClient: single process and
+// tests); for workers, limit_req's in a replica each keeps of the log they share
+// (src/server/zone-log.ts) and limit_conn's in the master, reached over IPC (src/server/zones.ts),
+// so every worker counts alike.
 import { LimitReqTable, limitReqDecide, reqZoneCapacity, type LimitReqDecision, type LimitReqStep } from './limit-req.ts';
 import { LimitConnTable, connZoneCapacity, limitConnAcquire, limitConnRelease, type ConnHold } from './limit-conn.ts';
 import { sumSnapshots, type CounterSnapshot, type StatusNumbers, StubStatusCounters } from './stub-status.ts';
@@ -17,6 +19,15 @@ export interface LimitReqQuery {
   delay: number;
 }
 
+/** A limit_req zone's table as plain data (between decisions no key is held, so counts are 0). */
+export interface ReqZoneDump {
+  zone: string;
+  size: number;
+  rate: number;
+  /** key, excess, last: oldest first. */
+  buckets: [string, number, number][];
+}
+
 export interface LimitConnQuery {
   zone: string;
   size: number;
@@ -29,7 +40,8 @@ export type LimitConnOutcome =
   | { kind: 'reject'; zone: string; full: boolean };
 
 export interface ZoneClient {
-  limitReq(queries: readonly LimitReqQuery[]): Promise<LimitReqDecision>;
+  /** A decision now when this process can make it, else a promise of one. */
+  limitReq(queries: readonly LimitReqQuery[]): LimitReqDecision | Promise<LimitReqDecision>;
   limitConn(queries: readonly LimitConnQuery[]): Promise<LimitConnOutcome>;
   /** stub_status numbers over every process serving. */
   stubStatus(): Promise<StatusNumbers>;
@@ -56,6 +68,23 @@ export class ZoneStore {
     if (!t) this.req.set(id, (t = new LimitReqTable(rate, reqZoneCapacity(size))));
     t.rate = rate;
     return t;
+  }
+
+  /** Every limit_req zone's keys, oldest first: what a worker joining the shared log starts from. */
+  exportReq(): ReqZoneDump[] {
+    return [...this.req].map(([id, t]) => {
+      const cut = id.indexOf('\0');
+      return { zone: id.slice(0, cut), size: Number(id.slice(cut + 1)), rate: t.rate, buckets: [...t.buckets].map(([k, b]) => [k, b.excess, b.last]) };
+    });
+  }
+
+  importReq(dump: readonly ReqZoneDump[]): void {
+    for (const z of dump) {
+      const t = this.reqTable(z.zone, z.size, z.rate);
+      t.buckets.clear();
+      t.youngest = undefined;
+      for (const [key, excess, last] of z.buckets) t.buckets.set(key, { excess, last, count: 0 });
+    }
   }
 
   connTable(zone: string, size: number): LimitConnTable {
@@ -88,7 +117,7 @@ export class LocalZoneClient implements ZoneClient {
     readonly counters: StubStatusCounters = new StubStatusCounters(),
   ) {}
 
-  async limitReq(queries: readonly LimitReqQuery[]): Promise<LimitReqDecision> {
+  limitReq(queries: readonly LimitReqQuery[]): LimitReqDecision {
     return this.store.limitReq(queries);
   }
 

@@ -627,16 +627,32 @@ function afterContentThenPhases(r: RequestState, req: IncomingMessage, res: Serv
 }
 
 /** preaccess, access and content for a location that has limits or access rules. */
-async function accessThenContent(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean): Promise<void> {
-  // preaccess: limit_req, then limit_conn
-  const limited = hasPreaccess(r.conf) ? await runPreaccess(r, res, opts) : undefined;
-  if (limited !== undefined) return finalize(r, req, res, opts, quotedOrPlus, limited);
+function accessThenContent(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean): Promise<void> | void {
+  // preaccess: limit_req, then limit_conn (synchronous when the zones answer at once)
+  if (!hasPreaccess(r.conf)) return accessPhaseThenContent(r, req, res, opts, quotedOrPlus);
+  const out = runPreaccess(r, res, opts);
+  if (out instanceof Promise) return out.then((o) => afterPreaccess(r, req, res, opts, quotedOrPlus, o.status));
+  return afterPreaccess(r, req, res, opts, quotedOrPlus, out.status);
+}
 
-  // access
+function afterPreaccess(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean, limited: number | undefined): Promise<void> | void {
+  if (limited !== undefined) return finalize(r, req, res, opts, quotedOrPlus, limited);
+  if (hasAccessRules(r.conf)) return accessPhaseThenContent(r, req, res, opts, quotedOrPlus);
+  const outcome = content(r, req, res, opts);
+  if (outcome instanceof Promise) return outcome.then((o) => afterContentThenPhases(r, req, res, opts, quotedOrPlus, o));
+  return afterContentThenPhases(r, req, res, opts, quotedOrPlus, outcome);
+}
+
+/** limit_req and limit_conn: a refusal's status in the result, or none to go on. */
+function runPreaccess(r: RequestState, res: ServerResponse, opts: PipelineOptions): ReturnType<typeof preaccess> {
+  const log = (level: ErrorLogEntry['level'], message: string) => logError(r, opts, level, message);
+  return preaccess(r, opts.zones!, log, (release) => res.once('close', release));
+}
+
+/** access (allow/deny, auth_basic), then content. */
+async function accessPhaseThenContent(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean): Promise<void> {
   const denied = hasAccessRules(r.conf) ? await accessPhase(r, req, opts) : undefined;
   if (denied !== undefined) return finalize(r, req, res, opts, quotedOrPlus, denied);
-
-  // content
   const pending = content(r, req, res, opts);
   const outcome = pending instanceof Promise ? await pending : pending;
   return afterContentThenPhases(r, req, res, opts, quotedOrPlus, outcome);
@@ -645,13 +661,6 @@ async function accessThenContent(r: RequestState, req: IncomingMessage, res: Ser
 // Most locations have neither limits nor access rules: those phases are skipped without a promise.
 const hasPreaccess = (conf: LocationConf) => conf.limitReq.length > 0 || conf.limitConn.length > 0;
 const hasAccessRules = (conf: LocationConf) => conf.access.length > 0 || conf.limitExcept !== undefined || !!conf.authBasic?.userFile;
-
-/** limit_req and limit_conn; a refusal's status, or undefined to go on. */
-async function runPreaccess(r: RequestState, res: ServerResponse, opts: PipelineOptions): Promise<number | undefined> {
-  const log = (level: ErrorLogEntry['level'], message: string) => logError(r, opts, level, message);
-  const out = await preaccess(r, opts.zones!, log, (release) => res.once('close', release));
-  return out.status;
-}
 
 /**
  * The access phase: allow/deny (and limit_except's), then auth_basic. With `satisfy all` the first
@@ -724,7 +733,7 @@ async function runNamed(r: RequestState, named: Location, req: IncomingMessage, 
   if (lr.kind === 'status') return finalize(r, req, res, opts, quotedOrPlus, lr.status);
   if (lr.kind === 'last' || (lr.kind === 'done' && lr.uriChanged)) return runPhases(r, req, res, opts, quotedOrPlus, false);
   // A named location runs nginx's phases from location rewrite on: preaccess and access too.
-  const limited = hasPreaccess(r.conf) ? await runPreaccess(r, res, opts) : undefined;
+  const limited = hasPreaccess(r.conf) ? (await runPreaccess(r, res, opts)).status : undefined;
   if (limited !== undefined) return finalize(r, req, res, opts, quotedOrPlus, limited);
   const denied = hasAccessRules(r.conf) ? await accessPhase(r, req, opts) : undefined;
   if (denied !== undefined) return finalize(r, req, res, opts, quotedOrPlus, denied);

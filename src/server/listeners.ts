@@ -11,11 +11,12 @@ import type { ListenSocket, LocationConf, RoutingState, ServerConf, TlsSettings 
 import { addressKeyFor, selectServer } from '../config/select.ts';
 import { unmapIPv4 } from '../http/access.ts';
 import { LogFiles, type ErrorLogEntry } from '../http/access-log.ts';
-import { LocalZoneClient } from '../http/limit-zones.ts';
+import { LocalZoneClient, type ZoneClient } from '../http/limit-zones.ts';
 import { createRequestHandler } from '../http/pipeline.ts';
 import { createProxyHandler, createUpgradeListener } from '../http/proxy.ts';
 import { StubStatusCounters } from '../http/stub-status.ts';
 import { IpcZoneClient } from './zones.ts';
+import { LogZoneClient, zoneLogFds } from './zone-log.ts';
 import { createClientErrorHandler, createConnectHandler } from '../http/client-error.ts';
 import { routePlainHttp } from '../http/plain-on-tls.ts';
 import { MAX_HEADER_BYTES } from '../http/request-limits.ts';
@@ -33,6 +34,14 @@ export interface Listeners {
   reopenLogs(): void;
 }
 
+/** limit_req through the log the workers share when the master made one; the rest through the master. */
+function workerZones(counters: StubStatusCounters, log: Log): ZoneClient {
+  const master = new IpcZoneClient(counters);
+  const fds = zoneLogFds();
+  if (!fds || !cluster.worker) return master;
+  return new LogZoneClient(fds, cluster.worker.id, master, undefined, (err) => log({ level: 'alert', message: err.message }));
+}
+
 const BIND_TRIES = 5; // nginx tries five times, 500 ms apart, before "still could not bind()"
 const BIND_RETRY_MS = 500;
 
@@ -44,9 +53,9 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
   const getState = () => current.state;
   const logFiles = new LogFiles();
   // Created once, not per swap: limit zones and stub_status counters outlive in-place reloads.
-  // Workers share them through the master; a single process keeps its own.
+  // Workers share them (the zone log, the master); a single process keeps its own.
   const counters = new StubStatusCounters();
-  const zones = cluster.isWorker ? new IpcZoneClient(counters) : new LocalZoneClient(undefined, counters);
+  const zones = cluster.isWorker ? workerZones(counters, log) : new LocalZoneClient(undefined, counters);
   // Upstream pools and balancer state are keyed by the state's groups: a swap gets fresh ones.
   const proxy = createProxyHandler({ errorLog: log });
   const handler = createRequestHandler(getState, { logFiles, errorLog: log, zones, proxy });

@@ -15,6 +15,7 @@ import type { ToMaster, ToWorker, WorkerConfig } from './ipc.ts';
 import { mainSettings, fromPrefix, type MainSettings } from './settings.ts';
 import { removePidFile, writePidFile } from './pid-file.ts';
 import { ZoneRegistry } from './zones.ts';
+import { ZoneLogKeeper } from './zone-log.ts';
 import type { ServeOptions } from './options.ts';
 
 /** One configuration generation: its settings and the workers serving it. */
@@ -37,8 +38,10 @@ export class Master {
   private reloading: Promise<void> | undefined;
   private reloadAgain = false;
   private readonly log: ErrorLog;
-  /** limit_req/limit_conn zones and stub_status totals, shared by every worker of every generation. */
+  /** limit_conn zones (limit_req's too when there is no log) and stub_status totals, for every worker of every generation. */
   private readonly zones = new ZoneRegistry();
+  /** limit_req zones: the log the workers share (src/server/zone-log.ts). */
+  private readonly zoneLog = new ZoneLogKeeper();
 
   constructor(private readonly opts: ServeOptions) {
     this.log = new ErrorLog(opts.errorLog ?? 'stderr');
@@ -83,6 +86,8 @@ export class Master {
     this.installSignals();
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     this.zones.attach();
+    // Without a writable temporary directory the workers ask the master for limit_req too.
+    if (this.zoneLog.open()) this.zoneLog.attach();
     this.log.retarget(first.settings.errorLog.target, first.settings.errorLog.level);
 
     const gen = this.makeGeneration(first);
@@ -121,7 +126,7 @@ export class Master {
   }
 
   private forkWorker(gen: Generation): Promise<string[] | undefined> {
-    const worker = cluster.fork({ BEXT_WORKER: '1' });
+    const worker = cluster.fork({ BEXT_WORKER: '1', ...this.zoneLog.workerEnv() });
     // A worker that is already gone (Ctrl-C reaches the whole process group) closes its channel: a
     // message to it then fails with an 'error' event, which must not take the master down.
     worker.on('error', () => {});

@@ -1,5 +1,7 @@
-// Shared zones across workers: the master holds every limit_req/limit_conn table (one ZoneStore)
-// and the stub_status totals; workers ask over the cluster IPC channel with numbered queries, batched per event-loop turn.
+// Shared zones across workers: the master holds every limit_conn table (one ZoneStore) and the
+// stub_status totals; workers ask over the cluster IPC channel with numbered queries, batched per
+// event-loop turn. limit_req goes through the log the workers share (zone-log.ts), and through here
+// only when there is none (no writable temporary directory, or the log failed).
 // Both ends of that small protocol live here: ZoneRegistry (master) and IpcZoneClient (worker).
 import cluster from 'node:cluster';
 import { limitReqDecide, type LimitReqDecision, type LimitReqStep } from '../http/limit-req.ts';
