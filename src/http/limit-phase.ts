@@ -19,7 +19,9 @@ export interface PreaccessRequest {
 
 export type PreaccessLog = (level: ErrorLevel, message: string) => void;
 
-const applied = new WeakMap<VarContext, { req: boolean; conn: boolean }>();
+/** Bits of ctx.limitsApplied (a field, not a WeakMap: a WeakMap entry per request made every scavenge longer). */
+const REQ_APPLIED = 1;
+const CONN_APPLIED = 2;
 
 const LEVELS: readonly ErrorLevel[] = ['info', 'notice', 'warn', 'error'];
 /** nginx logs delays one level below refusals (error → warn …, info → debug). */
@@ -65,10 +67,7 @@ export interface PreaccessResult {
  * was a visible share of their cost and of their p99.
  */
 export function preaccess(r: PreaccessRequest, zones: ZoneClient, log: PreaccessLog, onEnd: (release: () => void) => void): PreaccessResult | Promise<PreaccessResult> {
-  let done = applied.get(r.ctx);
-  if (!done) applied.set(r.ctx, (done = { req: false, conn: false }));
-
-  if (!done.req && r.conf.limitReq.length > 0) {
+  if (!(r.ctx.limitsApplied! & REQ_APPLIED) && r.conf.limitReq.length > 0) {
     const queries: LimitReqQuery[] = [];
     for (const l of r.conf.limitReq) {
       const zone = r.state.limitReqZones.get(l.zone);
@@ -79,21 +78,18 @@ export function preaccess(r: PreaccessRequest, zones: ZoneClient, log: Preaccess
       });
     }
     const d = zones.limitReq(queries);
-    const flags = done;
-    if (d instanceof Promise) return d.then((d) => afterLimitReq(r, flags, d, zones, log, onEnd));
-    return afterLimitReq(r, done, d, zones, log, onEnd);
+    if (d instanceof Promise) return d.then((d) => afterLimitReq(r, d, zones, log, onEnd));
+    return afterLimitReq(r, d, zones, log, onEnd);
   }
-  return limitConnPhase(r, done, zones, log, onEnd);
+  return limitConnPhase(r, zones, log, onEnd);
 }
 
-type Applied = { req: boolean; conn: boolean };
-
-function afterLimitReq(r: PreaccessRequest, done: Applied, d: LimitReqDecision, zones: ZoneClient, log: PreaccessLog, onEnd: (release: () => void) => void): PreaccessResult | Promise<PreaccessResult> {
+function afterLimitReq(r: PreaccessRequest, d: LimitReqDecision, zones: ZoneClient, log: PreaccessLog, onEnd: (release: () => void) => void): PreaccessResult | Promise<PreaccessResult> {
   if (d.kind === 'pass') {
-    done.req = true;
+    r.ctx.limitsApplied! |= REQ_APPLIED;
     r.ctx.userVars.set('limit_req_status', 'PASSED');
   } else if (d.kind !== 'declined') {
-    done.req = true;
+    r.ctx.limitsApplied! |= REQ_APPLIED;
     // Looked up only here: the directives' walk is most of the phase's cost for a request that passes.
     const dry = dryRun(r, 'limit_req_dry_run');
     const level = logLevel(r, 'limit_req_log_level');
@@ -104,16 +100,16 @@ function afterLimitReq(r: PreaccessRequest, done: Applied, d: LimitReqDecision, 
       if (!dry) return { status: r.conf.limitReqStatus };
     } else if (d.kind === 'delay') {
       log(lower(level), `delaying request${dry ? ', dry run' : ''}, excess: ${formatExcess(d.excess)}, by zone "${d.zone}"`);
-      if (!dry) return new Promise((resolve) => setTimeout(resolve, d.ms)).then(() => limitConnPhase(r, done, zones, log, onEnd));
+      if (!dry) return new Promise((resolve) => setTimeout(resolve, d.ms)).then(() => limitConnPhase(r, zones, log, onEnd));
     }
   }
-  return limitConnPhase(r, done, zones, log, onEnd);
+  return limitConnPhase(r, zones, log, onEnd);
 }
 
 const NOTHING: PreaccessResult = Object.freeze({});
 
-function limitConnPhase(r: PreaccessRequest, done: Applied, zones: ZoneClient, log: PreaccessLog, onEnd: (release: () => void) => void): PreaccessResult | Promise<PreaccessResult> {
-  if (done.conn || r.conf.limitConn.length === 0) return NOTHING;
+function limitConnPhase(r: PreaccessRequest, zones: ZoneClient, log: PreaccessLog, onEnd: (release: () => void) => void): PreaccessResult | Promise<PreaccessResult> {
+  if (r.ctx.limitsApplied! & CONN_APPLIED || r.conf.limitConn.length === 0) return NOTHING;
   const queries: LimitConnQuery[] = [];
   for (const l of r.conf.limitConn) {
     const zone = r.state.limitConnZones.get(l.zone);
@@ -122,7 +118,7 @@ function limitConnPhase(r: PreaccessRequest, done: Applied, zones: ZoneClient, l
     queries.push({ zone: zone.name, size: zone.size, key, conn: l.conn });
   }
   if (!queries.some((q) => q.key !== '')) return NOTHING;
-  done.conn = true;
+  r.ctx.limitsApplied! |= CONN_APPLIED;
   return zones.limitConn(queries).then((d) => {
     if (d.kind === 'pass') {
       r.ctx.userVars.set('limit_conn_status', 'PASSED');

@@ -499,6 +499,7 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
     // Own properties, not lazy getters: proxy-headers.ts copies the context with a spread.
     namedCaptures: {},
     userVars: new UserVars(),
+    limitsApplied: 0,
     response: new ResponseInfo(),
     paths: undefined,
     extra: mapResolver(state),

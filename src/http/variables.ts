@@ -41,6 +41,8 @@ export interface VarContext {
   namedCaptures: Record<string, string | undefined>;
   /** `set` variables (and named captures nginx stores as variables). */
   userVars: VarStore;
+  /** The limits already applied to this request (limit-phase.ts: nginx's limit_req_set, limit_conn_status). */
+  limitsApplied?: number;
   response: {
     /** 0 until a status is chosen. */
     status: number;
