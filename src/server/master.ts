@@ -41,7 +41,7 @@ export class Master {
   /** limit_conn zones (limit_req's too when there is no log) and stub_status totals, for every worker of every generation. */
   private readonly zones = new ZoneRegistry();
   /** limit_req zones: the log the workers share (src/server/zone-log.ts). */
-  private readonly zoneLog = new ZoneLogKeeper();
+  private readonly zoneLog = new ZoneLogKeeper({ onError: (err) => this.log.log('alert', err.message) });
 
   constructor(private readonly opts: ServeOptions) {
     this.log = new ErrorLog(opts.errorLog ?? 'stderr');
@@ -134,7 +134,12 @@ export class Master {
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve([`worker process ${worker.process.pid} did not start in time`]), READY_TIMEOUT_MS);
       worker.on('message', (msg: ToMaster) => {
-        if (msg.type === 'waiting') worker.send({ type: 'start', generation: gen.id, config: gen.config } satisfies ToWorker);
+        if (msg.type === 'waiting') {
+          // Forked just before a shutdown (a replacement for a worker that died): the stop sent then
+          // may have come before the worker listened, so it gets one now instead of a configuration.
+          if (this.stopping) worker.send({ type: 'stop', graceful: false, timeoutMs: 0 } satisfies ToWorker);
+          else worker.send({ type: 'start', generation: gen.id, config: gen.config } satisfies ToWorker);
+        }
         else if (msg.type === 'ready') {
           clearTimeout(timer);
           resolve(undefined);

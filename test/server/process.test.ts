@@ -259,6 +259,23 @@ describe('logs, workers, shutdown', () => {
   });
 });
 
+test('a worker forked just before a shutdown does not hold it up', async () => {
+  const p = await makePrefix(config('x'));
+  try {
+    const master = await start(p);
+    const before = workerPids(master);
+    process.kill(before[0]!, 'SIGKILL');
+    // TERM while the replacement is still starting: the stop it is sent can come before it listens.
+    await waitFor(() => workerPids(master).some((w) => !before.includes(w)), 5000, 'a replacement');
+    process.kill(master, 'SIGTERM');
+    const t0 = Date.now();
+    await waitFor(() => !alive(master), 5000, 'the master to exit'); // else: the drain time + 1 s, then a SIGKILL
+    console.log(`master exited ${Date.now() - t0} ms after TERM`);
+  } finally {
+    p.cleanup();
+  }
+});
+
 test("`nginx -g 'daemon off;'` serves in the process that was started: its pid is in the pid file", async () => {
   const p = await makePrefix(config('fg'));
   try {
