@@ -33,6 +33,8 @@ export const ZONE_LOG_MESSAGE = 'bext-zone-log';
 const ROTATE_BYTES = 4 << 20;
 const KEEPER_TICK_MS = 250;
 const SNAPSHOT_TIMEOUT_MS = 5000;
+/** Far above any real record (keys are at most 65535 bytes): a larger length is a damaged log. */
+const MAX_RECORD = 1 << 24;
 
 // Records: u32 length (the whole record), u8 op, then
 //   REQ:    u32 writer, u32 seq, f64 time (ms), u16 n, n × (f64 size, rate, burst, delay; u32 len + zone; u32 len + key)
@@ -52,7 +54,9 @@ export interface LogPosition {
 export type ZoneLogMessage =
   | { type: typeof ZONE_LOG_MESSAGE; op: 'snapshot' }
   | { type: typeof ZONE_LOG_MESSAGE; op: 'at'; seg: number }
-  | { type: typeof ZONE_LOG_MESSAGE; op: 'state'; pos: LogPosition; zones: ReqZoneDump[] };
+  | { type: typeof ZONE_LOG_MESSAGE; op: 'state'; pos: LogPosition; zones: ReqZoneDump[] }
+  /** No snapshot to give: the worker asks the master for limit_req. */
+  | { type: typeof ZONE_LOG_MESSAGE; op: 'unavailable' };
 
 export function isZoneLogMessage(msg: unknown): msg is ZoneLogMessage {
   return typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === ZONE_LOG_MESSAGE;
@@ -141,7 +145,7 @@ export class ZoneReplica {
       let again = false;
       while (p + 4 <= n) {
         const len = b.readUInt32LE(p);
-        if (len < 5) throw new Error(`zone log: bad record at ${this.pos.seg}:${this.pos.offset + p}`);
+        if (len < 5 || len > MAX_RECORD) throw new Error(`zone log: bad record at ${this.pos.seg}:${this.pos.offset + p}`);
         if (p + len > n) {
           // Larger than what is left of the buffer: read again from it (with a larger buffer if need be).
           if (len > b.length) this.buf = Buffer.allocUnsafe(len);
@@ -233,7 +237,7 @@ export class ZoneLogKeeper {
   private readonly at = new Map<number, number>();
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly opts: { dir?: string; rotateBytes?: number } = {}) {}
+  constructor(private readonly opts: { dir?: string; rotateBytes?: number; onError?: (err: Error) => void } = {}) {}
 
   open(): boolean {
     const dir = this.opts.dir ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
@@ -281,18 +285,42 @@ export class ZoneLogKeeper {
       if (isZoneLogMessage(msg) && !worker.isDead()) this.handle(worker.id, msg, (m) => worker.send(m));
     });
     cluster.on('exit', (worker) => this.workerGone(worker.id));
-    this.timer = setInterval(() => this.tick(), KEEPER_TICK_MS);
+    this.timer = setInterval(() => {
+      try {
+        this.tick();
+      } catch (err) {
+        this.fail(err as Error);
+      }
+    }, KEEPER_TICK_MS);
     this.timer.unref();
   }
 
   handle(worker: number, msg: ZoneLogMessage, reply: (m: ZoneLogMessage) => void): void {
-    if (!this.replica) return;
     if (msg.op === 'at') this.at.set(worker, msg.seg);
     else if (msg.op === 'snapshot') {
-      this.replica.replay();
-      this.at.set(worker, this.replica.pos.seg);
-      reply({ type: ZONE_LOG_MESSAGE, op: 'state', pos: { ...this.replica.pos }, zones: this.replica.store.exportReq() });
+      try {
+        if (!this.replica || this.failed) throw new Error('the zone log is not kept');
+        this.replica.replay();
+        this.at.set(worker, this.replica.pos.seg);
+        reply({ type: ZONE_LOG_MESSAGE, op: 'state', pos: { ...this.replica.pos }, zones: this.replica.store.exportReq() });
+      } catch (err) {
+        this.fail(err as Error);
+        reply({ type: ZONE_LOG_MESSAGE, op: 'unavailable' });
+      }
     }
+  }
+
+  private failed = false;
+
+  /**
+   * The master's replica is broken (it should never be): the running workers go on with the segment
+   * they are in, which then only grows, and starting workers ask the master for limit_req.
+   */
+  private fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = true;
+    clearInterval(this.timer);
+    this.opts.onError?.(new Error(`limit_req zones: ${err.message}; the zone log is no longer turned over`));
   }
 
   workerGone(worker: number): void {
@@ -365,7 +393,9 @@ export class LogZoneClient implements ZoneClient {
     private readonly clock: () => number = Date.now,
   ) {
     channel.onMessage((msg) => {
-      if (isZoneLogMessage(msg) && msg.op === 'state') this.begin(msg.pos, msg.zones);
+      if (!isZoneLogMessage(msg)) return;
+      if (msg.op === 'state') this.begin(msg.pos, msg.zones);
+      else if (msg.op === 'unavailable') this.fail(new Error('the master keeps no zone log'));
     });
     this.snapshotTimer = setTimeout(() => this.fail(new Error('the master sent no limit_req zones')), SNAPSHOT_TIMEOUT_MS);
     this.snapshotTimer.unref();

@@ -2,7 +2,7 @@
 // (the workers' side) in one process, on the keeper's real files, joined by in-memory channels.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalZoneClient, ZoneStore, type LimitReqQuery } from '../../src/http/limit-zones.ts';
@@ -22,9 +22,9 @@ interface Rig {
   close(): void;
 }
 
-function rig(rotateBytes?: number): Rig {
+function rig(rotateBytes?: number, onError?: (e: Error) => void): Rig {
   const dir = mkdtempSync(join(tmpdir(), 'bext-zone-log-'));
-  const keeper = new ZoneLogKeeper({ dir, rotateBytes });
+  const keeper = new ZoneLogKeeper({ dir, rotateBytes, onError });
   assert.ok(keeper.open(), 'the keeper opens its segments');
   assert.equal(keeper.fds.length, SEGMENTS);
   const clients: LogZoneClient[] = [];
@@ -167,6 +167,27 @@ test('a log that fails is reported once and the worker asks the master from then
     assert.equal((await a.limitReq(q())).kind, 'pass');
     assert.equal(errors.length, 1);
     assert.match(errors[0]!.message, /^limit_req zones: .*EBADF.*; this worker now asks the master for every decision$/);
+  } finally {
+    r.close();
+  }
+});
+
+test('a damaged log: each side says so once, and the workers ask the master from then on', async () => {
+  const keeperErrors: Error[] = [];
+  const workerErrors: Error[] = [];
+  const r = rig(undefined, (e) => keeperErrors.push(e));
+  try {
+    const a = await r.worker(1, (e) => workerErrors.push(e));
+    writeSync(r.keeper.fds[0]!, Buffer.from([2, 0, 0, 0, 1])); // a record 2 bytes long
+    assert.equal((await a.limitReq(q())).kind, 'pass'); // decided by the master (here a LocalZoneClient)
+    assert.match(workerErrors[0]!.message, /^limit_req zones: zone log: bad record at 0:\d+; this worker now asks the master/);
+    // A worker starting now is told at once that there is no log to join.
+    const late = await r.worker(2, (e) => workerErrors.push(e));
+    assert.equal((await late.limitReq(q())).kind, 'pass');
+    assert.match(workerErrors[1]!.message, /the master keeps no zone log/);
+    assert.equal(workerErrors.length, 2);
+    assert.equal(keeperErrors.length, 1);
+    assert.match(keeperErrors[0]!.message, /^limit_req zones: zone log: bad record .*; the zone log is no longer turned over$/);
   } finally {
     r.close();
   }
