@@ -23,6 +23,7 @@ import {
   ZoneStore, type LimitConnOutcome, type LimitConnQuery, type LimitReqQuery, type ReqZoneDump, type ZoneClient,
 } from '../http/limit-zones.ts';
 import type { StatusNumbers } from '../http/stub-status.ts';
+import { processChannel, type WorkerChannel } from './zones.ts';
 
 export const SEGMENTS = 3;
 /** The first segment's fd in a worker: 0-2 are stdio, 3 is the cluster channel. */
@@ -346,16 +347,8 @@ export class ZoneLogKeeper {
   }
 }
 
-/** How a worker reaches the master for its snapshot (process.send / process.on('message') by default). */
-export interface ZoneLogChannel {
-  send(msg: ZoneLogMessage): void;
-  onMessage(listener: (msg: unknown) => void): void;
-}
-
-const processChannel: ZoneLogChannel = {
-  send: (msg) => void process.send?.(msg),
-  onMessage: (l) => void process.on('message', l),
-};
+/** How a worker reaches the master for its snapshot. */
+export type ZoneLogChannel = WorkerChannel<ZoneLogMessage>;
 
 interface Asked {
   queries: readonly LimitReqQuery[];
@@ -387,7 +380,7 @@ export class LogZoneClient implements ZoneClient {
     /** Unique among the master's workers (cluster worker id; 0 is the master's own replica). */
     private readonly writer: number,
     private readonly master: ZoneClient,
-    private readonly channel: ZoneLogChannel = processChannel,
+    private readonly channel: ZoneLogChannel = processChannel(),
     private readonly onError: (err: Error) => void = () => {},
     /** The zones' clock in ms; the record carries its reading to every replica. */
     private readonly clock: () => number = Date.now,

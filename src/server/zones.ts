@@ -191,15 +191,19 @@ const REPLY_TIMEOUT_MS = 5000;
 const PUSH_INTERVAL_MS = 1000;
 
 /** How a worker talks to its master (process.send / process.on('message') by default). */
-export interface ZoneChannel {
-  send(msg: ZoneRequest): void;
+export interface WorkerChannel<M> {
+  send(msg: M): void;
   onMessage(listener: (msg: unknown) => void): void;
 }
 
-const processChannel: ZoneChannel = {
-  send: (msg) => void process.send?.(msg),
-  onMessage: (l) => void process.on('message', l),
-};
+export type ZoneChannel = WorkerChannel<ZoneRequest>;
+
+export function processChannel<M>(): WorkerChannel<M> {
+  return {
+    send: (msg) => void process.send?.(msg),
+    onMessage: (l) => void process.on('message', l),
+  };
+}
 
 /** A query waiting for the master: `settle` reads its record of a `replies` array, or gets the fallback. */
 interface Pending {
@@ -222,7 +226,7 @@ export class IpcZoneClient implements ZoneClient {
 
   constructor(
     private readonly counters: StubStatusCounters,
-    private readonly channel: ZoneChannel = processChannel,
+    private readonly channel: ZoneChannel = processChannel(),
   ) {
     channel.onMessage((msg) => {
       if (!isZoneMessage(msg)) return;
