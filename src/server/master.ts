@@ -86,8 +86,9 @@ export class Master {
     this.installSignals();
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     this.zones.attach();
-    // Without a writable temporary directory the workers ask the master for limit_req too.
-    if (this.zoneLog.open()) this.zoneLog.attach();
+    const noLog = this.zoneLog.open();
+    if (!noLog) this.zoneLog.attach();
+    else this.log.log('warn', `limit_req zones: no zone log (${noLog.message}); the workers ask the master for every limit_req decision`);
     this.log.retarget(first.settings.errorLog.target, first.settings.errorLog.level);
 
     const gen = this.makeGeneration(first);

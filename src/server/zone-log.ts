@@ -14,7 +14,7 @@
 // count for nothing, and their writers append them again in the new segment.
 // limit_conn and stub_status still go through the master (src/server/zones.ts): limit_conn holds
 // must be released when a worker dies, which the master sees.
-import { closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import cluster from 'node:cluster';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -229,7 +229,8 @@ class LastString {
 
 /**
  * The master's side: opens the segments, answers starting workers with a snapshot and turns the
- * segments over. `open()` false (no writable temporary directory): workers use the master over IPC.
+ * segments over. When `open()` fails (no writable /dev/shm or temporary directory) the workers ask
+ * the master over IPC.
  */
 export class ZoneLogKeeper {
   readonly fds: number[] = [];
@@ -240,25 +241,29 @@ export class ZoneLogKeeper {
 
   constructor(private readonly opts: { dir?: string; rotateBytes?: number; onError?: (err: Error) => void } = {}) {}
 
-  open(): boolean {
-    const dir = this.opts.dir ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
-    try {
-      for (let i = 0; i < SEGMENTS; i++) {
-        const file = path.join(dir, `bext-zones-${process.pid}-${i}`);
-        // Unlinked at once: nothing to clean up, and only the processes given the fd can reach it.
-        const fd = openSync(file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_EXCL, 0o600);
-        unlinkSync(file);
-        this.fds.push(fd);
+  /** Creates the segments (in /dev/shm, else the temporary directory); the error if neither works. */
+  open(): Error | undefined {
+    let failure: Error | undefined;
+    for (const dir of this.opts.dir ? [this.opts.dir] : ['/dev/shm', tmpdir()]) {
+      try {
+        for (let i = 0; i < SEGMENTS; i++) {
+          const file = path.join(dir, `bext-zones-${process.pid}-${i}`);
+          // Unlinked at once: nothing to clean up, and only the processes given the fd can reach it.
+          const fd = openSync(file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_EXCL, 0o600);
+          unlinkSync(file);
+          this.fds.push(fd);
+        }
+        const first = new RecordBuffer();
+        first.control(OP_HEADER, 1);
+        first.appendTo(this.fds[0]!);
+        this.replica = new ZoneReplica(this.fds, { seg: 0, gen: 1, offset: 0 });
+        return undefined;
+      } catch (err) {
+        this.close();
+        failure = err as Error;
       }
-    } catch {
-      this.close();
-      return false;
     }
-    const first = new RecordBuffer();
-    first.control(OP_HEADER, 1);
-    first.appendTo(this.fds[0]!);
-    this.replica = new ZoneReplica(this.fds, { seg: 0, gen: 1, offset: 0 });
-    return true;
+    return failure;
   }
 
   close(): void {

@@ -25,7 +25,7 @@ interface Rig {
 function rig(rotateBytes?: number, onError?: (e: Error) => void): Rig {
   const dir = mkdtempSync(join(tmpdir(), 'bext-zone-log-'));
   const keeper = new ZoneLogKeeper({ dir, rotateBytes, onError });
-  assert.ok(keeper.open(), 'the keeper opens its segments');
+  assert.equal(keeper.open(), undefined, 'the keeper opens its segments');
   assert.equal(keeper.fds.length, SEGMENTS);
   const clients: LogZoneClient[] = [];
   return {
@@ -191,6 +191,13 @@ test('a damaged log: each side says so once, and the workers ask the master from
   } finally {
     r.close();
   }
+});
+
+test('a directory the log cannot be made in: open() says why, and no fds are handed to workers', () => {
+  const keeper = new ZoneLogKeeper({ dir: '/nonexistent/bext' });
+  assert.match(String(keeper.open()?.message), /ENOENT/);
+  assert.deepEqual(keeper.workerEnv(), {});
+  assert.equal(keeper.fds.length, 0);
 });
 
 test('only the keeper\'s own messages are its business', () => {
