@@ -4,7 +4,7 @@
 // limited request at 8× nginx's whatever the transport (cluster channel or a plain pipe alike).
 //
 // The master opens SEGMENTS unlinked files (tmpfs when there is one) and every worker inherits them
-// as fds 4, 5, 6. A worker appends its requests' queries (O_APPEND: the kernel orders concurrent
+// as fds 4, 5, 6. A worker appends each request's queries (O_APPEND: the kernel orders concurrent
 // appends, as nginx's mutex orders lookups), then reads the log up to its own records, applying every
 // record in order to its replica of the zones: every replica sees the same records in the same order
 // with the writer's clock reading, so every worker reaches the same decision nginx would have.
