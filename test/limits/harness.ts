@@ -8,6 +8,10 @@ import { serveFastHttp1 } from '../../src/server/http1-connection.ts';
 import { LogFiles, formatErrorLine, type ErrorLogEntry } from '../../src/http/access-log.ts';
 import { LocalZoneClient, type ZoneClient } from '../../src/http/limit-zones.ts';
 import { StubStatusCounters } from '../../src/http/stub-status.ts';
+import { LogZoneClient, ZoneLogKeeper, type ZoneLogMessage } from '../../src/server/zone-log.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface Ours {
   port: number;
@@ -45,6 +49,46 @@ export async function startOurs(httpBody: string, opts: OursOptions = {}): Promi
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       await logFiles.flushAll();
+    },
+  };
+}
+
+export interface ZoneLogRig {
+  keeper: ZoneLogKeeper;
+  /** A worker joined to the keeper; resolves once it has its snapshot. */
+  worker(id: number, onError?: (e: Error) => void, fds?: number[], clock?: () => number): Promise<LogZoneClient>;
+  close(): void;
+}
+
+/**
+ * The shared limit_req log in one process: a ZoneLogKeeper (the master's side) on real files in a
+ * temporary directory, and LogZoneClients (workers) joined to it by in-memory channels.
+ */
+export function zoneLogRig(rotateBytes?: number, onError?: (e: Error) => void): ZoneLogRig {
+  const dir = mkdtempSync(join(tmpdir(), 'bext-zone-log-'));
+  const keeper = new ZoneLogKeeper({ dir, rotateBytes, onError });
+  const failed = keeper.open();
+  if (failed) throw failed;
+  return {
+    keeper,
+    async worker(id, onError, fds = keeper.fds, clock) {
+      let deliver: (m: unknown) => void = () => {};
+      let ready!: () => void;
+      const started = new Promise<void>((r) => (ready = r));
+      const client = new LogZoneClient(fds, id, new LocalZoneClient(), {
+        // The keeper answers a snapshot request at once; deliver it after the constructor returns, as IPC would.
+        send: (m: ZoneLogMessage) => keeper.handle(id, m, (reply) => setImmediate(() => {
+          deliver(reply);
+          ready();
+        })),
+        onMessage: (l) => (deliver = l),
+      }, onError, clock);
+      await started;
+      return client;
+    },
+    close() {
+      keeper.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

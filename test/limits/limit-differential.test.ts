@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { haveNginx, startNginx, get } from '../http/oracle.ts';
-import { startOurs } from './harness.ts';
+import { startOurs, zoneLogRig, type Ours } from './harness.ts';
 
 const BIG = 48 << 20; // larger than loopback socket buffers: a client that does not read stalls it
 
@@ -39,11 +39,12 @@ const conf = (dir: string) => `
 
 interface Burst { statuses: number[]; slow: number }
 
-async function burst(port: number, path: string, n: number): Promise<Burst> {
+/** n simultaneous requests, spread over the ports in turn (bext's workers, or nginx's one port). */
+async function burst(ports: number[], path: string, n: number): Promise<Burst> {
   const t0 = Date.now();
   const times: number[] = [];
-  const rs = await Promise.all(Array.from({ length: n }, async () => {
-    const r = await get(port, path);
+  const rs = await Promise.all(Array.from({ length: n }, async (_, i) => {
+    const r = await get(ports[i % ports.length]!, path);
     times.push(Date.now() - t0);
     return r.status;
   }));
@@ -65,18 +66,37 @@ function stall(port: number): Promise<Socket> {
 const LINE = /limiting requests, excess: (\d+\.\d{3}) by zone "(\w+)", client: 127\.0\.0\.1, server: localhost, request: "GET \/([a-z]+)\/ HTTP\/1\.0", host: "localhost"/g;
 
 test('differential: limit_req bursts and limit_conn with stalled clients', { skip: !haveNginx, timeout: 50_000 }, async () => {
+  await differential(async (body) => [await startOurs(body)]);
+});
+
+test('differential: the same bursts over two workers sharing the zone log', { skip: !haveNginx, timeout: 50_000 }, async () => {
+  const rig = zoneLogRig();
+  try {
+    await differential(async (body) => [
+      await startOurs(body, { zones: await rig.worker(1) }),
+      await startOurs(body, { zones: await rig.worker(2) }),
+    ]);
+  } finally {
+    rig.close();
+  }
+});
+
+/** bext on one or more ports (its workers) against nginx; limit_conn is checked on the first port. */
+async function differential(startBext: (httpBody: string) => Promise<Ours[]>): Promise<void> {
   const dir = site();
   const nginx = await startNginx(conf(dir));
-  const ours = await startOurs(conf(dir));
+  const all = await startBext(conf(dir));
+  const ours = all[0]!;
+  const ourText = () => all.map((o) => o.errorText()).join('');
   try {
     for (const [path, n] of [['/nodelay/', 8], ['/delay/', 6], ['/status/', 3], ['/two/', 4], ['/dry/', 3]] as const) {
-      const [a, b] = await Promise.all([burst(nginx.port, path, n), burst(ours.port, path, n)]);
+      const [a, b] = await Promise.all([burst([nginx.port], path, n), burst(all.map((o) => o.port), path, n)]);
       assert.deepEqual(b.statuses, a.statuses, path);
       assert.equal(b.slow, a.slow, `${path}: delayed requests`);
     }
 
     const nginxLog = readFileSync(join(nginx.prefix, 'logs', 'error.log'), 'latin1');
-    const ourLog = ours.errorText();
+    const ourLog = ourText();
     // Zone two leaks 2 milli-requests per ms: its excess depends on arrival times, in nginx too.
     const excess = (zone: string, e: string) => (zone === 'two' ? String(Math.round(Number(e))) : e);
     const lines = (text: string) => [...text.matchAll(LINE)].map((m) => `${m[3]} ${m[2]} ${excess(m[2]!, m[1]!)}`).sort();
@@ -103,7 +123,7 @@ test('differential: limit_req bursts and limit_conn with stalled clients', { ski
     assert.match(ours.errorText(), /\[error\] .*limiting connections by zone "addr", client: 127\.0\.0\.1/);
   } finally {
     await nginx.stop();
-    await ours.stop();
+    for (const o of all) await o.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}

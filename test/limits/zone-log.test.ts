@@ -2,56 +2,14 @@
 // (the workers' side) in one process, on the keeper's real files, joined by in-memory channels.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { LocalZoneClient, ZoneStore, type LimitReqQuery } from '../../src/http/limit-zones.ts';
-import type { LimitReqDecision } from '../../src/http/limit-req.ts';
-import { LogZoneClient, ZoneLogKeeper, isZoneLogMessage, SEGMENTS, type ZoneLogMessage } from '../../src/server/zone-log.ts';
+import { writeSync } from 'node:fs';
+import { ZoneStore, type LimitReqQuery } from '../../src/http/limit-zones.ts';
+import { milliRate, NODELAY, type LimitReqDecision } from '../../src/http/limit-req.ts';
+import { ZoneLogKeeper, isZoneLogMessage, SEGMENTS } from '../../src/server/zone-log.ts';
+import { zoneLogRig as rig } from './harness.ts';
 
 /** 1r/m, burst 3, nodelay: four requests pass for a key, then every one is refused. */
-const q = (key = 'k', burst = 3): LimitReqQuery[] => [{ zone: 'one', size: 1 << 20, rate: milliRate(1 / 60), key, burst, delay: Number.MAX_SAFE_INTEGER / 1000 }];
-function milliRate(perSecond: number): number {
-  return Math.floor(perSecond * 1000 + 1e-6);
-}
-
-interface Rig {
-  keeper: ZoneLogKeeper;
-  /** A worker joined to the keeper; resolves once it has its snapshot. */
-  worker(id: number, onError?: (e: Error) => void, fds?: number[], clock?: () => number): Promise<LogZoneClient>;
-  close(): void;
-}
-
-function rig(rotateBytes?: number, onError?: (e: Error) => void): Rig {
-  const dir = mkdtempSync(join(tmpdir(), 'bext-zone-log-'));
-  const keeper = new ZoneLogKeeper({ dir, rotateBytes, onError });
-  assert.equal(keeper.open(), undefined, 'the keeper opens its segments');
-  assert.equal(keeper.fds.length, SEGMENTS);
-  const clients: LogZoneClient[] = [];
-  return {
-    keeper,
-    async worker(id, onError, fds = keeper.fds, clock) {
-      let deliver: (m: unknown) => void = () => {};
-      let ready!: () => void;
-      const started = new Promise<void>((r) => (ready = r));
-      const client = new LogZoneClient(fds, id, new LocalZoneClient(), {
-        // The keeper answers a snapshot request at once; deliver it after the constructor returns, as IPC would.
-        send: (m: ZoneLogMessage) => keeper.handle(id, m, (reply) => setImmediate(() => {
-          deliver(reply);
-          ready();
-        })),
-        onMessage: (l) => (deliver = l),
-      }, onError, clock);
-      clients.push(client);
-      await started;
-      return client;
-    },
-    close() {
-      keeper.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+const q = (key = 'k', burst = 3): LimitReqQuery[] => [{ zone: 'one', size: 1 << 20, rate: milliRate(1 / 60), key, burst, delay: NODELAY }];
 
 const kinds = async (ds: (LimitReqDecision | Promise<LimitReqDecision>)[]) => (await Promise.all(ds)).map((d) => d.kind);
 
