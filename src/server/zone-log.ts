@@ -18,7 +18,7 @@ import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, unl
 import cluster from 'node:cluster';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { limitReqDecide, type LimitReqDecision, type LimitReqStep } from '../http/limit-req.ts';
+import { limitReqDecide, type LimitReqDecision, type LimitReqStep, type LimitReqTable } from '../http/limit-req.ts';
 import {
   ZoneStore, type LimitConnOutcome, type LimitConnQuery, type LimitReqQuery, type ReqZoneDump, type ZoneClient,
 } from '../http/limit-zones.ts';
@@ -193,11 +193,25 @@ export class ZoneReplica {
       const kl = b.readUInt32LE(p);
       step.key = this.keys.get(b, p + 4, p + 4 + kl);
       p += 4 + kl;
-      step.table = this.store.reqTable(step.zone, size, rate);
+      step.table = this.table(step.zone, size, rate);
     }
     const d = limitReqDecide(steps, time);
     if (writer === this.writer) this.onOwn(seq, d);
   }
+
+  /** The zone's table: the last one found is kept, records mostly name the same zone. */
+  private table(zone: string, size: number, rate: number): LimitReqTable {
+    const last = this.lastTable;
+    if (last && last.zone === zone && last.size === size) {
+      last.table.rate = rate; // the writer's configuration's rate, as reqTable sets it
+      return last.table;
+    }
+    const table = this.store.reqTable(zone, size, rate);
+    this.lastTable = { zone, size, table };
+    return table;
+  }
+
+  private lastTable?: { zone: string; size: number; table: LimitReqTable };
 
   /** Reused for every record: replaying allocates as little as it can (every worker replays every record). */
   private readonly steps: LimitReqStep[] = [];
