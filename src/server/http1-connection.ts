@@ -13,8 +13,9 @@ import { STATUS_CODES, type IncomingMessage, type Server as HttpServer, type Ser
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
+import { executionAsyncId } from 'node:async_hooks';
 import { httpDate } from '../http/static.ts';
-import { isCachedFileData } from '../http/file-cache.ts';
+import { isCachedFileData, setReadCallback } from '../http/file-cache.ts';
 
 /** Heads longer than this go to node:http (its limits and nginx's 414/494 answers apply there). */
 const MAX_FAST_HEAD = 8192;
@@ -757,7 +758,11 @@ class Http1Connection {
   /** When idleTimer is due. */
   private idleTimerAt = 0;
 
+  /** The async id libuv's reads on this socket run under (its handle's; TLSWrap's for TLS). */
+  private readonly readId: number;
+
   constructor(readonly server: HttpServer, private readonly socket: Socket, private readonly st: ServerState) {
+    this.readId = (socket as Socket & { _handle?: { getAsyncId?(): number } | null })._handle?.getAsyncId?.() ?? -1;
     for (const [event, listener] of this.socketListeners()) socket.on(event, listener);
     // No byte yet: client_header_timeout (node:http's headersTimeout, set from it) closes silently.
     if (server.headersTimeout) this.waitFor(server.headersTimeout);
@@ -813,7 +818,18 @@ class Http1Connection {
       if (this.pending.length > MAX_PENDING) this.socket.pause();
       return;
     }
-    this.next();
+    // In the socket's own read (poll phase), not bytes a resume() replays later: the file cache may
+    // share one stat among the requests read in this event-loop iteration (file-cache.ts).
+    if (executionAsyncId() !== this.readId) {
+      this.next();
+      return;
+    }
+    setReadCallback(true);
+    try {
+      this.next();
+    } finally {
+      setReadCallback(false);
+    }
   };
 
   /** Serves the next buffered request, or hands the connection over, or waits for bytes. */

@@ -2,7 +2,8 @@
 // only while one stat shows the same file; every change drops it and the file is opened again.
 // Content changed with the same size and mtime, an mtime touch, chmod 000 (also as an unprivileged
 // worker that then cannot open the file), a symlink swapped by a deploy, a removed file, a file
-// changed too recently to trust its timestamps, the size bounds, and try_files lending its stat.
+// changed too recently to trust its timestamps, the size bounds, try_files lending its stat, and
+// requests read in one event-loop iteration sharing one stat (over plain TCP and TLS).
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -10,6 +11,10 @@ import {
   openSync, closeSync,
 } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +22,7 @@ import { serveStaticSync, type StaticOptions, type StaticResult } from '../../sr
 import { clearFileCache, fileCacheStats, fileCacheSize, CACHE_FILE_MAX, CACHE_TOTAL_MAX } from '../../src/http/file-cache.ts';
 import { tryFiles, compileTryFiles } from '../../src/http/static-dir.ts';
 import { compiled, newVarContext } from '../../src/http/variables.ts';
+import { serveFastHttp1 } from '../../src/server/http1-connection.ts';
 
 const OPTS: StaticOptions = { types: new Map([['txt', 'text/plain']]), defaultType: 'application/octet-stream' };
 const ROOT_DIR = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
@@ -66,6 +72,8 @@ before(async () => {
   write('removed.txt', 'here today');
   write('ranges.txt', '0123456789');
   write('tf.txt', 'try_files');
+  write('shared-tcp.txt', 'shared v1');
+  write('shared-tls.txt', 'shared v1');
   write('edge.bin', Buffer.alloc(CACHE_FILE_MAX, 1));
   write('over.bin', Buffer.alloc(CACHE_FILE_MAX + 1, 2));
   for (let i = 0; i < MANY; i++) write(`many-${i}.bin`, Buffer.alloc(MANY_SIZE, i));
@@ -212,3 +220,108 @@ test('try_files: the winning candidate\'s stat validates the entry (no second st
   assert.equal(fileCacheStats.reusedStats, reused + 1);
   assert.ok(statSync(join(dir, 'tf.txt')).isFile());
 });
+
+// Requests read in one event-loop iteration share one stat (file-cache.ts, readCallback).
+/** A server whose handler serves the file named by the path from the cache (bext's connections). */
+async function fileServer(tlsFiles?: { key: Buffer; cert: Buffer }): Promise<{ server: Server; port: number }> {
+  const handler = (req: { url?: string }, res: import('node:http').ServerResponse): void => {
+    const r = get((req.url ?? '/').slice(1));
+    const data = r.kind === 'response' && r.body.kind === 'buffer' ? r.body.data : Buffer.from('not a buffer');
+    res.writeHead(200, ['Content-Length', String(data.length)]);
+    res.end(data);
+  };
+  const server = (tlsFiles ? createHttpsServer(tlsFiles, handler) : createServer(handler)) as Server;
+  serveFastHttp1(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { server, port: (server.address() as { port: number }).port };
+}
+
+/** A keep-alive client that reads whole `Content-Length` responses. */
+class Client {
+  private buf = '';
+  private waiters: (() => void)[] = [];
+  constructor(readonly socket: Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (c: string) => {
+      this.buf += c;
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+  send(paths: string[]): void {
+    this.socket.write(paths.map((p) => `GET /${p} HTTP/1.1\r\nHost: a\r\n\r\n`).join(''));
+  }
+  /** The bodies of the next `n` responses. */
+  async bodies(n: number): Promise<string[]> {
+    const out: string[] = [];
+    while (out.length < n) {
+      const m = /^HTTP\/1\.1 200 [^\r]*\r\n(?:[^\r]*\r\n)*?Content-Length: (\d+)\r\n(?:[^\r]*\r\n)*?\r\n/i.exec(this.buf);
+      const len = m ? Number(m[1]) : -1;
+      if (m && this.buf.length >= m[0].length + len) {
+        out.push(this.buf.slice(m[0].length, m[0].length + len));
+        this.buf = this.buf.slice(m[0].length + len);
+        continue;
+      }
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+    return out;
+  }
+}
+
+/** Holds the event loop, so that everything sent meanwhile is read in the next iteration together. */
+const holdLoop = (ms: number): void => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); };
+
+for (const overTls of [false, true]) {
+  test(`one stat per event-loop iteration for the requests read in it${overTls ? ' (TLS)' : ''}; not for pipelined ones, nor across iterations`, async (t) => {
+    let tlsFiles: { key: Buffer; cert: Buffer } | undefined;
+    if (overTls) {
+      const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=a',
+        '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')]);
+      if (made.status !== 0) { t.skip('no openssl'); return; }
+      const { readFileSync } = await import('node:fs');
+      tlsFiles = { key: readFileSync(join(dir, 'tls.key')), cert: readFileSync(join(dir, 'tls.crt')) };
+    }
+    const { server, port } = await fileServer(tlsFiles);
+    const open = async (): Promise<Client> => {
+      const socket = overTls ? connectTls({ port, host: '127.0.0.1', rejectUnauthorized: false }) : connectTcp(port, '127.0.0.1');
+      await new Promise((r) => socket.once(overTls ? 'secureConnect' : 'connect', r));
+      return new Client(socket);
+    };
+    const [a, b] = [await open(), await open()];
+    const file = overTls ? 'shared-tls.txt' : 'shared-tcp.txt';
+    try {
+      // Both connections accepted, the file read and kept.
+      for (const c of [a, b]) {
+        c.send([file]);
+        assert.deepEqual(await c.bodies(1), ['shared v1']);
+      }
+      const hits = fileCacheStats.hits;
+      const shared = fileCacheStats.sharedStats;
+      // Two connections read in one iteration: one stat, the other request shares it.
+      a.send([file]);
+      b.send([file]);
+      holdLoop(100);
+      assert.deepEqual([...await a.bodies(1), ...await b.bodies(1)], ['shared v1', 'shared v1']);
+      assert.equal(fileCacheStats.hits, hits + 2);
+      assert.equal(fileCacheStats.sharedStats, shared + 1);
+      // A pipelined request is served after the read callback (its bytes may have come after the
+      // stat): it makes its own stat.
+      a.send([file, file]);
+      holdLoop(50);
+      assert.deepEqual(await a.bodies(2), ['shared v1', 'shared v1']);
+      assert.equal(fileCacheStats.hits, hits + 4);
+      assert.equal(fileCacheStats.sharedStats, shared + 1);
+      // Each later iteration stats again: a change between two requests is served at once.
+      a.send([file]);
+      assert.deepEqual(await a.bodies(1), ['shared v1']);
+      assert.equal(fileCacheStats.sharedStats, shared + 1);
+      writeFileSync(join(dir, file), 'shared v2, longer');
+      b.send([file]);
+      assert.deepEqual(await b.bodies(1), ['shared v2, longer']);
+      assert.equal(fileCacheStats.sharedStats, shared + 1);
+    } finally {
+      a.socket.destroy();
+      b.socket.destroy();
+      server.close();
+    }
+  });
+}
