@@ -138,6 +138,18 @@ export function setReadCallback(on: boolean): void {
   readCallback = on;
 }
 
+/**
+ * try_files: `key` is a regular file by a stat made in this event-loop iteration (see above), so its
+ * candidate test needs no stat of its own; the static handler then shares the same stat.
+ */
+export function isFileThisIteration(key: string): boolean {
+  if (!readCallback) return false;
+  const e = entries.get(key);
+  if (e === undefined || e.checkedIn !== iteration) return false;
+  fileCacheStats.sharedStats++;
+  return true;
+}
+
 /** Lends the cache a stat of `key` just made (see above). */
 export function noteStat(key: string, st: BigIntStats): void {
   if (entries.size === 0) return;

@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { stat, lstat, readdir } from 'node:fs/promises';
 import { type DocRoot, mapUriToPath, fsPath, fsPathArg } from './static.ts';
-import { noteStat } from './file-cache.ts';
+import { isFileThisIteration, noteStat } from './file-cache.ts';
 import { evaluate, type CompiledValue, type VarContext } from './variables.ts';
 
 const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
@@ -228,6 +228,7 @@ export function tryFiles(list: readonly TryFilesArg[], root: DocRoot, ctx: VarCo
     // Blocking stat, as nginx's workers do; a missing file returns undefined instead of throwing
     // (misses are the common case here, and an exception per miss is costly).
     const path = base + name;
+    if (!arg.testDir && isFileThisIteration(path)) return tryFilesFound(root, arg, name, ctx, aliasLen);
     let st;
     try {
       st = statSync(fsPathArg(path), { bigint: true, throwIfNoEntry: false });
@@ -238,9 +239,14 @@ export function tryFiles(list: readonly TryFilesArg[], root: DocRoot, ctx: VarCo
     if (st.isDirectory() !== arg.testDir) continue;
     // The static handler's cache check can use this stat instead of making its own.
     if (!arg.testDir) noteStat(path, st);
-    if (root.kind === 'root') return { kind: 'file', uri: name };
-    if (root.kind === 'regexAlias') return arg.testDir ? { kind: 'file', uri: ctx.uri } : { kind: 'file', uri: name, addUriToAlias: true };
-    return { kind: 'file', uri: ctx.uri.slice(0, aliasLen) + name };
+    return tryFilesFound(root, arg, name, ctx, aliasLen);
   }
   return { kind: 'status', status: 500 };
+}
+
+/** The candidate `name` exists: what the static handler serves. */
+function tryFilesFound(root: DocRoot, arg: TryFilesArg, name: string, ctx: VarContext, aliasLen: number): TryFilesResult {
+  if (root.kind === 'root') return { kind: 'file', uri: name };
+  if (root.kind === 'regexAlias') return arg.testDir ? { kind: 'file', uri: ctx.uri } : { kind: 'file', uri: name, addUriToAlias: true };
+  return { kind: 'file', uri: ctx.uri.slice(0, aliasLen) + name };
 }

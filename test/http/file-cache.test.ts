@@ -224,9 +224,16 @@ test('try_files: the winning candidate\'s stat validates the entry (no second st
 // Requests read in one event-loop iteration share one stat (file-cache.ts, readCallback).
 /** A server whose handler serves the file named by the path from the cache (bext's connections). */
 async function fileServer(tlsFiles?: { key: Buffer; cert: Buffer }): Promise<{ server: Server; port: number }> {
+  const tf = compileTryFiles(['$uri', '=404'], compiled);
   const handler = (req: { url?: string }, res: import('node:http').ServerResponse): void => {
-    const r = get((req.url ?? '/').slice(1));
-    const data = r.kind === 'response' && r.body.kind === 'buffer' ? r.body.data : Buffer.from('not a buffer');
+    let name = (req.url ?? '/').slice(1);
+    // /try/NAME: try_files $uri =404 first, as `location / { try_files $uri =404; }` does.
+    if (name.startsWith('try/')) {
+      const found = tryFiles(tf, { kind: 'root', path: dir }, newVarContext({ uri: '/' + name.slice(4) }));
+      name = found.kind === 'file' ? found.uri.slice(1) : `status-${found.kind === 'status' ? found.status : found.kind}`;
+    }
+    const r = get(name);
+    const data = r.kind === 'response' && r.body.kind === 'buffer' ? r.body.data : Buffer.from(name.startsWith('status-') ? name : 'not a buffer');
     res.writeHead(200, ['Content-Length', String(data.length)]);
     res.end(data);
   };
@@ -303,21 +310,36 @@ for (const overTls of [false, true]) {
       assert.deepEqual([...await a.bodies(1), ...await b.bodies(1)], ['shared v1', 'shared v1']);
       assert.equal(fileCacheStats.hits, hits + 2);
       assert.equal(fileCacheStats.sharedStats, shared + 1);
+      // try_files too: the first request's try_files stat validates the entry; the second request
+      // needs no stat for try_files nor for the file.
+      const reused = fileCacheStats.reusedStats;
+      a.send([`try/${file}`]);
+      b.send([`try/${file}`]);
+      holdLoop(100);
+      assert.deepEqual([...await a.bodies(1), ...await b.bodies(1)], ['shared v1', 'shared v1']);
+      assert.equal(fileCacheStats.reusedStats, reused + 1);
+      assert.equal(fileCacheStats.sharedStats, shared + 3);
       // A pipelined request is served after the read callback (its bytes may have come after the
       // stat): it makes its own stat.
-      a.send([file, file]);
+      a.send([file, `try/${file}`]);
       holdLoop(50);
       assert.deepEqual(await a.bodies(2), ['shared v1', 'shared v1']);
-      assert.equal(fileCacheStats.hits, hits + 4);
-      assert.equal(fileCacheStats.sharedStats, shared + 1);
+      assert.equal(fileCacheStats.hits, hits + 6);
+      assert.equal(fileCacheStats.sharedStats, shared + 3);
       // Each later iteration stats again: a change between two requests is served at once.
       a.send([file]);
       assert.deepEqual(await a.bodies(1), ['shared v1']);
-      assert.equal(fileCacheStats.sharedStats, shared + 1);
+      assert.equal(fileCacheStats.sharedStats, shared + 3);
       writeFileSync(join(dir, file), 'shared v2, longer');
       b.send([file]);
       assert.deepEqual(await b.bodies(1), ['shared v2, longer']);
-      assert.equal(fileCacheStats.sharedStats, shared + 1);
+      assert.equal(fileCacheStats.sharedStats, shared + 3);
+      // A file removed between two iterations is gone for try_files at once.
+      a.send([`try/${file}`]);
+      assert.deepEqual(await a.bodies(1), ['shared v2, longer']);
+      rmSync(join(dir, file));
+      b.send([`try/${file}`]);
+      assert.deepEqual(await b.bodies(1), ['status-404']);
     } finally {
       a.socket.destroy();
       b.socket.destroy();
