@@ -28,6 +28,8 @@ export function resolveIndex(root: DocRoot, uri: string, method: string, names: 
   let dirTested = false;
   for (const name of names) {
     if (name.startsWith('/')) return { kind: 'redirect', uri: name };
+    // A file the cache validated in this event-loop iteration exists (file-cache.ts): no stat.
+    if (isFileThisIteration(dir + name)) return { kind: 'redirect', uri: uri + name };
     try {
       // Blocking stat, as nginx's workers do (a thread-pool round trip costs far more on a hit).
       statSync(fsPath(dir + name));

@@ -7,7 +7,7 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  mkdtempSync, writeFileSync, utimesSync, rmSync, chmodSync, symlinkSync, renameSync, chownSync, statSync,
+  mkdtempSync, mkdirSync, writeFileSync, utimesSync, rmSync, chmodSync, symlinkSync, renameSync, chownSync, statSync,
   openSync, closeSync,
 } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -20,7 +20,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serveStaticSync, type StaticOptions, type StaticResult } from '../../src/http/static.ts';
 import { clearFileCache, fileCacheStats, fileCacheSize, CACHE_FILE_MAX, CACHE_TOTAL_MAX } from '../../src/http/file-cache.ts';
-import { tryFiles, compileTryFiles } from '../../src/http/static-dir.ts';
+import { tryFiles, compileTryFiles, resolveIndex } from '../../src/http/static-dir.ts';
 import { compiled, newVarContext } from '../../src/http/variables.ts';
 import { serveFastHttp1 } from '../../src/server/http1-connection.ts';
 
@@ -74,6 +74,8 @@ before(async () => {
   write('tf.txt', 'try_files');
   write('shared-tcp.txt', 'shared v1');
   write('shared-tls.txt', 'shared v1');
+  mkdirSync(join(dir, 'site'));
+  write('site/index.html', 'the index');
   write('edge.bin', Buffer.alloc(CACHE_FILE_MAX, 1));
   write('over.bin', Buffer.alloc(CACHE_FILE_MAX + 1, 2));
   for (let i = 0; i < MANY; i++) write(`many-${i}.bin`, Buffer.alloc(MANY_SIZE, i));
@@ -232,6 +234,11 @@ async function fileServer(tlsFiles?: { key: Buffer; cert: Buffer }): Promise<{ s
       const found = tryFiles(tf, { kind: 'root', path: dir }, newVarContext({ uri: '/' + name.slice(4) }));
       name = found.kind === 'file' ? found.uri.slice(1) : `status-${found.kind === 'status' ? found.status : found.kind}`;
     }
+    // /idx/DIR/: the index module's test for DIR/index.html, then the file it redirects to.
+    if (name.startsWith('idx/')) {
+      const found = resolveIndex({ kind: 'root', path: dir }, '/' + name.slice(4), 'GET', ['index.html']);
+      name = found.kind === 'redirect' ? found.uri.slice(1) : `status-${found.kind}`;
+    }
     const r = get(name);
     const data = r.kind === 'response' && r.body.kind === 'buffer' ? r.body.data : Buffer.from(name.startsWith('status-') ? name : 'not a buffer');
     res.writeHead(200, ['Content-Length', String(data.length)]);
@@ -301,8 +308,8 @@ for (const overTls of [false, true]) {
         c.send([file]);
         assert.deepEqual(await c.bodies(1), ['shared v1']);
       }
-      const hits = fileCacheStats.hits;
-      const shared = fileCacheStats.sharedStats;
+      let hits = fileCacheStats.hits;
+      let shared = fileCacheStats.sharedStats;
       // Two connections read in one iteration: one stat, the other request shares it.
       a.send([file]);
       b.send([file]);
@@ -319,6 +326,16 @@ for (const overTls of [false, true]) {
       assert.deepEqual([...await a.bodies(1), ...await b.bodies(1)], ['shared v1', 'shared v1']);
       assert.equal(fileCacheStats.reusedStats, reused + 1);
       assert.equal(fileCacheStats.sharedStats, shared + 3);
+      // The index module too: its test for site/index.html shares the stat the file was served with.
+      a.send(['idx/site/']);
+      assert.deepEqual(await a.bodies(1), ['the index']);
+      a.send(['idx/site/']);
+      b.send(['idx/site/']);
+      holdLoop(100);
+      assert.deepEqual([...await a.bodies(1), ...await b.bodies(1)], ['the index', 'the index']);
+      assert.equal(fileCacheStats.sharedStats, shared + 5);
+      shared += 2;
+      hits += 2; // the first one filled the cache
       // A pipelined request is served after the read callback (its bytes may have come after the
       // stat): it makes its own stat.
       a.send([file, `try/${file}`]);
