@@ -48,6 +48,8 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
   const httpConf = buildConf(rootDefaults(paths.prefix), http, { kind: 'http' }, ctx);
   const httpTls = tlsSettings(TLS_DEFAULTS, http, ctx);
   const mergeSlashesHttp = lastFlag(http, 'merge_slashes') ?? true;
+  const ignoreInvalidHttp = lastFlag(http, 'ignore_invalid_headers') ?? true;
+  const underscoresHttp = lastFlag(http, 'underscores_in_headers') ?? false;
 
   // One hostname() (a system call) for all server blocks, not one each.
   const host = hostname();
@@ -72,6 +74,8 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
       locations: level,
       named,
       mergeSlashes: lastFlag(block, 'merge_slashes') ?? mergeSlashesHttp,
+      ignoreInvalidHeaders: lastFlag(block, 'ignore_invalid_headers') ?? ignoreInvalidHttp,
+      underscoresInHeaders: lastFlag(block, 'underscores_in_headers') ?? underscoresHttp,
       file: node.file,
       line: node.line,
     };

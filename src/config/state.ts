@@ -302,6 +302,9 @@ export interface ServerConf {
   locations: LocationLevel;
   named: ReadonlyMap<string, Location>;
   mergeSlashes: boolean;
+  /** ignore_invalid_headers and underscores_in_headers (read from the server the head is parsed under). */
+  ignoreInvalidHeaders: boolean;
+  underscoresInHeaders: boolean;
   /** Set when any of the server's listens has `ssl`. */
   tls?: TlsSettings;
   file: string;

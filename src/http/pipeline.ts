@@ -153,6 +153,64 @@ function requestHeaders(req: IncomingMessage, fast: boolean): Record<string, str
   return n * 2 === req.rawHeaders.length ? joined : (req.headersDistinct as Record<string, string[]>);
 }
 
+// ngx_http_parse_header_line: a header name is letters, digits and '-' ('_' too under
+// underscores_in_headers); with ignore_invalid_headers on (the default) any other header line is
+// skipped as if not sent — no $http_ variable, not proxied — and logged at info. It still counts in
+// $request_length. Each line is judged by the server in effect when nginx reads it: the TLS SNI
+// name's or the address's default one, then the request line's host, else the Host header's from
+// the line after it on ("the host header could change the server configuration context").
+const VALID_NAME = /^[A-Za-z0-9-]+$/;
+const VALID_NAME_UNDERSCORES = /^[A-Za-z0-9_-]+$/;
+
+/** Removes the header lines nginx would skip from `req`; the skipped lines, or undefined. */
+function dropInvalidHeaders(req: IncomingMessage, table: ServerTable, socket: Socket, uriHost: string | undefined): string[] | undefined {
+  const raw = req.rawHeaders;
+  let i = 0;
+  while (i < raw.length && VALID_NAME.test(raw[i]!)) i += 2;
+  if (i >= raw.length) return undefined; // the common case: nothing to judge
+  const sni = (socket as { servername?: unknown }).servername;
+  let server = typeof sni === 'string' && sni !== '' ? selectServer(table, sni) : table.defaultServer;
+  const fromUri = uriHost !== undefined ? validateHost(uriHost) : undefined;
+  if (fromUri) server = selectServer(table, fromUri);
+  // node builds headers and headersDistinct from rawHeaders and its own count of them: build both
+  // from the lines as read, then take the skipped names out (no valid name equals a skipped one).
+  const joined = req.headers;
+  const distinct = req.headersDistinct;
+  const kept: string[] = [];
+  let lines: string[] | undefined;
+  const dropped = new Set<string>();
+  let hostSeen = false;
+  for (i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (VALID_NAME.test(name) || (server.underscoresInHeaders && VALID_NAME_UNDERSCORES.test(name)) || !server.ignoreInvalidHeaders) {
+      kept.push(name, raw[i + 1]!);
+      if (!hostSeen && !fromUri && name.length === 4 && name.toLowerCase() === 'host') {
+        hostSeen = true;
+        const host = validHost(raw[i + 1]!);
+        if (host !== undefined) server = selectServer(table, host);
+      }
+      continue;
+    }
+    (lines ??= []).push(`${name}: ${raw[i + 1]!}`);
+    dropped.add(name.toLowerCase());
+  }
+  if (!lines) return undefined;
+  req.rawHeaders = kept;
+  // The same name can be skipped before the Host line and kept after it (another server's flags):
+  // its values are the kept lines' (joined with ", ", as node joins any name that is not special).
+  for (const lower of dropped) {
+    delete joined[lower];
+    delete distinct[lower];
+    for (let k = 0; k < kept.length; k += 2) {
+      if (kept[k]!.toLowerCase() !== lower) continue;
+      const v = kept[k + 1]!;
+      joined[lower] = joined[lower] === undefined ? v : `${joined[lower] as string}, ${v}`;
+      (distinct[lower] ??= []).push(v);
+    }
+  }
+  return lines;
+}
+
 /** The server table for the socket that accepted the connection: exact address, else the wildcard. */
 export function tableFor(state: RoutingState, localAddress: string, localPort: number): ServerTable | undefined {
   const addr = unmapIPv4(localAddress);
@@ -458,6 +516,9 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
     badRequest = true;
   }
   const fast = isFastRequest(req);
+  const requestLength = requestHeadLength(req, target, protocol);
+  // bext's own reader (fast) takes only names nginx calls valid; HTTP/2 is left as node reads it.
+  const invalidLines = fast || req.httpVersionMajor !== 1 ? undefined : dropInvalidHeaders(req, table, socket, parsed?.host);
   const headers = requestHeaders(req, fast);
   const hostValues = headers.host;
   if (Array.isArray(hostValues) && hostValues.length > 1) badRequest = true; // "client sent duplicate host header"
@@ -493,7 +554,7 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
     connectionRequests: conn.requests,
     // Known where bext reads the connection itself (http1-connection.ts); node:http does not say.
     pipelined: (req as { pipelined?: boolean }).pipelined === true,
-    requestLength: requestHeadLength(req, target, protocol),
+    requestLength,
     // Replaced, never changed in place, by a regex match: an empty one can be shared.
     captures: NO_CAPTURES,
     // Own properties, not lazy getters: proxy-headers.ts copies the context with a spread.
@@ -526,6 +587,7 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
   ctx.paths = new RequestPaths(r);
 
   whenDone(res, onResponseDone, r);
+  if (invalidLines) for (const line of invalidLines) logError(r, opts, 'info', `client sent invalid header line: "${line}" while reading client request headers`);
 
   if (refused || badRequest) return sendSpecial(r, res, refused ?? 400);
   const te = transferEncodingStatus(req);

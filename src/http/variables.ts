@@ -75,6 +75,15 @@ export function requestHeader(ctx: VarContext, lowerName: string): string | unde
   return v === undefined ? undefined : String(v);
 }
 
+/**
+ * $http_x_y for a header sent as `X_Y` (kept under underscores_in_headers or ignore_invalid_headers
+ * off): nginx compares a header's name with its '-' read as '_', so both spellings match.
+ */
+function headerSentWithUnderscores(ctx: VarContext, varName: string): string | undefined {
+  for (const k in ctx.headers) if (k.includes('_') && k.replaceAll('-', '_') === varName) return requestHeader(ctx, k);
+  return undefined;
+}
+
 /** ngx_http_arg: the raw value of `name=` in args, matching the name case-insensitively. */
 export function argValue(args: string, name: string): string | undefined {
   if (!args || !name) return undefined;
@@ -217,7 +226,11 @@ const BUILTIN: Record<string, Getter> = {
 };
 
 const PREFIXES: [string, (c: VarContext, rest: string) => string | undefined][] = [
-  ['http_', (c, rest) => requestHeader(c, rest.toLowerCase().replaceAll('_', '-'))],
+  ['http_', (c, rest) => {
+    const lower = rest.toLowerCase();
+    const v = requestHeader(c, lower.replaceAll('_', '-'));
+    return v !== undefined || !lower.includes('_') ? v : headerSentWithUnderscores(c, lower);
+  }],
   ['sent_http_', (c, rest) => firstHeader(c.response.headers[rest.toLowerCase().replaceAll('_', '-')])],
   ['arg_', (c, rest) => argValue(c.args, rest)],
   ['cookie_', (c, rest) => {

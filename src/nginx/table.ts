@@ -57,9 +57,9 @@ request_pool_size HS  1    size   I memory pool sizing of nginx
 client_header_timeout HS 1 msec   S
 client_header_buffer_size HS 1 size I header buffers are sized by Node.js
 large_client_header_buffers HS 2 bufs I header buffers are sized by Node.js
-ignore_invalid_headers HS f flag  I header parsing is Node.js's
+ignore_invalid_headers HS f flag  S
 merge_slashes    HS   f    flag   S
-underscores_in_headers HS f flag  I header parsing is Node.js's
+underscores_in_headers HS f flag  S
 location         SL   B12  location S
 listen           S    +    listen S
 server_name      S    +    server_name S
