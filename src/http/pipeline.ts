@@ -159,18 +159,23 @@ function requestHeaders(req: IncomingMessage, fast: boolean): Record<string, str
 // $request_length. Each line is judged by the server in effect when nginx reads it: the TLS SNI
 // name's or the address's default one, then the request line's host, else the Host header's from
 // the line after it on ("the host header could change the server configuration context").
+// HTTP/2 (ngx_http_v2_validate_header): lowercase names, judged by the connection's server.
 const VALID_NAME = /^[A-Za-z0-9-]+$/;
 const VALID_NAME_UNDERSCORES = /^[A-Za-z0-9_-]+$/;
+const VALID_H2_NAME = /^(:|[a-z0-9-]+$)/;
+const VALID_H2_NAME_UNDERSCORES = /^(:|[a-z0-9_-]+$)/;
 
-/** Removes the header lines nginx would skip from `req`; the skipped lines, or undefined. */
+/** Removes the header lines nginx would skip from `req`; the error log's lines for them, or undefined. */
 function dropInvalidHeaders(req: IncomingMessage, table: ServerTable, socket: Socket, uriHost: string | undefined): string[] | undefined {
+  const h2 = req.httpVersionMajor >= 2;
   const raw = req.rawHeaders;
   let i = 0;
-  while (i < raw.length && VALID_NAME.test(raw[i]!)) i += 2;
+  const plain = h2 ? VALID_H2_NAME : VALID_NAME;
+  while (i < raw.length && plain.test(raw[i]!)) i += 2;
   if (i >= raw.length) return undefined; // the common case: nothing to judge
   const sni = (socket as { servername?: unknown }).servername;
   let server = typeof sni === 'string' && sni !== '' ? selectServer(table, sni) : table.defaultServer;
-  const fromUri = uriHost !== undefined ? validateHost(uriHost) : undefined;
+  const fromUri = !h2 && uriHost !== undefined ? validateHost(uriHost) : undefined;
   if (fromUri) server = selectServer(table, fromUri);
   // node builds headers and headersDistinct from rawHeaders and its own count of them: build both
   // from the lines as read, then take the skipped names out (no valid name equals a skipped one).
@@ -179,10 +184,10 @@ function dropInvalidHeaders(req: IncomingMessage, table: ServerTable, socket: So
   const kept: string[] = [];
   let lines: string[] | undefined;
   const dropped = new Set<string>();
-  let hostSeen = false;
+  let hostSeen = h2;
   for (i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (VALID_NAME.test(name) || (server.underscoresInHeaders && VALID_NAME_UNDERSCORES.test(name)) || !server.ignoreInvalidHeaders) {
+    if (plain.test(name) || (server.underscoresInHeaders && (h2 ? VALID_H2_NAME_UNDERSCORES : VALID_NAME_UNDERSCORES).test(name)) || !server.ignoreInvalidHeaders) {
       kept.push(name, raw[i + 1]!);
       if (!hostSeen && !fromUri && name.length === 4 && name.toLowerCase() === 'host') {
         hostSeen = true;
@@ -191,11 +196,12 @@ function dropInvalidHeaders(req: IncomingMessage, table: ServerTable, socket: So
       }
       continue;
     }
-    (lines ??= []).push(`${name}: ${raw[i + 1]!}`);
+    (lines ??= []).push(h2 ? `client sent invalid header: "${name}" while reading client request headers` : `client sent invalid header line: "${name}: ${raw[i + 1]!}" while reading client request headers`);
     dropped.add(name.toLowerCase());
   }
   if (!lines) return undefined;
-  req.rawHeaders = kept;
+  // An own property: HTTP/2's request has rawHeaders as a getter only.
+  Object.defineProperty(req, 'rawHeaders', { value: kept, writable: true, configurable: true });
   // The same name can be skipped before the Host line and kept after it (another server's flags):
   // its values are the kept lines' (joined with ", ", as node joins any name that is not special).
   for (const lower of dropped) {
@@ -517,8 +523,8 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
   }
   const fast = isFastRequest(req);
   const requestLength = requestHeadLength(req, target, protocol);
-  // bext's own reader (fast) takes only names nginx calls valid; HTTP/2 is left as node reads it.
-  const invalidLines = fast || req.httpVersionMajor !== 1 ? undefined : dropInvalidHeaders(req, table, socket, parsed?.host);
+  // bext's own reader (fast) takes only names nginx calls valid.
+  const invalidLines = fast ? undefined : dropInvalidHeaders(req, table, socket, parsed?.host);
   const headers = requestHeaders(req, fast);
   const hostValues = headers.host;
   if (Array.isArray(hostValues) && hostValues.length > 1) badRequest = true; // "client sent duplicate host header"
@@ -587,7 +593,7 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
   ctx.paths = new RequestPaths(r);
 
   whenDone(res, onResponseDone, r);
-  if (invalidLines) for (const line of invalidLines) logError(r, opts, 'info', `client sent invalid header line: "${line}" while reading client request headers`);
+  if (invalidLines) for (const line of invalidLines) logError(r, opts, 'info', line);
 
   if (refused || badRequest) return sendSpecial(r, res, refused ?? 400);
   const te = transferEncodingStatus(req);

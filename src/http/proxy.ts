@@ -280,6 +280,8 @@ function upstreamHeaders(
   if (plan.passClient) {
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i]!;
+      // HTTP/2's pseudo-headers (:method, :path, :authority …) are the request line, not headers.
+      if (name.charCodeAt(0) === 0x3a) continue;
       const lower = name.toLowerCase();
       if (!plan.names.has(lower)) addHeader(out, name, lower, raw[i + 1]!, bufferedBody);
     }
