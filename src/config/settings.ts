@@ -8,7 +8,7 @@ import { parseFlag, parseOffset, parseSize, parseTime, parseUrl, upstreamUrl } f
 import { confError, fullPath, hasVariables, warn, type ConvertContext } from './context.ts';
 import { compileRegex } from './regex.ts';
 import type {
-  AccessLog, ErrorPage, Expires, GzipSettings, HeaderSetting, IfCondition, LimitReqRef, LocationConf, LogTarget, ProxyPass, RewriteOp,
+  AccessLog, ClientBodySettings, ErrorPage, Expires, GzipSettings, HeaderSetting, IfCondition, LimitReqRef, LocationConf, LogTarget, ProxyPass, RewriteOp,
 } from './state.ts';
 
 export type LevelKind = 'http' | 'server' | 'location' | 'if' | 'limit_except';
@@ -21,6 +21,12 @@ export interface LevelInfo {
 
 /** Debian's compiled-in access log (--http-log-path). */
 export const DEFAULT_ACCESS_LOG = '/var/log/nginx/access.log';
+
+/** Debian's compiled-in --http-client-body-temp-path. */
+export const DEFAULT_CLIENT_BODY_TEMP_PATH = '/var/lib/nginx/body';
+
+/** client_body_buffer_size's default: two memory pages (4 KiB on x86-64 and arm64 Linux). */
+const DEFAULT_CLIENT_BODY_BUFFER = 2 * 4096;
 
 /** nginx's built-in types when no `types {}` is configured anywhere. */
 const BUILTIN_TYPES: ReadonlyMap<string, string> = new Map([
@@ -55,6 +61,7 @@ export function rootDefaults(prefix: string): LocationConf {
     proxyNextUpstream: ['error', 'timeout'],
     proxyInterceptErrors: false,
     clientMaxBodySize: 1024 * 1024,
+    clientBody: { bufferSize: DEFAULT_CLIENT_BODY_BUFFER, tempPath: DEFAULT_CLIENT_BODY_TEMP_PATH, levels: [], inFileOnly: 'off' },
     access: [],
     limitReq: [],
     limitConn: [],
@@ -99,6 +106,20 @@ const DEFAULT_PROXY_HEADERS = [
 export function effectiveProxyHeaders(configured: readonly { name: string; value: string }[]): { name: string; value: string }[] {
   const names = new Set(configured.map((h) => h.name.toLowerCase()));
   return [...configured, ...DEFAULT_PROXY_HEADERS.filter((h) => !names.has(h.name.toLowerCase()))];
+}
+
+/**
+ * ngx_conf_set_path_slot: a directory (prefix-relative, trailing slash dropped) and up to three
+ * levels of 1+ digits, 10 digits in all at most.
+ */
+export function tempPath(node: ConfNode, prefix: string): { tempPath: string; levels: number[] } {
+  let name = node.args[0]!;
+  if (name.length > 1 && name.endsWith('/')) name = name.slice(0, -1);
+  const levels = node.args.slice(1).map((a) => (/^[0-9]+$/.test(a) ? Number(a) : 0));
+  if (levels.some((l) => l === 0) || levels.reduce((a, b) => a + b, 0) > 10) {
+    throw confError(node, `"${node.directive}" directive invalid value`);
+  }
+  return { tempPath: fullPath(prefix, name), levels };
 }
 
 /** A time in milliseconds (ngx_conf_set_msec_slot). */
@@ -264,6 +285,20 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
     const v = parseOffset(cmbs.args[0]!);
     if (v === undefined) throw confError(cmbs, `"client_max_body_size" directive invalid value`);
     conf.clientMaxBodySize = v;
+  }
+  const cbbs = last(byName, 'client_body_buffer_size');
+  const cbtp = last(byName, 'client_body_temp_path');
+  const cbfo = last(byName, 'client_body_in_file_only');
+  if (cbbs || cbtp || cbfo) {
+    const body = { ...conf.clientBody };
+    if (cbbs) {
+      const v = parseSize(cbbs.args[0]!);
+      if (v === undefined) throw confError(cbbs, `"client_body_buffer_size" directive invalid value`);
+      body.bufferSize = v;
+    }
+    if (cbtp) Object.assign(body, tempPath(cbtp, prefix));
+    if (cbfo) body.inFileOnly = cbfo.args[0]!.toLowerCase() as ClientBodySettings['inFileOnly'];
+    conf.clientBody = body;
   }
 
   const rules = nodes.filter((n) => n.directive === 'allow' || n.directive === 'deny');

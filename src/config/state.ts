@@ -168,6 +168,18 @@ export interface Expires {
 }
 
 /** Everything the request pipeline needs at one location (server/http values merged down). */
+/** Where a request body read for proxy_pass is kept (client_body_buffer_size, _temp_path, _in_file_only). */
+export interface ClientBodySettings {
+  /** client_body_buffer_size: bodies that fit stay in memory. */
+  bufferSize: number;
+  /** client_body_temp_path, prefix-resolved, without a trailing slash. */
+  tempPath: string;
+  /** Its levels: digits of the file name taken, from the end, for each subdirectory. */
+  levels: readonly number[];
+  /** client_body_in_file_only: `on` keeps the file, `clean` removes it after the request. */
+  inFileOnly: 'off' | 'on' | 'clean';
+}
+
 export interface LocationConf {
   root: { path: string; alias: boolean; hasVariables: boolean };
   index: readonly string[];
@@ -189,6 +201,7 @@ export interface LocationConf {
   proxyNextUpstream: readonly string[];
   proxyInterceptErrors: boolean;
   clientMaxBodySize: number;
+  clientBody: ClientBodySettings;
   access: readonly AccessRule[];
   /** realm `off` means auth_basic is switched off at this level. */
   authBasic?: { realm: string; userFile?: string };

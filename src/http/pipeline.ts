@@ -771,9 +771,12 @@ async function accessPhase(r: RequestState, req: IncomingMessage, opts: Pipeline
 export function logError(r: RequestState, opts: Pick<PipelineOptions, 'errorLog'>, level: ErrorLogEntry['level'], message: string, upstream?: string): void {
   if (!opts.errorLog) return;
   const referrer = r.ctx.headers['referer'];
+  // nginx prints the Host header as sent (port and case kept), and no host without one.
+  const hostHeader = r.ctx.headers['host'];
+  const host = hostHeader === undefined ? undefined : Array.isArray(hostHeader) ? String(hostHeader[0]) : String(hostHeader);
   opts.errorLog({
     level, message, connection: r.ctx.connection, client: r.ctx.remoteAddr, server: r.server.primaryName,
-    request: r.ctx.requestLine, ...(upstream !== undefined ? { upstream } : {}), ...(r.ctx.host ? { host: r.ctx.host } : {}),
+    request: r.ctx.requestLine, ...(upstream !== undefined ? { upstream } : {}), ...(host !== undefined ? { host } : {}),
     ...(referrer !== undefined ? { referrer: Array.isArray(referrer) ? String(referrer[0]) : String(referrer) } : {}),
   });
 }

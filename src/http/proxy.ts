@@ -21,6 +21,7 @@ import {
 import { freePeer, getPeer, startWalk, type Peer, type PeerWalk, type Selector } from './upstream-peers.ts';
 import { classifyUpstreamError, NEXT_STATUS, type Failure } from './proxy-errors.ts';
 import { compiled, evaluate, formatMsec, type CompiledValue, type VarContext } from './variables.ts';
+import { BodyError, readRequestBody, SpooledBody, type RequestBody } from './request-body.ts';
 
 export interface ProxyHandlerOptions {
   errorLog?: (entry: ErrorLogEntry) => void;
@@ -109,6 +110,8 @@ interface Plan {
   levels: ConfLevels;
   setBody?: CompiledValue;
   requestBuffering: boolean;
+  /** proxy_pass_request_body: off reads the body (as nginx does) but sends none. */
+  passBody: boolean;
   maxTries: number;
   next: ReadonlySet<string>;
   retryNonIdempotent: boolean;
@@ -141,6 +144,7 @@ function buildPlan(r: RequestState): Plan {
     location: loc, serverConf: r.server.conf, httpDirectives: r.state.httpDirectives, levels,
     ...(setBody !== undefined ? { setBody: compiled(setBody) } : {}),
     requestBuffering: flagDirective(levels, 'proxy_request_buffering', true),
+    passBody: flagDirective(levels, 'proxy_pass_request_body', true),
     maxTries: Number(directiveArgs(levels, 'proxy_next_upstream_tries').pop()?.[0] ?? 0),
     next, retryNonIdempotent: next.has('non_idempotent'),
     hidden, accelRedirects: !ignored.has('x-accel-redirect'), passed: { server: !hidden.has('server'), date: !hidden.has('date') },
@@ -196,35 +200,65 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
     const chunked = req.headers['transfer-encoding'] !== undefined;
     // proxy_request_buffering off streams the body when the upstream can take it as it comes:
     // with a known length, or chunked to an HTTP/1.1 upstream. Then no retry once it is sent.
-    const streaming = plan.setBody === undefined && !upgrade && !plan.requestBuffering
+    const streaming = plan.setBody === undefined && plan.passBody && !upgrade && !plan.requestBuffering
       && (clientLength !== undefined || (chunked && conf.proxyHttpVersion === '1.1'));
     // The common case first, without a closure: an HTTP/1 request with neither Content-Length
     // nor Transfer-Encoding has no body to read (an upgrade's included).
     if (plan.setBody === undefined && clientLength === undefined && !chunked && req.httpVersionMajor === 1) {
       return start(req, res, r, plan, target, group, EMPTY, upgrade, clientLength, chunked, false);
     }
-    const go = (body: Buffer | IncomingMessage): Promise<ContentOutcome> =>
+    const go = (body: RequestBody | IncomingMessage): Promise<ContentOutcome> =>
       start(req, res, r, plan, target, group, body, upgrade, clientLength, chunked, streaming);
     if (plan.setBody !== undefined) {
       const setBody = plan.setBody;
       const made = (): Buffer => Buffer.from(evaluate(setBody, r.ctx), 'latin1');
       if (upgrade) return go(made());
-      return readBody(req).then(() => go(made())); // read and dropped, as nginx discards it
+      return readBody(req, res, r).then(() => go(made()), bodyFailed(r)); // read and dropped, as nginx discards it
     }
     if (upgrade) return go(EMPTY);
     if (streaming) return go(req);
     // An HTTP/1 request with neither Content-Length nor Transfer-Encoding has no body to read.
     if (clientLength === undefined && !chunked && req.httpVersionMajor === 1) return go(EMPTY);
-    return readBody(req).then(go);
+    if (!plan.passBody) return readBody(req, res, r).then(() => start(req, res, r, plan, target, group, EMPTY, upgrade, clientLength, chunked, false, false), bodyFailed(r));
+    return readBody(req, res, r).then(go, bodyFailed(r));
+  }
+
+  /** The body's temporary file could not be made or written: nginx's crit line and 500. */
+  const bodyFailed = (r: RequestState) => (err: unknown): ContentOutcome => {
+    if (!(err instanceof BodyError)) throw err;
+    logError(r, opts, err.level, err.message);
+    return { kind: 'status', status: err.status };
+  };
+
+  // The read body stays with the request: an internal redirect (X-Accel-Redirect, error_page) to
+  // another proxied location sends it again, as nginx does. A temporary file goes when the request does.
+  const bodies = new WeakMap<IncomingMessage, Promise<RequestBody>>();
+  function readBody(req: IncomingMessage, res: ServerResponse, r: RequestState): Promise<RequestBody> {
+    let b = bodies.get(req);
+    if (!b) {
+      const cl = req.headers['content-length'];
+      b = readRequestBody(req, r.conf.clientBody, cl === undefined ? undefined : Number(cl), (level, message) => logError(r, opts, level, message));
+      b.then((body) => {
+        if (body instanceof SpooledBody) {
+          r.ctx.requestBodyFile = body.path;
+          // HTTP/2's compatibility response has no `closed`; its stream does.
+          if (res.closed || (res as unknown as { stream?: { closed?: boolean } }).stream?.closed) body.release();
+          else res.once('close', () => body.release());
+        } else r.ctx.requestBody = body;
+      }, () => {});
+      bodies.set(req, b);
+    }
+    return b;
   }
 
   function start(
     req: IncomingMessage, res: ServerResponse, r: RequestState, plan: Plan, target: ProxyTarget, group: GroupRuntime,
-    body: Buffer | IncomingMessage, upgrade: Upgrade | undefined, clientLength: string | undefined, chunked: boolean, streaming: boolean,
+    body: RequestBody | IncomingMessage, upgrade: Upgrade | undefined, clientLength: string | undefined, chunked: boolean, streaming: boolean,
+    passBody = true,
   ): Promise<ContentOutcome> {
     const pp = r.conf.proxyPass!;
-    const hasBody = plan.setBody !== undefined || (Buffer.isBuffer(body) && body.length > 0) || clientLength !== undefined || chunked;
-    const bodyLength = Buffer.isBuffer(body) ? body.length : clientLength !== undefined ? Number(clientLength) : undefined;
+    const hasBody = passBody && (plan.setBody !== undefined || (Buffer.isBuffer(body) && body.length > 0) || clientLength !== undefined || chunked);
+    const bodyLength = Buffer.isBuffer(body) ? body.length : body instanceof SpooledBody ? body.length : clientLength !== undefined ? Number(clientLength) : undefined;
     const loc = r.location;
     const ctx = r.ctx;
     const uri = !target.uri && !pp.hasVariables && r.validUnparsedUri
@@ -234,7 +268,11 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
         validLocation: r.validLocation, locationName: plan.locationIsPrefix ? loc!.name : '',
         escape: r.internal || !r.validUnparsedUri || /%/.test(ctx.rawUri.split('?')[0] ?? ''),
       });
-    const headers = upstreamHeaders(plan.headers, ctx, target, hasBody ? bodyLength : undefined, req.rawHeaders, Buffer.isBuffer(body));
+    // Content-Length ($proxy_internal_body_length): a body in memory gets it from the lean client or
+    // undici; one in a file, streamed from it, from the header list. proxy_pass_request_body off sends
+    // the client's announced length without the body, as nginx does.
+    const length = hasBody ? bodyLength : !passBody && clientLength !== undefined ? Number(clientLength) : undefined;
+    const headers = upstreamHeaders(plan.headers, ctx, target, length, req.rawHeaders, passBody && Buffer.isBuffer(body));
     const run = new ProxyRun(plan, r, req, res, group, target.scheme, uri, body, hasBody, headers, upgrade, streaming, opts);
     return new Promise<ContentOutcome>((resolve) => {
       run.resolve = resolve;
@@ -321,23 +359,6 @@ function accelRedirect(r: RequestState, target: string): ContentOutcome {
   return { kind: 'redirect-internal', uri, args: q < 0 ? '' : target.slice(q + 1) };
 }
 
-// The buffered body stays with the request: an internal redirect (X-Accel-Redirect, error_page)
-// to another proxied location sends it again, as nginx does.
-const bodies = new WeakMap<IncomingMessage, Promise<Buffer>>();
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  let b = bodies.get(req);
-  if (!b) {
-    b = (async () => {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      return Buffer.concat(chunks);
-    })();
-    bodies.set(req, b);
-  }
-  return b;
-}
-
 type Upgrade = { socket: Duplex; head: Buffer };
 
 /**
@@ -361,7 +382,7 @@ class ProxyRun {
     readonly group: GroupRuntime,
     readonly scheme: 'http' | 'https',
     readonly uri: string,
-    readonly body: Buffer | IncomingMessage,
+    readonly body: RequestBody | IncomingMessage,
     readonly hasBody: boolean,
     readonly headers: UpstreamHeaders,
     readonly upgrade: Upgrade | undefined,
@@ -478,7 +499,8 @@ function attemptPeer(inp: ProxyRun, peer: Peer): void {
       path: inp.uri,
       method: inp.r.method as Dispatcher.HttpMethod,
       headers: headers.list,
-      body: inp.hasBody ? inp.body : null,
+      // A body in a file is read from its start by every attempt.
+      body: !inp.hasBody ? null : inp.body instanceof SpooledBody ? inp.body.stream() : inp.body,
       reset,
       upgrade: wantsUpgrade ? headers.upgrade : null,
       headersTimeout: 0,

@@ -41,6 +41,10 @@ export interface VarContext {
   namedCaptures: Record<string, string | undefined>;
   /** `set` variables (and named captures nginx stores as variables). */
   userVars: VarStore;
+  /** $request_body: the body read for proxy_pass when it stayed in memory. */
+  requestBody?: Buffer;
+  /** $request_body_file: the temporary file the body was read to otherwise. */
+  requestBodyFile?: string;
   /** The limits already applied to this request (limit-phase.ts: nginx's limit_req_set, limit_conn_status). */
   limitsApplied?: number;
   response: {
@@ -213,6 +217,9 @@ const BUILTIN: Record<string, Getter> = {
   body_bytes_sent: (c) => String(c.response.bodyBytesSent),
   bytes_sent: (c) => String(c.response.bytesSent),
   request_length: (c) => String(c.requestLength),
+  // Not found for an empty body (nginx has no buffer then), as for one in a file.
+  request_body: (c) => (c.requestBody?.length ? c.requestBody.toString('latin1') : undefined),
+  request_body_file: (c) => c.requestBodyFile,
   connection: (c) => String(c.connection),
   connection_requests: (c) => String(c.connectionRequests),
   document_root: (c) => c.paths?.documentRoot(),

@@ -81,6 +81,13 @@ export function checkDirectiveValue(state: ParseState, level: Level, node: ConfN
       duplicate(level, node, fail);
       if (parseTime(a[0], true) === undefined) invalidValue(name, fail);
       return;
+    case 'path': {
+      // ngx_conf_set_path_slot: levels of 1+ digits, 10 in all at most.
+      duplicate(level, node, fail);
+      const levels = a.slice(1).map((v) => (/^[0-9]+$/.test(v) ? Number(v) : 0));
+      if (levels.some((l) => l === 0) || levels.reduce((x, y) => x + y, 0) > 10) invalidValue(name, fail);
+      return;
+    }
     case 'bufs': {
       duplicate(level, node, fail);
       const n = parseNumber(a[0]);

@@ -71,10 +71,10 @@ root             HSLl 1    root   S
 alias            L    1    alias  S
 limit_except     L    B+   limit_except S
 client_max_body_size HSL 1 off    S
-client_body_buffer_size HSL 1 size I request bodies are buffered by bext's own rules
+client_body_buffer_size HSL 1 size S
 client_body_timeout HSL 1  msec   S
-client_body_temp_path HSL 1234 -  I request bodies are not spooled to nginx temp files
-client_body_in_file_only HSL 1 enum:on|clean|off U request bodies are never written to files
+client_body_temp_path HSL 1234 path S
+client_body_in_file_only HSL 1 enum:on|clean|off S
 client_body_in_single_buffer HSL f flag I buffer layout of nginx
 sendfile         HSLl f    flag   I files are streamed by Node.js; sendfile() is an nginx detail
 sendfile_max_chunk HSL 1   size   I files are streamed by Node.js
@@ -251,7 +251,7 @@ proxy_cache_lock_age HSL 1 msec   U response caching is not implemented
 proxy_cache_revalidate HSL f flag U response caching is not implemented
 proxy_cache_convert_head HSL f flag U response caching is not implemented
 proxy_cache_background_update HSL f flag U response caching is not implemented
-proxy_temp_path  HSL  1234 -      I responses are not spooled to nginx temp files
+proxy_temp_path  HSL  1234 path   I responses are not spooled to nginx temp files
 proxy_max_temp_file_size HSL 1 size I responses are not spooled to nginx temp files
 proxy_temp_file_write_size HSL 1 size I responses are not spooled to nginx temp files
 proxy_next_upstream HSL +  mask:error|timeout|invalid_header|http_500|http_502|http_503|http_504|http_403|http_404|http_429|non_idempotent|off|updating S
@@ -302,7 +302,7 @@ fastcgi_catch_stderr HSL 1 arr    U fastcgi_catch_stderr is not implemented
 fastcgi_next_upstream HSL + mask:error|timeout|invalid_header|http_500|http_503|http_403|http_404|http_429|non_idempotent|off|updating S
 fastcgi_next_upstream_tries HSL 1 num S
 fastcgi_next_upstream_timeout HSL 1 msec S
-fastcgi_temp_path HSL 1234 -      I responses are not spooled to nginx temp files
+fastcgi_temp_path HSL 1234 path   I responses are not spooled to nginx temp files
 fastcgi_max_temp_file_size HSL 1 size I responses are not spooled to nginx temp files
 fastcgi_temp_file_write_size HSL 1 size I responses are not spooled to nginx temp files
 fastcgi_limit_rate HSL 1   size   U upstream rate limiting is not implemented
@@ -332,7 +332,7 @@ uwsgi_buffering  HSL  f    flag   U the uwsgi protocol is not implemented
 uwsgi_buffer_size HSL 1    size   U the uwsgi protocol is not implemented
 uwsgi_buffers    HSL  2    bufs   U the uwsgi protocol is not implemented
 uwsgi_intercept_errors HSL f flag U the uwsgi protocol is not implemented
-uwsgi_temp_path  HSL  1234 -      I responses are not spooled to nginx temp files
+uwsgi_temp_path  HSL  1234 path   I responses are not spooled to nginx temp files
 uwsgi_pass_header HSL 1    arr    U the uwsgi protocol is not implemented
 uwsgi_hide_header HSL 1    arr    U the uwsgi protocol is not implemented
 uwsgi_next_upstream HSL +  mask:error|timeout|invalid_header|http_500|http_503|http_403|http_404|http_429|non_idempotent|off|updating U the uwsgi protocol is not implemented
@@ -345,7 +345,7 @@ scgi_buffering   HSL  f    flag   U the SCGI protocol is not implemented
 scgi_buffer_size HSL  1    size   U the SCGI protocol is not implemented
 scgi_buffers     HSL  2    bufs   U the SCGI protocol is not implemented
 scgi_intercept_errors HSL f flag  U the SCGI protocol is not implemented
-scgi_temp_path   HSL  1234 -      I responses are not spooled to nginx temp files
+scgi_temp_path   HSL  1234 path   I responses are not spooled to nginx temp files
 scgi_pass_header HSL  1    arr    U the SCGI protocol is not implemented
 scgi_hide_header HSL  1    arr    U the SCGI protocol is not implemented
 grpc_pass        Ll   1    pass   U gRPC proxying is not implemented

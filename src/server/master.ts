@@ -3,12 +3,13 @@
 // bound by the master on the workers' behalf (node:cluster with SCHED_NONE: the master binds, every
 // worker accepts on the shared socket), so privileged ports work after the workers drop root.
 import cluster, { type Worker } from 'node:cluster';
-import { chownSync, closeSync, openSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../nginx/parser.ts';
 import { errnoSuffix } from '../nginx/errno.ts';
 import { ConfError, type LoadedConfig } from '../nginx/types.ts';
-import { convert } from '../config/convert.ts';
+import { convert, type RoutingState } from '../config/convert.ts';
+import type { LocationLevel } from '../config/state.ts';
 import { daemonize, isDaemonChild, reportToCaller } from './daemon.ts';
 import { ErrorLog } from './error-log.ts';
 import type { ToMaster, ToWorker, WorkerConfig } from './ipc.ts';
@@ -62,6 +63,7 @@ export class Master {
       shutdownTimeoutMs: settings.shutdownTimeoutMs,
     };
     prepareLogFiles(loaded, config.user);
+    createTempPaths(state, config.user);
     const sockets = state.listens
       .filter((l) => l.bound)
       .map((l) => [l.key, l.ssl, l.http2, l.ipv6only, l.backlog, l.reuseport]);
@@ -354,6 +356,45 @@ function prepareLogFiles(loaded: LoadedConfig, user: { uid: number; gid: number 
     }
   };
   walk(loaded.tree);
+}
+
+/**
+ * ngx_create_paths, at start and on every reload: each client_body_temp_path in effect exists (the
+ * last component is made, mode 0700) and belongs to the workers' account, which writes there.
+ */
+function createTempPaths(state: RoutingState, user: { uid: number; gid: number } | undefined): void {
+  const paths = new Set<string>();
+  const walk = (level: LocationLevel): void => {
+    for (const loc of [...level.exact.values(), ...level.prefixes, ...level.regexes]) {
+      paths.add(loc.conf.clientBody.tempPath);
+      walk(loc.nested);
+    }
+  };
+  for (const server of state.servers) {
+    paths.add(server.conf.clientBody.tempPath);
+    walk(server.locations);
+    for (const named of server.named.values()) paths.add(named.conf.clientBody.tempPath);
+  }
+  for (const p of paths) {
+    try {
+      mkdirSync(p, 0o700);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code !== 'EEXIST') throw new ConfError(`mkdir() "${p}" failed${errnoSuffix(e)}`);
+    }
+    if (!user) continue;
+    const st = statSync(p);
+    try {
+      if (st.uid !== user.uid) chownSync(p, user.uid, -1);
+    } catch (err) {
+      throw new ConfError(`chown("${p}", ${user.uid}) failed${errnoSuffix(err as NodeJS.ErrnoException)}`);
+    }
+    try {
+      if ((st.mode & 0o700) !== 0o700) chmodSync(p, (st.mode & 0o7777) | 0o700);
+    } catch (err) {
+      throw new ConfError(`chmod() "${p}" failed${errnoSuffix(err as NodeJS.ErrnoException)}`);
+    }
+  }
 }
 
 function resolveUser({ name, group, node }: NonNullable<MainSettings['user']>): { uid: number; gid: number } {

@@ -1,0 +1,170 @@
+// A request body read for proxy_pass, kept where nginx keeps it: in memory when it fits
+// client_body_buffer_size (a body of announced length may be a quarter larger), else in a temporary
+// file under client_body_temp_path, so an upload of any size costs a worker one buffer, not its size.
+// The file is removed as soon as it is opened (only the open descriptor keeps it) unless
+// client_body_in_file_only keeps it for the upstream to read ($request_body_file).
+import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { ClientBodySettings } from '../config/state.ts';
+import { errnoSuffix } from '../nginx/errno.ts';
+
+/** A body written to a temporary file; every attempt on an upstream reads it from the start. */
+export class SpooledBody {
+  private closed = false;
+  constructor(
+    private readonly file: FileHandle,
+    /** The file's name, as $request_body_file shows it (removed already unless kept). */
+    readonly path: string,
+    readonly length: number,
+    private readonly removeAtEnd: boolean,
+  ) {}
+
+  stream(): Readable {
+    return this.file.createReadStream({ start: 0, end: Math.max(0, this.length - 1), autoClose: false, emitClose: false });
+  }
+
+  /** At the request's end: the descriptor goes, and with `client_body_in_file_only clean` the file. */
+  release(): void {
+    if (this.closed) return;
+    this.closed = true;
+    void this.file.close().catch(() => {});
+    if (this.removeAtEnd) void unlink(this.path).catch(() => {});
+  }
+}
+
+export type RequestBody = Buffer | SpooledBody;
+
+/** A temporary file that could not be made or written: nginx logs it at crit and answers 500. */
+export class BodyError extends Error {
+  readonly level = 'crit';
+  readonly status = 500;
+}
+
+export interface BodyLog {
+  (level: 'warn' | 'notice', message: string): void;
+}
+
+/**
+ * Reads the whole body. `declared` is the Content-Length (undefined for chunked or HTTP/2 without
+ * one). nginx also keeps in memory what arrived with the header; bext does not see that split, so
+ * a body within a packet of the limit may go to a file where nginx keeps it in memory.
+ */
+export async function readRequestBody(req: IncomingMessage, settings: ClientBodySettings, declared: number | undefined, log: BodyLog): Promise<RequestBody> {
+  const size = settings.bufferSize;
+  const inFile = settings.inFileOnly !== 'off';
+  // ngx_http_read_client_request_body: a known rest below size + size/4 gets a buffer of its own size.
+  let spool: Spool | undefined;
+  if (inFile || (declared !== undefined && declared >= size + (size >> 2))) spool = await Spool.create(settings, log);
+  const chunks: Buffer[] = [];
+  let held = 0;
+  try {
+    for await (const c of req) {
+      const chunk = c as Buffer;
+      if (spool) {
+        await spool.write(chunk);
+        continue;
+      }
+      chunks.push(chunk);
+      held += chunk.length;
+      // A body of unknown length goes to a file once it overflows the buffer.
+      if (declared === undefined && held > size) {
+        spool = await Spool.create(settings, log);
+        for (const b of chunks.splice(0)) await spool.write(b);
+      }
+    }
+  } catch (err) {
+    spool?.abandon();
+    throw err;
+  }
+  if (!spool) return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, held);
+  return spool.done();
+}
+
+/** The temporary file being written (ngx_create_temp_file + ngx_write_chain_to_temp_file). */
+class Spool {
+  private length = 0;
+  private constructor(private readonly file: FileHandle, private readonly path: string, private readonly removeAtEnd: boolean) {}
+
+  static async create(settings: ClientBodySettings, log: BodyLog): Promise<Spool> {
+    const kept = settings.inFileOnly !== 'off';
+    const { file, path } = await createTempFile(settings.tempPath, settings.levels, kept);
+    // nginx names the file at warn level; with client_body_in_file_only (files on purpose) at notice.
+    log(kept ? 'notice' : 'warn', `a client request body is buffered to a temporary file ${path}`);
+    return new Spool(file, path, settings.inFileOnly === 'clean');
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      const { bytesWritten } = await this.file.write(chunk, off, chunk.length - off, this.length + off).catch((err: NodeJS.ErrnoException) => {
+        throw new BodyError(`pwritev() "${this.path}" failed${errnoSuffix(err)}`);
+      });
+      off += bytesWritten;
+    }
+    this.length += chunk.length;
+  }
+
+  done(): SpooledBody {
+    return new SpooledBody(this.file, this.path, this.length, this.removeAtEnd);
+  }
+
+  /** The client went away mid-body: the file is closed (and removed, for `clean`), as at a request's end. */
+  abandon(): void {
+    void this.file.close().catch(() => {});
+    if (this.removeAtEnd) void unlink(this.path).catch(() => {});
+  }
+}
+
+// nginx's temp number is shared by the workers and starts at 0; each bext worker counts on its own
+// and, as nginx does on a name already taken, jumps ahead by a per-process step.
+let tempNumber = 0;
+const collisionStep = ((Date.now() % 1000) << 16) + process.pid;
+
+/** ngx_create_hashed_filename: each level's directory takes that many digits from the name's end. */
+export function tempFileName(dir: string, n: number, levels: readonly number[]): string {
+  const name = String(n >>> 0).padStart(10, '0');
+  let end = name.length;
+  let path = dir;
+  for (const level of levels) {
+    path += '/' + name.slice(end - level, end);
+    end -= level;
+  }
+  return `${path}/${name}`;
+}
+
+async function createTempFile(dir: string, levels: readonly number[], kept: boolean): Promise<{ file: FileHandle; path: string }> {
+  let n = ++tempNumber;
+  for (;;) {
+    const path = tempFileName(dir, n, levels);
+    try {
+      const file = await open(path, 'wx+', 0o600);
+      // ngx_open_tempfile: a file not meant to outlive the request is unlinked at once.
+      if (!kept) await unlink(path).catch(() => {});
+      return { file, path };
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EEXIST') {
+        n = tempNumber += collisionStep;
+        continue;
+      }
+      if (levels.length === 0 || err.code !== 'ENOENT') throw new BodyError(`open() "${path}" failed${errnoSuffix(err)}`);
+      await createLevels(dir, path, levels);
+    }
+  }
+}
+
+/** ngx_create_path: the level directories (mode 0700) that lead to the file. */
+async function createLevels(dir: string, file: string, levels: readonly number[]): Promise<void> {
+  let at = dir.length;
+  for (const level of levels) {
+    at += 1 + level;
+    const sub = file.slice(0, at);
+    try {
+      await mkdir(sub, 0o700);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code !== 'EEXIST') throw new BodyError(`mkdir() "${sub}" failed${errnoSuffix(err)}`);
+    }
+  }
+}
