@@ -223,7 +223,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
     return readBody(req, res, r).then(go, bodyFailed(r));
   }
 
-  /** The body's temporary file could not be made or written: nginx's crit line and 500. */
+  /** A body refused while read (too large) or its temporary file failing: nginx's line and status. */
   const bodyFailed = (r: RequestState) => (err: unknown): ContentOutcome => {
     if (!(err instanceof BodyError)) throw err;
     logError(r, opts, err.level, err.message);
@@ -237,7 +237,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
     let b = bodies.get(req);
     if (!b) {
       const cl = req.headers['content-length'];
-      b = readRequestBody(req, r.conf.clientBody, cl === undefined ? undefined : Number(cl), (level, message) => logError(r, opts, level, message));
+      b = readRequestBody(req, r.conf.clientBody, cl === undefined ? undefined : Number(cl), r.conf.clientMaxBodySize, (level, message) => logError(r, opts, level, message));
       b.then((body) => {
         if (body instanceof SpooledBody) {
           r.ctx.requestBodyFile = body.path;
@@ -257,7 +257,8 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
     passBody = true,
   ): Promise<ContentOutcome> {
     const pp = r.conf.proxyPass!;
-    const hasBody = passBody && (plan.setBody !== undefined || (Buffer.isBuffer(body) && body.length > 0) || clientLength !== undefined || chunked);
+    const hasBody = passBody && (plan.setBody !== undefined || (Buffer.isBuffer(body) && body.length > 0) || body instanceof SpooledBody
+      || clientLength !== undefined || chunked);
     const bodyLength = Buffer.isBuffer(body) ? body.length : body instanceof SpooledBody ? body.length : clientLength !== undefined ? Number(clientLength) : undefined;
     const loc = r.location;
     const ctx = r.ctx;

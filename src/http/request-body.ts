@@ -5,7 +5,7 @@
 // client_body_in_file_only keeps it for the upstream to read ($request_body_file).
 import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import type { ClientBodySettings } from '../config/state.ts';
 import { errnoSuffix } from '../nginx/errno.ts';
 
@@ -35,10 +35,11 @@ export class SpooledBody {
 
 export type RequestBody = Buffer | SpooledBody;
 
-/** A temporary file that could not be made or written: nginx logs it at crit and answers 500. */
+/** A body nginx refuses while reading it: its error-log line (level, text) and the status it answers. */
 export class BodyError extends Error {
-  readonly level = 'crit';
-  readonly status = 500;
+  constructor(message: string, readonly level: 'crit' | 'error' = 'crit', readonly status = 500) {
+    super(message);
+  }
 }
 
 export interface BodyLog {
@@ -50,7 +51,11 @@ export interface BodyLog {
  * one). nginx also keeps in memory what arrived with the header; bext does not see that split, so
  * a body within a packet of the limit may go to a file where nginx keeps it in memory.
  */
-export async function readRequestBody(req: IncomingMessage, settings: ClientBodySettings, declared: number | undefined, log: BodyLog): Promise<RequestBody> {
+export async function readRequestBody(
+  req: IncomingMessage, settings: ClientBodySettings, declared: number | undefined, maxSize: number, log: BodyLog,
+): Promise<RequestBody> {
+  // Nothing to read: a head without a body (bext's own HTTP/1 requests), or one read already.
+  if (!req.readable) return Buffer.alloc(0);
   const size = settings.bufferSize;
   const inFile = settings.inFileOnly !== 'off';
   // ngx_http_read_client_request_body: a known rest below size + size/4 gets a buffer of its own size.
@@ -58,27 +63,76 @@ export async function readRequestBody(req: IncomingMessage, settings: ClientBody
   if (inFile || (declared !== undefined && declared >= size + (size >> 2))) spool = await Spool.create(settings, log);
   const chunks: Buffer[] = [];
   let held = 0;
-  try {
-    for await (const c of req) {
-      const chunk = c as Buffer;
-      if (spool) {
-        await spool.write(chunk);
-        continue;
-      }
-      chunks.push(chunk);
-      held += chunk.length;
-      // A body of unknown length goes to a file once it overflows the buffer.
-      if (declared === undefined && held > size) {
-        spool = await Spool.create(settings, log);
-        for (const b of chunks.splice(0)) await spool.write(b);
-      }
+  let received = 0;
+  const take = (chunk: Buffer): Promise<void> | undefined => {
+    // client_max_body_size for a body of unknown length, as it arrives (a known one was judged on
+    // its Content-Length). nginx's HTTP/1 line names what was read and the next chunk's size; bext
+    // sees each chunk's data as it arrives (a chunk split over reads comes in pieces).
+    if (declared === undefined && maxSize > 0 && received + chunk.length > maxSize) {
+      const size = req.httpVersionMajor >= 2 ? `${received + chunk.length}` : `${received}+${chunk.length}`;
+      throw new BodyError(`client intended to send too large chunked body: ${size} bytes`, 'error', 413);
     }
+    received += chunk.length;
+    if (spool) return spool.write(chunk);
+    chunks.push(chunk);
+    held += chunk.length;
+    // A body of unknown length goes to a file once it overflows the buffer.
+    if (declared === undefined && held > size) {
+      return Spool.create(settings, log).then(async (s) => {
+        spool = s;
+        for (const b of chunks.splice(0)) await s.write(b);
+      });
+    }
+    return undefined;
+  };
+  try {
+    await eachChunk(req, take);
   } catch (err) {
     spool?.abandon();
     throw err;
   }
   if (!spool) return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, held);
   return spool.done();
+}
+
+/**
+ * Feeds the body's pieces to `take` one by one, as they arrive ('data' in flowing mode: an async
+ * iterator would join what is buffered). While `take` writes, the request is paused.
+ */
+function eachChunk(req: IncomingMessage, take: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let failed = false;
+    let writing: Promise<void> | undefined;
+    const fail = (err: unknown): void => {
+      if (failed) return;
+      failed = true;
+      req.off('data', onData);
+      // What else comes is dropped while the answer goes out (an HTTP/2 stream left paused would
+      // never end; HTTP/1 closes after a 413 or 500 anyway).
+      req.resume();
+      reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      try {
+        writing = take(chunk);
+      } catch (err) {
+        return fail(err);
+      }
+      if (!writing) return;
+      req.pause();
+      writing.then(() => {
+        writing = undefined;
+        if (!failed) req.resume();
+      }, fail);
+    };
+    req.on('data', onData);
+    // A paused request still ends once its last piece was handed over: that piece may be being written.
+    finished(req, { writable: false }, (err) => {
+      if (err) return fail(err);
+      if (!writing) return failed || resolve();
+      writing.then(() => failed || resolve(), fail);
+    });
+  });
 }
 
 /** The temporary file being written (ngx_create_temp_file + ngx_write_chain_to_temp_file). */

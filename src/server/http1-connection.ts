@@ -258,7 +258,7 @@ class FastRequest extends LazyEmitter {
     return this.distinct;
   }
 
-  /** No body: iterating it ends at once (proxy.ts reads bodies this way). */
+  /** No body (`readable` false, which request-body.ts checks first): iterating it ends at once. */
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {}
   resume(): this { return this; }
   pause(): this { return this; }

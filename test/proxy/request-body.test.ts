@@ -2,6 +2,7 @@
 // client_body_buffer_size (a quarter more for a body of known length), else into a temporary file
 // under client_body_temp_path, logged at warn; client_body_in_file_only keeps the file for the
 // upstream ($request_body_file), `clean` removes it afterwards. $request_body is the body in memory.
+// client_max_body_size stops a chunked body as it overflows.
 // Both servers run the same config, each with its own temp directory; the upstream reports what it
 // received, and the error logs' lines are compared with the file numbers masked.
 import { test, before, after } from 'node:test';
@@ -45,6 +46,7 @@ const conf = (dir: string, port: number) => `
       proxy_pass http://127.0.0.1:${port}/;
     }
     location /gone/ { client_body_temp_path ${dir}/e; proxy_pass http://127.0.0.1:${port}/; }
+    location /limit/ { client_max_body_size 1k; proxy_pass http://127.0.0.1:${port}/; }
   }`;
 
 before(async () => {
@@ -148,6 +150,15 @@ test('request bodies: memory or temporary file, as nginx keeps them', { skip: !h
     const r = await both('gone', post('/gone/x', big));
     assert.match(r.ours, /^500 /);
     assert.ok(!existsSync(join(tmp.ours, 'e')));
+  });
+  await t.test('client_max_body_size holds for a chunked body too: 413 as it overflows, nothing sent', async () => {
+    const seenBefore = echo.seen.length;
+    const r = await both('limit', (port) => sendChunked(port, '/limit/over', [KIB(0.5), KIB(1)]));
+    assert.match(r.ours, /^413 /);
+    assert.equal(echo.seen.length, seenBefore, 'nothing reached the upstream');
+    const line = (lines: string[]) => lines.filter((l) => l.includes('too large')).map((l) => l.replace(/^.*? \[(\w+)\] \d+#\d+: \*\d+ /, '[$1] '));
+    assert.deepEqual(line(ours.errorLines()), line(nginxLog()));
+    assert.match(line(ours.errorLines())[0]!, /^\[error\] client intended to send too large chunked body: 512\+1024 bytes, client: 127\.0\.0\.1/);
   });
   await t.test('the error logs name the same files at the same levels', () => {
     const theirsLines = bodyLines(nginxLog(), tmp.theirs);
