@@ -60,7 +60,7 @@ export async function readRequestBody(
   const inFile = settings.inFileOnly !== 'off';
   // ngx_http_read_client_request_body: a known rest below size + size/4 gets a buffer of its own size.
   let spool: Spool | undefined;
-  if (inFile || (declared !== undefined && declared >= size + (size >> 2))) spool = await Spool.create(settings, log);
+  if (inFile || (declared !== undefined && declared >= size + (size >> 2))) spool = Spool.start(settings, log);
   const chunks: Buffer[] = [];
   let held = 0;
   let received = 0;
@@ -73,36 +73,35 @@ export async function readRequestBody(
       throw new BodyError(`client intended to send too large chunked body: ${size} bytes`, 'error', 413);
     }
     received += chunk.length;
-    if (spool) return spool.write(chunk);
+    if (spool) return spool.add(chunk);
     chunks.push(chunk);
     held += chunk.length;
     // A body of unknown length goes to a file once it overflows the buffer.
     if (declared === undefined && held > size) {
-      return Spool.create(settings, log).then(async (s) => {
-        spool = s;
-        for (const b of chunks.splice(0)) await s.write(b);
-      });
+      spool = Spool.start(settings, log);
+      let wait: Promise<void> | undefined;
+      for (const b of chunks.splice(0)) wait = spool.add(b);
+      return wait;
     }
     return undefined;
   };
   try {
     await eachChunk(req, take);
+    if (!spool) return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, held);
+    return await spool.done();
   } catch (err) {
     spool?.abandon();
     throw err;
   }
-  if (!spool) return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, held);
-  return spool.done();
 }
 
 /**
  * Feeds the body's pieces to `take` one by one, as they arrive ('data' in flowing mode: an async
- * iterator would join what is buffered). While `take` writes, the request is paused.
+ * iterator would join what is buffered). When `take` asks to wait, the request is paused.
  */
 function eachChunk(req: IncomingMessage, take: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     let failed = false;
-    let writing: Promise<void> | undefined;
     const fail = (err: unknown): void => {
       if (failed) return;
       failed = true;
@@ -113,60 +112,108 @@ function eachChunk(req: IncomingMessage, take: (chunk: Buffer) => Promise<void> 
       reject(err);
     };
     const onData = (chunk: Buffer): void => {
+      let wait: Promise<void> | undefined;
       try {
-        writing = take(chunk);
+        wait = take(chunk);
       } catch (err) {
         return fail(err);
       }
-      if (!writing) return;
+      if (!wait) return;
       req.pause();
-      writing.then(() => {
-        writing = undefined;
-        if (!failed) req.resume();
-      }, fail);
+      wait.then(() => failed || req.resume(), fail);
     };
     req.on('data', onData);
-    // A paused request still ends once its last piece was handed over: that piece may be being written.
-    finished(req, { writable: false }, (err) => {
-      if (err) return fail(err);
-      if (!writing) return failed || resolve();
-      writing.then(() => failed || resolve(), fail);
-    });
+    finished(req, { writable: false }, (err) => (err ? fail(err) : failed || resolve()));
   });
 }
 
-/** The temporary file being written (ngx_create_temp_file + ngx_write_chain_to_temp_file). */
+/** Bytes a spooling request may hold in memory while its file is written; past it the client waits. */
+const SPOOL_QUEUE_MAX = 256 * 1024;
+
+/**
+ * The temporary file being written (ngx_create_temp_file + ngx_write_chain_to_temp_file): pieces
+ * queue while a write is under way and go out together in the next one (one pwritev).
+ */
 class Spool {
+  private queue: Buffer[] = [];
+  private queued = 0;
   private length = 0;
-  private constructor(private readonly file: FileHandle, private readonly path: string, private readonly removeAtEnd: boolean) {}
+  /** The write loop under way (undefined when the queue is empty); it rejects with a BodyError. */
+  private pumping: Promise<void> | undefined;
 
-  static async create(settings: ClientBodySettings, log: BodyLog): Promise<Spool> {
+  private constructor(private readonly opened: Promise<{ file: FileHandle; path: string }>, private readonly removeAtEnd: boolean) {
+    opened.catch(() => {}); // seen by pump() or done()
+  }
+
+  static start(settings: ClientBodySettings, log: BodyLog): Spool {
     const kept = settings.inFileOnly !== 'off';
-    const { file, path } = await createTempFile(settings.tempPath, settings.levels, kept);
-    // nginx names the file at warn level; with client_body_in_file_only (files on purpose) at notice.
-    log(kept ? 'notice' : 'warn', `a client request body is buffered to a temporary file ${path}`);
-    return new Spool(file, path, settings.inFileOnly === 'clean');
+    const opened = createTempFile(settings.tempPath, settings.levels, kept).then((f) => {
+      // nginx names the file at warn level; with client_body_in_file_only (files on purpose) at notice.
+      log(kept ? 'notice' : 'warn', `a client request body is buffered to a temporary file ${f.path}`);
+      return f;
+    });
+    return new Spool(opened, settings.inFileOnly === 'clean');
   }
 
-  async write(chunk: Buffer): Promise<void> {
-    let off = 0;
-    while (off < chunk.length) {
-      const { bytesWritten } = await this.file.write(chunk, off, chunk.length - off, this.length + off).catch((err: NodeJS.ErrnoException) => {
-        throw new BodyError(`pwritev() "${this.path}" failed${errnoSuffix(err)}`);
-      });
-      off += bytesWritten;
+  /** Queues a piece; returns a promise to wait on when the queue is full. */
+  add(chunk: Buffer): Promise<void> | undefined {
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    if (!this.pumping) {
+      this.pumping = this.pump();
+      this.pumping.catch(() => {}); // seen by done(), or by the reader waiting on it
     }
-    this.length += chunk.length;
+    return this.queued > SPOOL_QUEUE_MAX ? this.pumping : undefined;
   }
 
-  done(): SpooledBody {
-    return new SpooledBody(this.file, this.path, this.length, this.removeAtEnd);
+  private async pump(): Promise<void> {
+    try {
+      const { file, path } = await this.opened;
+      while (this.queue.length) {
+        const batch = this.queue;
+        const bytes = this.queued;
+        this.queue = [];
+        this.queued = 0;
+        await writeAll(file, batch, this.length).catch((err: NodeJS.ErrnoException) => {
+          throw new BodyError(`pwritev() "${path}" failed${errnoSuffix(err)}`);
+        });
+        this.length += bytes;
+      }
+    } finally {
+      this.pumping = undefined;
+    }
   }
 
-  /** The client went away mid-body: the file is closed (and removed, for `clean`), as at a request's end. */
+  /** Once every piece is written: the body, as the upstream attempts read it. */
+  async done(): Promise<SpooledBody> {
+    const { file, path } = await this.opened;
+    while (this.pumping) await this.pumping;
+    return new SpooledBody(file, path, this.length, this.removeAtEnd);
+  }
+
+  /** The client went away or the body was refused: the file is closed (and removed, for `clean`). */
   abandon(): void {
-    void this.file.close().catch(() => {});
-    if (this.removeAtEnd) void unlink(this.path).catch(() => {});
+    void this.opened.then(({ file, path }) => {
+      void file.close().catch(() => {});
+      if (this.removeAtEnd) void unlink(path).catch(() => {});
+    }, () => {});
+  }
+}
+
+/** pwritev until every byte of `buffers` is at `position` (a regular file may take less at once). */
+async function writeAll(file: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let rest = buffers;
+  let at = position;
+  for (;;) {
+    const { bytesWritten } = await file.writev(rest, at);
+    at += bytesWritten;
+    let n = bytesWritten;
+    while (rest.length && n >= rest[0]!.length) {
+      n -= rest[0]!.length;
+      rest = rest.slice(1);
+    }
+    if (!rest.length) return;
+    if (n > 0) rest = [rest[0]!.subarray(n), ...rest.slice(1)];
   }
 }
 

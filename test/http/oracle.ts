@@ -20,6 +20,25 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A port on 127.0.0.1 that refuses connections and that no test can take: below 1024, where the
+ * tests' servers (port 0: the ephemeral range) never bind. A port from freePort() could be handed
+ * to another test's server, running at the same time, before it is used as the dead one.
+ * `nth` picks another one, for a second dead peer.
+ */
+export async function refusedPort(nth = 0): Promise<number> {
+  let found = 0;
+  for (let p = 1; p < 1024; p++) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const s = connect(p, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(false); });
+      s.once('error', (e) => resolve((e as NodeJS.ErrnoException).code === 'ECONNREFUSED'));
+    });
+    if (refused && found++ === nth) return p;
+  }
+  throw new Error('no port below 1024 refuses connections');
+}
+
 export interface Oracle {
   port: number;
   prefix: string;

@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { join } from 'node:path';
-import { haveNginx } from '../http/oracle.ts';
+import { haveNginx, refusedPort } from '../http/oracle.ts';
 import {
-  startEcho, startOurs, startTheirs, send, sendChunked, upgradeExchange, freePort, dechunk,
+  startEcho, startOurs, startTheirs, send, sendChunked, upgradeExchange, dechunk,
   type Upstream, type Ours, type RawResponse,
 } from './harness.ts';
 
@@ -113,7 +113,7 @@ before(async () => {
   e1 = await startEcho();
   e2 = await startEcho();
   eu = await startEcho(undefined, join(sockDir, 'echo.sock'));
-  dead = await freePort();
+  dead = await refusedPort();
   await startBad();
   ours = await startOurs(CONF());
   theirs = await startTheirs(CONF());

@@ -85,6 +85,10 @@ test('HTTP/2 request bodies: memory or file, with or without Content-Length, and
   const lines = (log: string) => log.split('\n').filter((l) => /temporary file|too large/.test(l))
     .map((l) => l.replace(/^.*? \[(\w+)\] \d+#\d+: \*\d+ /, '[$1] ').replace(/file \/\S+\/\d{10}/, 'file F').replace(/, client: .*$/, ''))
     .map((l) => l.replace(/chunked body: (\d+) bytes/, (_, n: string) => (chunkedTotals.push(Number(n)), 'chunked body: N bytes')));
+  // bext's workers hand their lines to the master to write: wait for the last one.
+  const want = lines(pair!.nginx.errorLog()).length;
+  for (let i = 0; i < 100 && lines(pair!.bext.errorLog()).length < want; i++) await new Promise((r) => setTimeout(r, 30));
+  chunkedTotals.length = 0;
   assert.deepEqual(lines(pair!.bext.errorLog()), lines(pair!.nginx.errorLog()));
   assert.deepEqual(lines(pair!.nginx.errorLog()).filter((l) => l.includes('too large')), [
     '[error] client intended to send too large body: 307200 bytes',

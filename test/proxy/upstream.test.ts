@@ -3,7 +3,7 @@
 // same $upstream_addr / $upstream_status lists.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { haveNginx } from '../http/oracle.ts';
+import { haveNginx, refusedPort } from '../http/oracle.ts';
 import { startEcho, startOurs, startTheirs, send, freePort, type Upstream, type Ours, type RawResponse } from './harness.ts';
 
 let e1: Upstream;
@@ -69,7 +69,7 @@ const CONF = (): string => `
 before(async () => {
   if (!haveNginx) return;
   [e1, e2, e3] = [await startEcho(), await startEcho(), await startEcho()];
-  [dead1, dead2, flapPort] = [await freePort(), await freePort(), await freePort()];
+  [dead1, dead2, flapPort] = [await refusedPort(0), await refusedPort(1), await freePort()];
   ours = await startOurs(CONF());
   theirs = await startTheirs(CONF());
 });
