@@ -471,9 +471,9 @@ function attemptPeer(inp: ProxyRun, peer: Peer): void {
   // does not say `Connection: close` (HTTP/1.1 with `proxy_set_header Connection ""`).
   const reset = !wantsUpgrade && (inp.group.keepalive === 0 || headers.connection === 'close');
   const conns = poolFor(inp.group, peer, inp.scheme, inp.r.conf.proxyConnectTimeoutMs);
-  // The common case (plain HTTP, a body in hand or none, no upgrade) goes over our own lean
-  // HTTP/1 connection; TLS, upgrades and streamed bodies over undici.
-  if (inp.scheme === 'http' && inp.upgrade === undefined && conns.lean !== undefined && (!inp.hasBody || Buffer.isBuffer(inp.body))) {
+  // The common case (plain HTTP, no upgrade, a body in hand, in a file, of known length, or none)
+  // goes over our own lean HTTP/1 connection; TLS, upgrades and chunked streamed bodies over undici.
+  if (inp.scheme === 'http' && inp.upgrade === undefined && conns.lean !== undefined && leanBody(inp)) {
     let head: string;
     try {
       head = leanHead(inp, conns.lean.hostHeader, reset);
@@ -490,7 +490,8 @@ function attemptPeer(inp: ProxyRun, peer: Peer): void {
     const conn = conns.acquireLean();
     if (reset) conn.dead = true; // `connection: close` sent: not reused
     const handler = new AttemptHandler(inp, peer, conns, conn);
-    conn.send(head, inp.hasBody ? inp.body as Buffer : null, inp.r.method === 'HEAD', handler);
+    const body = !inp.hasBody ? null : inp.body instanceof SpooledBody ? inp.body.stream() : inp.body;
+    conn.send(head, body, inp.r.method === 'HEAD', handler);
     return;
   }
   const conn = conns.acquire();
@@ -517,6 +518,12 @@ function attemptPeer(inp: ProxyRun, peer: Peer): void {
   }
 }
 
+/** Whether the lean client can send the body: none, in memory, in a file, or streamed with its length. */
+function leanBody(inp: ProxyRun): boolean {
+  if (!inp.hasBody || Buffer.isBuffer(inp.body) || inp.body instanceof SpooledBody) return true;
+  return inp.req.headers['content-length'] !== undefined;
+}
+
 /** A request undici would refuse to send: nginx's 502 with the reason logged. */
 function failedAttempt(e: unknown): Attempt {
   return { kind: 'failed', failure: { type: 'error', status: 502, requestSent: false, message: `invalid upstream request: ${(e as Error).message}` } };
@@ -529,7 +536,8 @@ const BAD_PATH = /[^\u0021-\u00ff]/;
 
 /**
  * The request head undici writes for these options (request line, host, connection, the headers
- * in order, content-length), with the checks by which undici refuses a request (their messages).
+ * in order, content-length), with the checks by which undici refuses a request (their messages);
+ * HTTP/1.0 under nginx's default proxy_http_version, which undici cannot write.
  */
 function leanHead(inp: ProxyRun, defaultHost: string, reset: boolean): string {
   const { uri } = inp;
@@ -554,10 +562,17 @@ function leanHead(inp: ProxyRun, defaultHost: string, reset: boolean): string {
     }
     lines += `${k}: ${v}\r\n`;
   }
-  const body = inp.hasBody ? inp.body as Buffer : null;
+  // A body in memory is framed here (as undici frames it); a streamed one's length is in `lines`.
+  const body = inp.hasBody && Buffer.isBuffer(inp.body) ? inp.body : null;
   let tail = '\r\n';
   if (body !== null && body.length > 0) tail = `content-length: ${body.length}\r\n\r\n`;
   else if (body !== null && EXPECTS_PAYLOAD.has(method)) tail = 'content-length: 0\r\n\r\n';
+  // proxy_http_version: nginx's default 1.0 goes with its Connection header as configured (none when
+  // cleared: the upstream closes after answering); for 1.1 the lean client writes undici's keep-alive.
+  if (inp.r.conf.proxyHttpVersion !== '1.1') {
+    const connection = reset ? 'connection: close\r\n' : inp.headers.connection ? `connection: ${inp.headers.connection}\r\n` : '';
+    return `${method} ${uri} HTTP/1.0\r\nhost: ${host ?? defaultHost}\r\n${connection}${lines}${tail}`;
+  }
   return `${method} ${uri} HTTP/1.1\r\nhost: ${host ?? defaultHost}\r\nconnection: ${reset ? 'close' : 'keep-alive'}\r\n${lines}${tail}`;
 }
 

@@ -4,6 +4,7 @@
 // RoutingState, so a reload starts with fresh state.
 import { lookup } from 'node:dns/promises';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { finished, type Readable } from 'node:stream';
 import { Client } from 'undici';
 import type { RoutingState, UpstreamGroup, UpstreamServer } from '../config/state.ts';
 import { makePeer, makePeerList, roundRobinSelector, type Peer, type PeerList, type Selector } from './upstream-peers.ts';
@@ -124,11 +125,12 @@ function trimOws(s: string): string {
 }
 
 /**
- * A plain HTTP/1.1 upstream connection on a net.Socket, one request at a time: the proxy's common
+ * A plain HTTP/1 upstream connection on a net.Socket, one request at a time: the proxy's common
  * path (http, body buffered or none, no upgrade) without undici's per-request Request object,
  * header validation passes, wasm parser callbacks and setImmediate hops. It writes the request
- * undici would write and parses the response with llhttp's strictness where the tests look
- * (status line, header tokens, Content-Length / chunked framing), failing with undici's error codes.
+ * undici would write (HTTP/1.0 under proxy_http_version 1.0, which undici cannot) and parses the
+ * response with llhttp's strictness where the tests look (status line, header tokens,
+ * Content-Length / chunked framing), failing with undici's error codes.
  */
 export class LeanConn extends TimedConn {
   readonly socket: Socket;
@@ -136,7 +138,9 @@ export class LeanConn extends TimedConn {
   private connected = false;
   private connectTimer: NodeJS.Timeout | undefined;
   private pendingHead = '';
-  private pendingBody: Buffer | null = null;
+  private pendingBody: Buffer | Readable | null = null;
+  /** A body of known length still being streamed in (from the client or a temporary file). */
+  private bodyStream: Readable | undefined;
   private state: number = S_IDLE;
   /** Head bytes so far (S_HEAD), or a chunk-size / trailer line in progress. */
   private partial: Buffer | undefined;
@@ -172,8 +176,11 @@ export class LeanConn extends TimedConn {
     s.on('close', this.onSocketClose);
   }
 
-  /** Writes a request (head as built by the proxy, body already counted in it) for `sink`. */
-  send(head: string, body: Buffer | null, noBody: boolean, sink: LeanSink): void {
+  /**
+   * Writes a request (head as built by the proxy, body already counted in it) for `sink`. A stream
+   * body is piped after the head; its length is in the head (Content-Length).
+   */
+  send(head: string, body: Buffer | Readable | null, noBody: boolean, sink: LeanSink): void {
     this.sink = sink;
     this.state = S_HEAD;
     this.noBody = noBody;
@@ -187,14 +194,40 @@ export class LeanConn extends TimedConn {
     if (this.sink === sink) this.write(head, body);
   }
 
-  private write(head: string, body: Buffer | null): void {
+  private write(head: string, body: Buffer | Readable | null): void {
     const s = this.socket;
+    if (body !== null && !Buffer.isBuffer(body)) {
+      s.write(head, 'latin1');
+      this.pipeBody(body);
+      return;
+    }
     if (body !== null && body.length > 0) {
       s.cork();
       s.write(head, 'latin1');
       s.write(body);
       s.uncork();
     } else s.write(head, 'latin1');
+  }
+
+  private pipeBody(body: Readable): void {
+    this.bodyStream = body;
+    // A client gone mid-body (or a file read failing) ends the request under way.
+    finished(body, { writable: false }, (err) => {
+      if (this.bodyStream !== body) return;
+      this.bodyStream = undefined;
+      if (err) this.fail(err);
+    });
+    body.pipe(this.socket, { end: false });
+  }
+
+  /** Stops streaming a body the upstream no longer reads (it answered, or the connection failed). */
+  private stopBody(): void {
+    const body = this.bodyStream;
+    if (body === undefined) return;
+    this.bodyStream = undefined;
+    body.unpipe(this.socket);
+    // The connection is mid-request: it cannot carry another one.
+    this.dead = true;
   }
 
   readonly abort = (err?: Error): void => {
@@ -215,6 +248,7 @@ export class LeanConn extends TimedConn {
     const sink = this.sink;
     this.sink = undefined;
     this.state = S_IDLE;
+    this.stopBody();
     this.socket.destroy();
     sink?.onError(err);
   }
@@ -224,6 +258,8 @@ export class LeanConn extends TimedConn {
     this.sink = undefined;
     this.state = S_IDLE;
     this.partial = undefined;
+    // An answer before the whole body was sent (an early 413, say): the rest is not sent.
+    this.stopBody();
     if (!this.keep) this.dead = true;
     // A paused body leaves the socket paused: idle, it must see the upstream's close.
     if (this.socket.isPaused()) this.socket.resume();

@@ -70,7 +70,7 @@ function answer(port: number, req: IncomingMessage, res: ServerResponse, seen: U
       headers[k] = headers[k] === undefined ? req.rawHeaders[i + 1]! : `${headers[k]}|${req.rawHeaders[i + 1]}`;
     }
     const info = JSON.stringify({
-      port, method: req.method, url, headers, bodyLength: body.length,
+      port, method: req.method, url, version: req.httpVersion, headers, bodyLength: body.length,
       bodySha1: createHash('sha1').update(body).digest('hex'),
     });
     let m: RegExpExecArray | null;

@@ -22,7 +22,7 @@ before(async () => {
   upstream = createServer((req, res) => {
     const names: string[] = [];
     for (let i = 0; i < req.rawHeaders.length; i += 2) names.push(req.rawHeaders[i]!.toLowerCase());
-    // With its length: node leaves it out for nginx's HTTP/1.0 upstream requests (bext's are 1.1).
+    // With its length: node leaves it out for HTTP/1.0 requests (nginx's default proxy_http_version).
     const body = names.join(',') + '\n';
     res.setHeader('Content-Length', Buffer.byteLength(body));
     res.end(body);
