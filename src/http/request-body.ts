@@ -60,7 +60,7 @@ export async function readRequestBody(
   const inFile = settings.inFileOnly !== 'off';
   // ngx_http_read_client_request_body: a known rest below size + size/4 gets a buffer of its own size.
   let spool: Spool | undefined;
-  if (inFile || (declared !== undefined && declared >= size + (size >> 2))) spool = Spool.start(settings, log);
+  if (declared !== undefined && declared >= size + (size >> 2)) spool = Spool.start(settings, log);
   const chunks: Buffer[] = [];
   let held = 0;
   let received = 0;
@@ -73,6 +73,8 @@ export async function readRequestBody(
       throw new BodyError(`client intended to send too large chunked body: ${size} bytes`, 'error', 413);
     }
     received += chunk.length;
+    // client_body_in_file_only: a file for any body, none without one (an HTTP/2 GET, say).
+    if (!spool && inFile) spool = Spool.start(settings, log);
     if (spool) return spool.add(chunk);
     chunks.push(chunk);
     held += chunk.length;

@@ -24,6 +24,7 @@ before(async () => {
     ssl_certificate_key ${key};
     client_max_body_size 200k;
     location /up/ { proxy_set_header X-Body "[$request_body_file][$request_body]"; proxy_pass http://127.0.0.1:${echo.port}/; }
+    location /keep/ { client_body_in_file_only clean; proxy_set_header X-Body "[$request_body_file][$request_body]"; proxy_pass http://127.0.0.1:${echo.port}/; }
   }`), makeSite({}), ['P1']);
 });
 
@@ -34,14 +35,16 @@ after(async () => {
 
 const sessionErrors: string[] = [];
 
-/** One HTTP/2 POST: the status, and what the upstream saw (its JSON report, temp names masked). */
-async function h2post(port: number, body: Buffer, withLength: boolean): Promise<string> {
+/** One HTTP/2 POST (GET without a body): the status, and what the upstream saw (its JSON report, temp names masked). */
+async function h2post(port: number, body: Buffer | null, withLength: boolean, path = '/up/x'): Promise<string> {
   const client = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, servername: 'h2.test' });
   // A refused body must end its stream only, as nginx's does, not the connection.
   client.on('error', (e) => sessionErrors.push(`${port}: ${e.message}`));
   try {
     return await new Promise<string>((resolve, reject) => {
-      const req = client.request({ ':method': 'POST', ':path': '/up/x', ':authority': 'h2.test', ...(withLength ? { 'content-length': String(body.length) } : {}) });
+      const req = client.request({
+        ':method': body ? 'POST' : 'GET', ':path': path, ':authority': 'h2.test', ...(body && withLength ? { 'content-length': String(body.length) } : {}),
+      }, { endStream: !body });
       let text = '';
       let status = 0;
       req.on('response', (h) => { status = Number(h[':status']); });
@@ -57,7 +60,7 @@ async function h2post(port: number, body: Buffer, withLength: boolean): Promise<
         resolve(`${status} length=${e.headers['content-length'] ?? '-'} got=${e.bodyLength} sha1=${e.bodySha1} ${x.slice(0, 40)}`);
       });
       req.on('error', reject);
-      req.end(body);
+      if (body) req.end(body);
     });
   } finally {
     client.close();
@@ -78,6 +81,10 @@ test('HTTP/2 request bodies: memory or file, with or without Content-Length, and
   assert.match(results[2]!, /got=102400 .* \[FILE\]\[\]/);
   assert.match(results[3]!, /length=102400 got=102400 .* \[FILE\]\[\]/);
   assert.deepEqual(results.slice(4), ['413', '413']);
+  // client_body_in_file_only makes a file for a body only: an HTTP/2 GET has none.
+  const [n, b] = [await h2post(pair!.nginx.ports.P1!, null, false, '/keep/g'), await h2post(pair!.bext.ports.P1!, null, false, '/keep/g')];
+  assert.equal(b, n, 'GET to client_body_in_file_only');
+  assert.match(b, /got=0 .* \[\]\[\]$/);
   // Both name their files at warn and refuse the large body with nginx's lines. Without a length,
   // nginx counts whole DATA frames up to the one that overflows, bext the pieces node hands over:
   // both past the limit by less than a frame.
