@@ -897,6 +897,7 @@ function fileContent(r: RequestState, req: IncomingMessage, res: ServerResponse,
   writeHead(r, res, status, headers, result.lastModifiedSec);
   const len = contentLengthOf(headers);
   r.ctx.response.bodyBytesSent = r.method === 'HEAD' || status === 304 ? 0 : len;
+  r.ctx.response.bytesSent += r.ctx.response.bodyBytesSent;
   const streaming = sendBody(res, result.body);
   return streaming ? streaming.then(() => DONE) : DONE;
 }
@@ -1124,10 +1125,14 @@ export function writeHead(
     bytes += h[0].length + h[1].length + 4;
   }
   const phrase = reason ?? (statusReason(status) || ' ');
+  // The status line's reason phrase (none for a code nginx has none for: the blank one goes, sendHead).
+  if (phrase !== ' ') bytes += phrase.length;
   if (compress) {
     sendHead(r, res, status, phrase, flat, bytes, length, () => {
       gzipResponseBody(res, r.conf.gzip.compLevel, (out, into) => {
         r.ctx.response.bodyBytesSent = r.method === 'HEAD' ? 0 : out; // Node sends no body on HEAD
+        // The head and the compressed body (a content handler may have counted the plain one).
+        r.ctx.response.bytesSent = (r.ctx.protocol === '' ? 0 : bytes) + r.ctx.response.bodyBytesSent;
         r.ctx.userVars.set('gzip_ratio', gzipRatio(into, out));
       });
     });

@@ -28,7 +28,7 @@ export interface Instance {
   /** Placeholder name (`P1`) → the port this instance listens on. */
   ports: Record<string, number>;
   errorLog(): string;
-  /** The access log (combined format, at @PREFIX@/access.log). */
+  /** The access log (combined format and $bytes_sent, at @PREFIX@/access.log). */
   accessLog(): string;
   stop(): Promise<void>;
 }
@@ -45,7 +45,9 @@ export function wrapConfig(httpBody: string, main = ''): string {
     main,
     'events { worker_connections 256; }',
     'http {',
-    '  access_log @PREFIX@/access.log;',
+    // combined, then $bytes_sent (head and body). ($request_length is compared in connection.test.ts.)
+    `  log_format compared '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $bytes_sent';`,
+    '  access_log @PREFIX@/access.log compared;',
     '  client_body_temp_path @PREFIX@/tmp/body;',
     '  proxy_temp_path @PREFIX@/tmp/proxy;',
     '  fastcgi_temp_path @PREFIX@/tmp/fastcgi;',
