@@ -42,6 +42,8 @@ const CHARSET_DEFAULT_TYPES: readonly string[] = [
 
 /** Directives whose handler is an upstream pass: a location ending in `/` then auto-redirects. */
 export const PASS_DIRECTIVES = new Set(['proxy_pass', 'fastcgi_pass', 'uwsgi_pass', 'scgi_pass', 'memcached_pass', 'grpc_pass']);
+/** The pass directives bext has no client for. */
+const UNSERVED_PASS = ['fastcgi_pass', 'uwsgi_pass', 'scgi_pass', 'memcached_pass', 'grpc_pass'];
 
 /** The values nginx uses when nothing is configured (http level's parent). */
 export function rootDefaults(prefix: string): LocationConf {
@@ -230,7 +232,10 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
   conf.limitExcept = undefined;
   conf.directives = directives;
   // proxy_pass reaches `if` and `limit_except` blocks from the enclosing location, nowhere else.
-  if (level.kind !== 'if' && level.kind !== 'limit_except') conf.proxyPass = undefined;
+  if (level.kind !== 'if' && level.kind !== 'limit_except') {
+    conf.proxyPass = undefined;
+    conf.unservedPass = undefined;
+  }
 
   for (const node of [last(byName, 'root'), last(byName, 'alias')]) {
     if (!node) continue;
@@ -258,6 +263,8 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
 
   const pp = last(byName, 'proxy_pass');
   if (pp) conf.proxyPass = proxyPass(pp, level, ctx);
+  const unserved = UNSERVED_PASS.find((d) => last(byName, d));
+  if (unserved) conf.unservedPass = unserved;
   const psh = own(byName, 'proxy_set_header');
   if (psh.length) conf.proxySetHeaders = psh.map((n) => ({ name: n.args[0]!, value: n.args[1] ?? '' }));
   const phv = last(byName, 'proxy_http_version');

@@ -190,6 +190,11 @@ export interface LocationConf {
   addHeaders: readonly HeaderSetting[];
   expires?: Expires;
   proxyPass?: ProxyPass;
+  /**
+   * A content handler bext does not implement (fastcgi_pass, uwsgi_pass …): such a location answers
+   * 502, never the files under its root (a PHP script's source).
+   */
+  unservedPass?: string;
   proxySetHeaders: readonly { name: string; value: string }[];
   proxyHttpVersion: string;
   /** `default`, `off`, or explicit pairs (with `~`/`~*` regexes compiled). */

@@ -837,6 +837,12 @@ function content(r: RequestState, req: IncomingMessage, res: ServerResponse, opt
     logError(r, opts, 'error', 'proxy_pass is not served by this build');
     return { kind: 'status', status: 502 };
   }
+  // A handler bext cannot run: 502, as nginx answers when its backend cannot be used. Falling
+  // through to the files would send a PHP script's source (and whatever secrets it holds).
+  if (conf.unservedPass) {
+    logError(r, opts, 'error', `${conf.unservedPass} is not supported by bext-masquerade: the request was not passed`);
+    return { kind: 'status', status: 502 };
+  }
   if (conf.stubStatus) return stubStatusContent(r, res, opts);
   const root = docRootFor(r);
   if (conf.tryFiles && conf.tryFiles.length > 0) return tryFilesContent(r, req, res, opts, root);
