@@ -305,6 +305,8 @@ export interface TlsSettings {
   dhparam?: string;
   trustedCertificate?: string;
   stapling: boolean;
+  /** ssl_verify_client: bext requests no client certificate, so `on` refuses every request (496). */
+  verifyClient?: string;
 }
 
 export interface ServerConf {

@@ -607,6 +607,12 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
     logError(r, opts, 'info', 'client sent plain HTTP request to HTTPS port while reading client request headers');
     return finalize(r, req, res, opts, quotedOrPlus, 497);
   }
+  // ssl_verify_client on: bext requests no client certificate, so none was ever sent. Refusing is
+  // what nginx does without one; serving would open what the certificate was meant to guard.
+  if (r.server.tls?.verifyClient === 'on' && r.ctx.scheme === 'https') {
+    logError(r, opts, 'info', 'client sent no required SSL certificate while reading client request headers');
+    return finalize(r, req, res, opts, quotedOrPlus, 496);
+  }
   return runPhases(r, req, res, opts, quotedOrPlus, true);
 }
 

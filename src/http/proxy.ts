@@ -110,6 +110,8 @@ interface Plan {
   levels: ConfLevels;
   setBody?: CompiledValue;
   requestBuffering: boolean;
+  /** proxy_ssl_verify on: bext does not verify upstream certificates, so it does not connect. */
+  sslVerify: boolean;
   /** proxy_pass_request_body: off reads the body (as nginx does) but sends none. */
   passBody: boolean;
   maxTries: number;
@@ -145,6 +147,7 @@ function buildPlan(r: RequestState): Plan {
     ...(setBody !== undefined ? { setBody: compiled(setBody) } : {}),
     requestBuffering: flagDirective(levels, 'proxy_request_buffering', true),
     passBody: flagDirective(levels, 'proxy_pass_request_body', true),
+    sslVerify: flagDirective(levels, 'proxy_ssl_verify', false),
     maxTries: Number(directiveArgs(levels, 'proxy_next_upstream_tries').pop()?.[0] ?? 0),
     next, retryNonIdempotent: next.has('non_idempotent'),
     hidden, accelRedirects: !ignored.has('x-accel-redirect'), passed: { server: !hidden.has('server'), date: !hidden.has('date') },
@@ -174,6 +177,11 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
     if (!target) {
       logError(r, opts, 'error', `invalid URL prefix in "${pp.hasVariables ? evaluate(compiled(pp.raw), r.ctx) : pp.raw}"`);
       return Promise.resolve({ kind: 'status', status: 500 });
+    }
+    // Unverified TLS where verification was asked for would hand the request to whoever answers.
+    if (plan.sslVerify && target.scheme === 'https') {
+      logError(r, opts, 'error', 'proxy_ssl_verify is not supported by bext-masquerade: the request was not passed');
+      return Promise.resolve({ kind: 'status', status: 502 });
     }
     // A resolved group is used at once: no promise to wait for on the common path.
     if (plan.group && !pp.hasVariables) return proxy(req, res, r, plan, target, plan.group);

@@ -93,7 +93,7 @@ limit_rate       HSLl 1    limit_rate U response rate limiting is not implemente
 limit_rate_after HSLl 1    limit_rate U response rate limiting is not implemented
 keepalive_timeout HSL 12   keepalive_timeout S
 keepalive_requests HSL 1   num    S
-keepalive_time   HSL  1    msec   S
+keepalive_time   HSL  1    msec   I connections are not closed after a total time
 keepalive_disable HSL 12   mask:none|msie6|safari I browser workarounds of nginx
 satisfy          HSL  1    enum:all|any S
 auth_delay       HSL  1    msec   U delays after failed authorization are not implemented
@@ -121,7 +121,7 @@ open_file_cache_min_uses HSL 1 num I file metadata is not cached
 open_file_cache_errors HSL f flag I file metadata is not cached
 open_file_cache_events HSL f flag I file metadata is not cached
 resolver         HSL  +    resolver S
-resolver_timeout HSL  1    msec   S
+resolver_timeout HSL  1    msec   I DNS lookups keep the system resolver's timeouts
 gzip_vary        HSL  f    flag   S
 gzip_http_version HSL 1    enum:1.0|1.1 S
 gzip_proxied     HSL  +    mask:off|expired|no-cache|no-store|private|no_last_modified|no_etag|auth|any S
@@ -151,8 +151,8 @@ return           SLsl 12   return S
 break            SLsl 0    -      S
 if               SL   B+   if     S
 set              SLsl 2    set    S
-rewrite_log      HSLsl f   flag   S
-uninitialized_variable_warn HSLsl f flag S
+rewrite_log      HSLsl f   flag   I rewrite processing is not logged
+uninitialized_variable_warn HSLsl f flag I uninitialized variables are not logged
 allow            HSLX 1    access S
 deny             HSLX 1    access S
 auth_basic       HSLX 1    str    S
@@ -166,7 +166,7 @@ autoindex        HSL  f    flag   S
 autoindex_exact_size HSL f flag   S
 autoindex_format HSL  1    enum:html|xml|json|jsonp S
 autoindex_localtime HSL f  flag   S
-gzip_static      HSL  1    enum:off|on|always S
+gzip_static      HSL  1    enum:off|on|always I precompressed .gz files are not looked for; gzip compresses as configured
 random_index     L    f    flag   U random_index is not implemented
 empty_gif        L    0    -      U empty_gif is not implemented
 stub_status      SL   01   -      S
@@ -198,7 +198,7 @@ server           U    +    upstream_server S
 keepalive        U    1    num    S
 keepalive_timeout U   1    msec   S
 keepalive_requests U  1    num    S
-keepalive_time   U    1    msec   S
+keepalive_time   U    1    msec   I connections are not closed after a total time
 least_conn       U    0    -      S
 ip_hash          U    0    -      S
 hash             U    12   -      S
@@ -215,7 +215,7 @@ proxy_store      HSL  1    -      U proxy_store is not implemented
 proxy_store_access HSL 123 -      U proxy_store is not implemented
 proxy_buffering  HSL  f    flag   I responses are streamed to the client
 proxy_request_buffering HSL f flag I request bodies are streamed to the upstream
-proxy_ignore_client_abort HSL f flag S
+proxy_ignore_client_abort HSL f flag I an upstream request is abandoned when its client goes (the default)
 proxy_bind       HSL  12   -      U binding the upstream connection's source address is not implemented
 proxy_socket_keepalive HSL f flag I socket options are Node.js's
 proxy_connect_timeout HSL 1 msec  S
@@ -226,7 +226,7 @@ proxy_set_header HSL  2    arr    S
 proxy_headers_hash_max_size HSL 1 num I hash table sizing of nginx
 proxy_headers_hash_bucket_size HSL 1 num I hash table sizing of nginx
 proxy_set_body   HSL  1    str    S
-proxy_method     HSL  1    str    S
+proxy_method     HSL  1    str    U the upstream request keeps the client's method
 proxy_pass_request_headers HSL f flag S
 proxy_pass_request_body HSL f flag S
 proxy_buffer_size HSL 1    size   I responses are streamed to the client
@@ -256,21 +256,21 @@ proxy_max_temp_file_size HSL 1 size I responses are not spooled to nginx temp fi
 proxy_temp_file_write_size HSL 1 size I responses are not spooled to nginx temp files
 proxy_next_upstream HSL +  mask:error|timeout|invalid_header|http_500|http_502|http_503|http_504|http_403|http_404|http_429|non_idempotent|off|updating S
 proxy_next_upstream_tries HSL 1 num S
-proxy_next_upstream_timeout HSL 1 msec S
+proxy_next_upstream_timeout HSL 1 msec I the time spent on next upstreams is not limited
 proxy_pass_header HSL 1    arr    S
 proxy_hide_header HSL 1    arr    S
 proxy_ignore_headers HSL + mask:X-Accel-Redirect|X-Accel-Expires|X-Accel-Limit-Rate|X-Accel-Buffering|X-Accel-Charset|Expires|Cache-Control|Set-Cookie|Vary I the X-Accel and caching headers are not acted on
 proxy_http_version HSL 1   enum:1.0|1.1 S
 proxy_ssl_session_reuse HSL f flag I TLS session reuse is Node.js's
-proxy_ssl_protocols HSL +  mask:SSLv2|SSLv3|TLSv1|TLSv1.1|TLSv1.2|TLSv1.3 S
-proxy_ssl_ciphers HSL 1    str    S
-proxy_ssl_name   HSL  1    -      S
-proxy_ssl_server_name HSL f flag  S
-proxy_ssl_verify HSL  f    flag   S
-proxy_ssl_verify_depth HSL 1 num  S
-proxy_ssl_trusted_certificate HSL 1 str S
-proxy_ssl_certificate HSL 1 -     S
-proxy_ssl_certificate_key HSL 1 - S
+proxy_ssl_protocols HSL +  mask:SSLv2|SSLv3|TLSv1|TLSv1.1|TLSv1.2|TLSv1.3 I upstream TLS uses Node.js's defaults
+proxy_ssl_ciphers HSL 1    str    I upstream TLS uses Node.js's defaults
+proxy_ssl_name   HSL  1    -      I upstream certificates are not verified (see proxy_ssl_verify)
+proxy_ssl_server_name HSL f flag  I upstream TLS uses Node.js's defaults
+proxy_ssl_verify HSL  f    flag   U upstream certificates are not verified: such a location answers 502
+proxy_ssl_verify_depth HSL 1 num  I upstream certificates are not verified (see proxy_ssl_verify)
+proxy_ssl_trusted_certificate HSL 1 str I upstream certificates are not verified (see proxy_ssl_verify)
+proxy_ssl_certificate HSL 1 -     U no client certificate is presented to upstreams
+proxy_ssl_certificate_key HSL 1 - I no client certificate is presented to upstreams (see proxy_ssl_certificate)
 proxy_ssl_password_file HSL 1 -   U encrypted upstream client keys are not supported
 proxy_ssl_crl    HSL  1    str    U certificate revocation lists are not supported
 
@@ -382,13 +382,13 @@ ssl_certificate  HS   1    arr    S
 ssl_certificate_key HS 1   arr    S
 ssl_password_file HS  1    -      U encrypted private keys are not supported
 ssl_dhparam      HS   1    str    I key exchange parameters are chosen by Node.js
-ssl_ecdh_curve   HS   1    str    S
+ssl_ecdh_curve   HS   1    str    I key exchange curves are Node.js's defaults
 ssl_protocols    HS   +    mask:SSLv2|SSLv3|TLSv1|TLSv1.1|TLSv1.2|TLSv1.3 S
 ssl_ciphers      HS   1    str    S
 ssl_buffer_size  HS   1    size   I TLS record sizing is Node.js's
-ssl_verify_client HS  1    enum:off|on|optional|optional_no_ca S
-ssl_verify_depth HS   1    num    S
-ssl_client_certificate HS 1 str   S
+ssl_verify_client HS  1    enum:off|on|optional|optional_no_ca U client certificates are not requested: with on, every request is answered 400 (No required SSL certificate was sent)
+ssl_verify_depth HS   1    num    I client certificates are not requested (see ssl_verify_client)
+ssl_client_certificate HS 1 str   I client certificates are not requested (see ssl_verify_client)
 ssl_trusted_certificate HS 1 str  I OCSP stapling is not implemented
 ssl_prefer_server_ciphers HS f flag I cipher preference is Node.js's
 ssl_session_cache HS  12   ssl_session_cache I TLS sessions are cached by Node.js
@@ -405,7 +405,7 @@ ssl_stapling_responder HS 1 str   I OCSP stapling is not implemented
 ssl_stapling_verify HS f   flag   I OCSP stapling is not implemented
 ssl_early_data   HS   f    flag   I TLS 1.3 early data is not accepted
 ssl_conf_command HS   2    arr    U OpenSSL configuration commands are not supported
-ssl_reject_handshake HS f  flag   S
+ssl_reject_handshake HS f  flag   U handshakes are not rejected
 
 // limits
 limit_req_zone   H    3    limit_req_zone S
@@ -420,9 +420,9 @@ limit_conn_status HSL 1    num:400-599 S
 limit_conn_dry_run HSL f   flag   S
 
 // realip, headers, charset, sub, misc modules
-set_real_ip_from HSL  1    -      S
-real_ip_header   HSL  1    -      S
-real_ip_recursive HSL f    flag   S
+set_real_ip_from HSL  1    -      U the client address is not taken from a header: $remote_addr stays the connection's
+real_ip_header   HSL  1    -      U the client address is not taken from a header: $remote_addr stays the connection's
+real_ip_recursive HSL f    flag   I the client address is not taken from a header (see set_real_ip_from)
 add_header       HSLl 23   add_header S
 add_trailer      HSLl 23   add_header U response trailers are not implemented
 expires          HSLl 12   expires S

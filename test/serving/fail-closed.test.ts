@@ -1,11 +1,18 @@
-// Differential: locations whose handler bext has no client for (fastcgi_pass, uwsgi_pass,
-// scgi_pass, grpc_pass, memcached_pass). Their backends here refuse connections, so nginx answers
-// 502; bext answers 502 too, and never the files under the location's root. Before, such a location
-// fell through to the static handler: a PHP site's scripts, secrets included, went out as text.
+// Differential: what bext cannot do fails closed, as nginx does when that part fails.
+// - Locations whose handler bext has no client for (fastcgi_pass, uwsgi_pass, scgi_pass, grpc_pass,
+//   memcached_pass): their backends here refuse connections, so nginx answers 502; bext answers 502
+//   too, and never the files under the location's root. Before, such a location fell through to the
+//   static handler: a PHP site's scripts, secrets included, went out as text.
+// - ssl_verify_client on: bext requests no client certificate, so it refuses every request as nginx
+//   refuses one without a certificate (before, the server was open to all).
+// - proxy_ssl_verify on: bext does not verify upstream certificates, so it does not connect (502).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { haveNginx, refusedPort } from '../http/oracle.ts';
-import { makeSite, report, runCases, startPair, wrapConfig, type Case, type Pair } from './harness.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeCert, makeSite, report, runCases, startPair, wrapConfig, type Case, type Pair } from './harness.ts';
 
 let pair: Pair | undefined;
 const SECRET = 'db-password-in-source';
@@ -13,6 +20,7 @@ const SECRET = 'db-password-in-source';
 before(async () => {
   if (!haveNginx) return;
   const dead = await refusedPort();
+  const { cert, key } = await makeCert(mkdtempSync(join(tmpdir(), 'bext-fail-closed-')), 'mtls.test');
   const conf = wrapConfig(`
   server {
     listen 127.0.0.1:@P1@;
@@ -29,12 +37,21 @@ before(async () => {
     location /grpc/ { grpc_pass grpc://127.0.0.1:${dead}; }
     location /memcached/ { set $memcached_key $uri; memcached_pass 127.0.0.1:${dead}; }
     location /inif/ { if ($arg_x) { } fastcgi_pass 127.0.0.1:${dead}; }
+    location /verified/ { proxy_pass https://127.0.0.1:${dead}; proxy_ssl_verify on; proxy_ssl_trusted_certificate ${cert}; }
+  }
+  server {
+    listen 127.0.0.1:@P2@ ssl;
+    root @SITE@/www;
+    ssl_certificate ${cert};
+    ssl_certificate_key ${key};
+    ssl_verify_client on;
+    ssl_client_certificate ${cert};
   }`);
   const php = `<?php $password = "${SECRET}"; ?>\n`;
   pair = await startPair(conf, makeSite({
     'www/index.php': php, 'www/wp-config.php': php, 'www/static.html': 'static\n',
     'www/uwsgi/app.py': `password = "${SECRET}"\n`, 'www/scgi/x': SECRET, 'www/grpc/x': SECRET, 'www/memcached/x': SECRET, 'www/inif/x.txt': SECRET,
-  }), ['P1']);
+  }), ['P1', 'P2']);
 });
 
 after(async () => {
@@ -53,11 +70,14 @@ const CASES: Case[] = [
   { name: 'grpc_pass', port: 'P1', target: '/grpc/x', check: noSecret },
   { name: 'memcached_pass', port: 'P1', target: '/memcached/x', check: noSecret },
   { name: 'fastcgi_pass with an if block in its location', port: 'P1', target: '/inif/x.txt?x=1', check: noSecret },
+  { name: 'proxy_ssl_verify on', port: 'P1', target: '/verified/x' },
+  { name: 'ssl_verify_client on, no certificate sent', port: 'P2', target: '/static.html', tls: { servername: 'mtls.test' } },
 ];
 
-test('handlers bext does not implement answer 502, as nginx with its backend down', { skip: !haveNginx, timeout: 30_000 }, async () => {
+test('what bext cannot do answers as nginx does when that part fails', { skip: !haveNginx, timeout: 30_000 }, async () => {
   const outcomes = await runCases(pair!, CASES);
-  const { unexpected } = report('unserved pass', outcomes);
+  const { unexpected } = report('fail closed', outcomes);
+  assert.equal(outcomes.find((o) => o.c.port === 'P2')!.bext.status, 400);
   assert.deepEqual(unexpected, [], unexpected.join('\n'));
   for (const o of outcomes) if (o.c.check) o.c.check(o.rawBext);
   assert.match(pair!.bext.errorLog(), /\[error\] \d+#\d+: \*\d+ fastcgi_pass is not supported by bext-masquerade: the request was not passed, client: 127\.0\.0\.1/);
