@@ -293,6 +293,17 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
     if (v === undefined) throw confError(cmbs, `"client_max_body_size" directive invalid value`);
     conf.clientMaxBodySize = v;
   }
+  // realip: set_real_ip_from is inherited only by levels without one; the header and flag as slots.
+  const rif = own(byName, 'set_real_ip_from');
+  const rih = last(byName, 'real_ip_header');
+  const rir = last(byName, 'real_ip_recursive');
+  if (rif.length || rih || rir) {
+    conf.realIp = {
+      from: rif.length ? rif.map((n) => n.args[0]!) : parent.realIp?.from ?? [],
+      header: rih ? rih.args[0]!.toLowerCase() : parent.realIp?.header ?? 'x-real-ip',
+      recursive: rir ? flag(rir) : parent.realIp?.recursive ?? false,
+    };
+  }
   const cbbs = last(byName, 'client_body_buffer_size');
   const cbtp = last(byName, 'client_body_temp_path');
   const cbfo = last(byName, 'client_body_in_file_only');

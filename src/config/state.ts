@@ -168,6 +168,15 @@ export interface Expires {
 }
 
 /** Everything the request pipeline needs at one location (server/http values merged down). */
+/** ngx_http_realip_module's settings at a level (set_real_ip_from, real_ip_header, real_ip_recursive). */
+export interface RealIpSettings {
+  /** Trusted peers: addresses, CIDRs, `unix:`. Empty: the module does nothing here. */
+  from: readonly string[];
+  /** The header's name in lower case (`x-real-ip` by default), or `proxy_protocol`. */
+  header: string;
+  recursive: boolean;
+}
+
 /** Where a request body read for proxy_pass is kept (client_body_buffer_size, _temp_path, _in_file_only). */
 export interface ClientBodySettings {
   /** client_body_buffer_size: bodies that fit stay in memory. */
@@ -207,6 +216,7 @@ export interface LocationConf {
   proxyInterceptErrors: boolean;
   clientMaxBodySize: number;
   clientBody: ClientBodySettings;
+  realIp?: RealIpSettings;
   access: readonly AccessRule[];
   /** realm `off` means auth_basic is switched off at this level. */
   authBasic?: { realm: string; userFile?: string };

@@ -17,6 +17,7 @@ import {
 import { serveStaticSync, sendBody, mapUriToPath, isUnderRoot, documentRoot, httpDate, mimeTypeFor, type DocRoot } from './static.ts';
 import { resolveIndex, readAutoindexEntries, tryFiles, compileTryFiles } from './static-dir.ts';
 import { autoindexListing } from './autoindex-formats.ts';
+import { applyRealIp } from './realip.ts';
 import { accessAllowed, unmapIPv4 } from './access.ts';
 import { headStatus, transferEncodingStatus, LARGE_HEADER_BUFFER } from './request-limits.ts';
 import { isPlainOnTls } from './plain-on-tls.ts';
@@ -613,6 +614,8 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
     logError(r, opts, 'info', 'client sent no required SSL certificate while reading client request headers');
     return finalize(r, req, res, opts, quotedOrPlus, 496);
   }
+  // POST_READ: realip with the server's settings (a location's are applied in preaccess).
+  if (r.server.conf.realIp) applyRealIp(r.ctx, r.server.conf.realIp);
   return runPhases(r, req, res, opts, quotedOrPlus, true);
 }
 
@@ -662,6 +665,8 @@ function runPhases(r: RequestState, req: IncomingMessage, res: ServerResponse, o
       continue;
     }
 
+    // preaccess: realip with the location's settings, when the server's found no address.
+    if (r.conf.realIp) applyRealIp(r.ctx, r.conf.realIp);
     // preaccess (limit_req, limit_conn) and access wait on zones or files: the rest goes async.
     if (hasPreaccess(r.conf) || hasAccessRules(r.conf)) return accessThenContent(r, req, res, opts, quotedOrPlus);
 
@@ -811,6 +816,7 @@ async function runNamed(r: RequestState, named: Location, req: IncomingMessage, 
   if (lr.kind === 'status') return finalize(r, req, res, opts, quotedOrPlus, lr.status);
   if (lr.kind === 'last' || (lr.kind === 'done' && lr.uriChanged)) return runPhases(r, req, res, opts, quotedOrPlus, false);
   // A named location runs nginx's phases from location rewrite on: preaccess and access too.
+  if (r.conf.realIp) applyRealIp(r.ctx, r.conf.realIp);
   const limited = hasPreaccess(r.conf) ? (await runPreaccess(r, res, opts)).status : undefined;
   if (limited !== undefined) return finalize(r, req, res, opts, quotedOrPlus, limited);
   const denied = hasAccessRules(r.conf) ? await accessPhase(r, req, opts) : undefined;

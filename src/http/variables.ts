@@ -41,6 +41,9 @@ export interface VarContext {
   namedCaptures: Record<string, string | undefined>;
   /** `set` variables (and named captures nginx stores as variables). */
   userVars: VarStore;
+  /** The peer's address and port once realip replaced them ($realip_remote_addr, _port). */
+  realipRemoteAddr?: string;
+  realipRemotePort?: number;
   /** $request_body: the body read for proxy_pass when it stayed in memory. */
   requestBody?: Buffer;
   /** $request_body_file: the temporary file the body was read to otherwise. */
@@ -204,7 +207,13 @@ const BUILTIN: Record<string, Getter> = {
   server_addr: (c) => c.serverAddr,
   server_protocol: (c) => c.protocol,
   remote_addr: (c) => c.remoteAddr,
-  remote_port: (c) => String(c.remotePort),
+  // Empty when there is none (a unix socket, or realip's address without a port).
+  remote_port: (c) => (c.remotePort ? String(c.remotePort) : ''),
+  realip_remote_addr: (c) => c.realipRemoteAddr ?? c.remoteAddr,
+  realip_remote_port: (c) => {
+    const port = c.realipRemotePort ?? c.remotePort;
+    return port ? String(port) : '';
+  },
   binary_remote_addr: (c) => c.remoteAddr,
   remote_user: remoteUser,
   content_type: (c) => requestHeader(c, 'content-type'),

@@ -420,9 +420,9 @@ limit_conn_status HSL 1    num:400-599 S
 limit_conn_dry_run HSL f   flag   S
 
 // realip, headers, charset, sub, misc modules
-set_real_ip_from HSL  1    -      U the client address is not taken from a header: $remote_addr stays the connection's
-real_ip_header   HSL  1    -      U the client address is not taken from a header: $remote_addr stays the connection's
-real_ip_recursive HSL f    flag   I the client address is not taken from a header (see set_real_ip_from)
+set_real_ip_from HSL  1    -      S
+real_ip_header   HSL  1    -      S
+real_ip_recursive HSL f    flag   S
 add_header       HSLl 23   add_header S
 add_trailer      HSLl 23   add_header U response trailers are not implemented
 expires          HSLl 12   expires S
