@@ -109,6 +109,8 @@ interface Plan {
   httpDirectives: RoutingStateDirectives;
   levels: ConfLevels;
   setBody?: CompiledValue;
+  /** proxy_method: the upstream request's method instead of the client's. */
+  method?: CompiledValue;
   requestBuffering: boolean;
   /** proxy_ssl_verify on: bext does not verify upstream certificates, so it does not connect. */
   sslVerify: boolean;
@@ -137,6 +139,7 @@ function buildPlan(r: RequestState): Plan {
   const loc = r.location;
   const locationIsPrefix = !!loc && (loc.kind === 'prefix' || loc.kind === 'prefix-noregex' || loc.kind === 'exact');
   const setBody = directiveArgs(levels, 'proxy_set_body').pop()?.[0];
+  const method = directiveArgs(levels, 'proxy_method').pop()?.[0];
   const hidden = hiddenResponseHeaders(levels);
   const ignored = new Set(directiveArgs(levels, 'proxy_ignore_headers').flat().map((h) => h.toLowerCase()));
   const next = new Set(conf.proxyNextUpstream);
@@ -145,6 +148,7 @@ function buildPlan(r: RequestState): Plan {
   return {
     location: loc, serverConf: r.server.conf, httpDirectives: r.state.httpDirectives, levels,
     ...(setBody !== undefined ? { setBody: compiled(setBody) } : {}),
+    ...(method !== undefined ? { method: compiled(method) } : {}),
     requestBuffering: flagDirective(levels, 'proxy_request_buffering', true),
     passBody: flagDirective(levels, 'proxy_pass_request_body', true),
     sslVerify: flagDirective(levels, 'proxy_ssl_verify', false),
@@ -282,7 +286,8 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
     // the client's announced length without the body, as nginx does.
     const length = hasBody ? bodyLength : !passBody && clientLength !== undefined ? Number(clientLength) : undefined;
     const headers = upstreamHeaders(plan.headers, ctx, target, length, req.rawHeaders, passBody && Buffer.isBuffer(body));
-    const run = new ProxyRun(plan, r, req, res, group, target.scheme, uri, body, hasBody, headers, upgrade, streaming, opts);
+    const method = plan.method ? evaluate(plan.method, ctx) : r.method;
+    const run = new ProxyRun(plan, r, req, res, group, target.scheme, method, uri, body, hasBody, headers, upgrade, streaming, opts);
     return new Promise<ContentOutcome>((resolve) => {
       run.resolve = resolve;
       run.next();
@@ -390,6 +395,8 @@ class ProxyRun {
     readonly res: ServerResponse,
     readonly group: GroupRuntime,
     readonly scheme: 'http' | 'https',
+    /** The upstream request's method (proxy_method, else the client's). */
+    readonly method: string,
     readonly uri: string,
     readonly body: RequestBody | IncomingMessage,
     readonly hasBody: boolean,
@@ -499,7 +506,7 @@ function attemptPeer(inp: ProxyRun, peer: Peer): void {
     if (reset) conn.dead = true; // `connection: close` sent: not reused
     const handler = new AttemptHandler(inp, peer, conns, conn);
     const body = !inp.hasBody ? null : inp.body instanceof SpooledBody ? inp.body.stream() : inp.body;
-    conn.send(head, body, inp.r.method === 'HEAD', handler);
+    conn.send(head, body, inp.method === 'HEAD', handler);
     return;
   }
   const conn = conns.acquire();
@@ -507,7 +514,7 @@ function attemptPeer(inp: ProxyRun, peer: Peer): void {
   try {
     const opts: Dispatcher.DispatchOptions & { servername?: string } = {
       path: inp.uri,
-      method: inp.r.method as Dispatcher.HttpMethod,
+      method: inp.method as Dispatcher.HttpMethod,
       headers: headers.list,
       // A body in a file is read from its start by every attempt.
       body: !inp.hasBody ? null : inp.body instanceof SpooledBody ? inp.body.stream() : inp.body,
@@ -549,7 +556,7 @@ const BAD_PATH = /[^\u0021-\u00ff]/;
  */
 function leanHead(inp: ProxyRun, defaultHost: string, reset: boolean): string {
   const { uri } = inp;
-  const method = inp.r.method;
+  const method = inp.method;
   if (uri.charCodeAt(0) !== 47 && !uri.startsWith('http://') && !uri.startsWith('https://')) {
     throw new Error('path must be an absolute URL or start with a slash');
   }

@@ -226,7 +226,7 @@ proxy_set_header HSL  2    arr    S
 proxy_headers_hash_max_size HSL 1 num I hash table sizing of nginx
 proxy_headers_hash_bucket_size HSL 1 num I hash table sizing of nginx
 proxy_set_body   HSL  1    str    S
-proxy_method     HSL  1    str    U the upstream request keeps the client's method
+proxy_method     HSL  1    str    S
 proxy_pass_request_headers HSL f flag S
 proxy_pass_request_body HSL f flag S
 proxy_buffer_size HSL 1    size   I responses are streamed to the client

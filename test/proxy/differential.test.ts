@@ -97,6 +97,8 @@ const CONF = (): string => `
     location /stream/ { proxy_request_buffering off; proxy_buffering off; proxy_pass http://127.0.0.1:${e1.port}/; }
     location /stream11/ { proxy_request_buffering off; proxy_http_version 1.1; proxy_pass http://127.0.0.1:${e1.port}/; }
     location /setbody/ { proxy_set_body "k=$arg_v"; proxy_set_header Content-Type application/x-www-form-urlencoded; proxy_pass http://127.0.0.1:${e1.port}/; }
+    location /method/ { proxy_method PROPFIND; proxy_pass http://127.0.0.1:${e1.port}/; }
+    location /methodvar/ { proxy_method $arg_m; proxy_pass http://127.0.0.1:${e1.port}/; }
     location /unix/ { proxy_pass http://unix:${join(sockDir, 'echo.sock')}:/u/; }
     location /unixnouri/ { proxy_pass http://unix:${join(sockDir, 'echo.sock')}; }
     location /tf/ { root /nonexistent; try_files $uri @backend; }
@@ -241,6 +243,10 @@ const CASES: Case[] = [
   { name: 'unbuffered response', target: '/stream/big/200000' },
   { name: 'set body', method: 'POST', target: '/setbody/x?v=1', headers: ['Content-Length: 3'], body: 'abc', status: 200 },
   { name: 'set body get', target: '/setbody/x?v=2' },
+  { name: 'proxy_method', target: '/method/x', status: 200 },
+  { name: 'proxy_method, a body', method: 'POST', target: '/method/x', headers: ['Content-Length: 3'], body: 'abc', status: 200 },
+  { name: 'proxy_method from a variable', target: '/methodvar/x?m=DELETE', status: 200 },
+  { name: 'proxy_method, HEAD from the client', method: 'HEAD', target: '/method/x' },
   // Internal redirects into proxied locations.
   { name: 'try_files to named', target: '/tf/a%41/./b?x=%20', status: 200 },
   { name: 'error_page to named', target: '/ep/a%41/./b?x=1', status: 200 },
