@@ -143,6 +143,8 @@ function checkDefaultCertificates(sockets: readonly ListenSocket[], tables: Read
   for (const socket of sockets) {
     if (!socket.ssl) continue;
     const server = tables.get(socket.key)!.defaultServer;
+    // ssl_reject_handshake: the server refuses every handshake that picks it, and needs no certificate.
+    if (server.tls?.rejectHandshake) continue;
     if (!server.tls || server.tls.certificates.length === 0) {
       throw confError(server, 'no "ssl_certificate" is defined for the "listen ... ssl" directive');
     }

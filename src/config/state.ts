@@ -317,6 +317,8 @@ export interface TlsSettings {
   stapling: boolean;
   /** ssl_verify_client: bext requests no client certificate, so `on` refuses every request (496). */
   verifyClient?: string;
+  /** ssl_reject_handshake on: handshakes that pick this server are refused (no certificate needed). */
+  rejectHandshake?: boolean;
 }
 
 export interface ServerConf {

@@ -281,6 +281,8 @@ export function tlsSettings(parent: TlsSettings, nodes: readonly ConfNode[], ctx
   if (stk) t.sessionTickets = stk.args[0]!.toLowerCase() === 'on';
   const dh = last('ssl_dhparam');
   if (dh) t.dhparam = conf(dh.args[0]!);
+  const rh = last('ssl_reject_handshake');
+  if (rh) t.rejectHandshake = rh.args[0]!.toLowerCase() === 'on';
   const vc = last('ssl_verify_client');
   if (vc) t.verifyClient = vc.args[0]!.toLowerCase();
   const tc = last('ssl_trusted_certificate');

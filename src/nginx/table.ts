@@ -405,7 +405,7 @@ ssl_stapling_responder HS 1 str   I OCSP stapling is not implemented
 ssl_stapling_verify HS f   flag   I OCSP stapling is not implemented
 ssl_early_data   HS   f    flag   I TLS 1.3 early data is not accepted
 ssl_conf_command HS   2    arr    U OpenSSL configuration commands are not supported
-ssl_reject_handshake HS f  flag   U handshakes are not rejected
+ssl_reject_handshake HS f  flag   S
 
 // limits
 limit_req_zone   H    3    limit_req_zone S

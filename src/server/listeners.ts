@@ -110,7 +110,7 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       for (const { server, listen } of boundServers) applyTimeouts(server, next, listen);
       tlsServers.forEach(({ server }, i) => {
         const d = defaults[i];
-        if (d) server.setSecureContext(secureOptions(d, nextPems));
+        if (d) server.setSecureContext(d.rejectHandshake ? {} : secureOptions(d, nextPems));
       });
     },
     async close(timeoutMs) {
@@ -178,7 +178,8 @@ function createServer(
   const fallback = getState().tables.get(listen.key)?.defaultServer.tls;
   const options: tls.TlsOptions = {
     // The server's own context (used when SNI picks nothing else): the default server's certificate.
-    ...(fallback ? secureOptions(fallback, pems) : {}),
+    // A default server with ssl_reject_handshake gives no certificate: a handshake without SNI fails.
+    ...(fallback && !fallback.rejectHandshake ? secureOptions(fallback, pems) : {}),
     // A function, not an arrow: Node calls it on the TLSSocket, whose local address picks the server
     // table (a specific address without its own socket is accepted on the wildcard one).
     SNICallback(this: tls.TLSSocket, servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) {
@@ -189,6 +190,11 @@ function createServer(
       const byAddress = (key && state.tables.get(key)) || state.tables.get(listen.key);
       const chosen: ServerConf | undefined = byAddress && selectServer(byAddress, name);
       const settings = chosen?.tls ?? byAddress?.defaultServer.tls;
+      // ssl_reject_handshake on the server the name picks: the handshake ends here, with an alert.
+      if (settings?.rejectHandshake) {
+        cb(new Error('the handshake was rejected (ssl_reject_handshake)'), undefined);
+        return;
+      }
       try {
         cb(null, settings ? contextFor(settings) : undefined);
       } catch (err) {
