@@ -747,6 +747,8 @@ class Http1Connection {
   private leftover = false;
   private res: FastResponse | undefined;
   private handedOff = false;
+  /** A request was read on this connection: only then can it be idle (nginx's c->idle, keep-alive). */
+  private served = false;
   /** The response whose last write is in progress (end()), for afterLastWrite. */
   ending: FastResponse | undefined = undefined;
   // The wait for a request (client_header_timeout, then keepalive_timeout): one timer per connection
@@ -852,6 +854,7 @@ class Http1Connection {
     req.headLength = head.length;
     const res = new FastResponse(this, req, head.keepAlive && !this.st.closing);
     this.res = res;
+    this.served = true;
     this.server.emit('request', req as unknown as IncomingMessage, res as unknown as ServerResponse);
   }
 
@@ -895,9 +898,13 @@ class Http1Connection {
     socket.resume();
   }
 
-  /** closeIdleConnections / server close: idle connections go now, busy ones after their response. */
+  /**
+   * closeIdleConnections / server close: idle keep-alive connections go now, busy ones after their
+   * response. One that has not sent (all of) its first request is not idle: nginx's old workers
+   * answer it when it comes (with Connection: close), and so do these.
+   */
   closeIfIdle(): void {
-    if (!this.res && !this.handedOff) this.socket.destroy();
+    if (this.served && !this.res && !this.pending && !this.handedOff) this.socket.destroy();
   }
 
   private readonly onTimeout = (): void => {
@@ -956,6 +963,8 @@ export function serveFastHttp1(server: HttpServer): void {
   // graceful shutdown ends keep-alive too).
   const close = server.close.bind(server);
   server.close = ((cb?: (err?: Error) => void) => {
+    // The connections node:http serves (a head that came in pieces) end after their response too.
+    if (!st.closing) server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => (res.shouldKeepAlive = false));
     st.closing = true;
     close(cb);
     for (const c of [...st.conns]) c.closeIfIdle();

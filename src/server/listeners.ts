@@ -202,13 +202,36 @@ function createServer(
       }
     },
   };
-  if (listen.http2) return http2.createSecureServer({ ...options, allowHTTP1: true }) as unknown as Server;
+  if (listen.http2) return closeSessionsOnClose(http2.createSecureServer({ ...options, allowHTTP1: true })) as unknown as Server;
   return withFastPath(https.createServer({ ...options, ...timeouts, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES }));
 }
 
 /** HTTP/1 connections start on bext's own request handling (http1-connection.ts). */
 function withFastPath<S extends http.Server>(server: S): S {
   serveFastHttp1(server);
+  return server;
+}
+
+/**
+ * A graceful stop (an old generation, QUIT) ends HTTP/2 sessions as nginx does: each gets GOAWAY and
+ * closes once its streams in progress are done; node's server.close() would leave them open. The
+ * HTTP/1 connections this server also takes (no h2 in ALPN) end after their response.
+ */
+function closeSessionsOnClose(server: http2.Http2SecureServer): http2.Http2SecureServer {
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  const close = server.close.bind(server);
+  server.close = ((cb?: (err?: Error) => void) => {
+    server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (req.httpVersionMajor < 2) res.shouldKeepAlive = false;
+    });
+    close(cb);
+    for (const session of sessions) session.close();
+    return server;
+  }) as typeof server.close;
   return server;
 }
 

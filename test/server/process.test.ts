@@ -137,9 +137,9 @@ describe('reload', () => {
     p.write(config('gen moved', `listen 127.0.0.1:${second};`));
     process.kill(pid, 'SIGHUP');
     await waitFor(async () => (await get(second, '/gen').catch(() => ({ body: '' }))).body === 'gen moved\n', 10_000, 'the new socket');
-    // Until the old generation has stopped accepting, both may answer on the old port (as with nginx),
-    // and a connection an old worker took just as it closed may be dropped (nginx closes its idle
-    // ones too): asked again, as the new socket is.
+    // Until the old generation has stopped accepting, both may answer on the old port (as with nginx):
+    // asked until the new state answers. (What the old workers do with the connections they hold is
+    // reload-connections.test.ts.)
     await waitFor(async () => (await get(p.port, '/gen').catch(() => ({ body: '' }))).body === 'gen moved\n', 10_000, 'the old port on the new state');
     await waitFor(() => workerPids(pid).every((w) => !workersBefore.includes(w)), 10_000, 'the old generation to exit');
   });
