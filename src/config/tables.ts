@@ -295,7 +295,7 @@ export function tlsSettings(parent: TlsSettings, nodes: readonly ConfNode[], ctx
 /** nginx 1.22's defaults. */
 export const TLS_DEFAULTS: TlsSettings = {
   certificates: [],
-  protocols: ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'],
+  protocols: ['TLSv1', 'TLSv1.1', 'TLSv1.2'], // TLSv1.3 joined the default in 1.23.4
   ciphers: 'HIGH:!aNULL:!MD5',
   preferServerCiphers: false,
   sessionTimeoutSec: 300,
