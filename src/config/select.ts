@@ -2,6 +2,8 @@
 // belongs to, which server{} a host selects, which location a URI selects.
 import { isIPv4 } from 'node:net';
 import { selectServerInTable, socketKey, type ServerMatch } from './servers.ts';
+
+export { matchServerName } from './servers.ts';
 import type { RoutingState, ServerConf, ServerTable } from './state.ts';
 
 export { findLocation, findNamedLocation, type LocationMatch } from './locations.ts';

@@ -302,11 +302,16 @@ export function serverByName(table: ServerTable, host: string): ServerConf | und
  * trailing wildcard, first regex, then the address's default server.
  */
 export function selectServerInTable(table: ServerTable, host: string): ServerMatch {
+  return matchServerName(table, host) ?? { server: table.defaultServer };
+}
+
+/** The server whose server_name matches `host` (ngx_http_find_virtual_server); undefined: none does. */
+export function matchServerName(table: ServerTable, host: string): ServerMatch | undefined {
   const named = serverByName(table, host);
   if (named) return { server: named };
   if (host !== '') {
     const re = firstRegexMatch(table.regexes, host, table.regexIndex);
     if (re) return { server: re.entry.server, captures: re.captures, ...(re.namedCaptures ? { namedCaptures: re.namedCaptures } : {}) };
   }
-  return { server: table.defaultServer };
+  return undefined;
 }

@@ -313,10 +313,17 @@ export interface TlsSettings {
   sessionTimeoutSec: number;
   sessionTickets: boolean;
   dhparam?: string;
+  /** ssl_trusted_certificate: CA certificates client certificates are verified with (not sent as names). */
   trustedCertificate?: string;
   stapling: boolean;
-  /** ssl_verify_client: bext requests no client certificate, so `on` refuses every request (496). */
-  verifyClient?: string;
+  /** ssl_verify_client (absent: off): client certificates are asked for, verified, and checked per request. */
+  verifyClient?: 'on' | 'optional' | 'optional_no_ca';
+  /** ssl_verify_depth: how many intermediate CAs a client chain may have (verified chain ≤ depth + 2). */
+  verifyDepth: number;
+  /** ssl_client_certificate: CA certificates to verify with, whose names are sent to clients. */
+  clientCertificate?: string;
+  /** ssl_crl: revocation lists checked for every certificate of a client chain. */
+  crl?: string;
   /** ssl_reject_handshake on: handshakes that pick this server are refused (no certificate needed). */
   rejectHandshake?: boolean;
 }

@@ -284,9 +284,19 @@ export function tlsSettings(parent: TlsSettings, nodes: readonly ConfNode[], ctx
   const rh = last('ssl_reject_handshake');
   if (rh) t.rejectHandshake = rh.args[0]!.toLowerCase() === 'on';
   const vc = last('ssl_verify_client');
-  if (vc) t.verifyClient = vc.args[0]!.toLowerCase();
+  if (vc) {
+    const mode = vc.args[0]!.toLowerCase();
+    if (mode === 'off') delete t.verifyClient;
+    else t.verifyClient = mode as TlsSettings['verifyClient'];
+  }
+  const vd = last('ssl_verify_depth');
+  if (vd) t.verifyDepth = Number(vd.args[0]);
+  const cc = last('ssl_client_certificate');
+  if (cc) t.clientCertificate = conf(cc.args[0]!);
   const tc = last('ssl_trusted_certificate');
   if (tc) t.trustedCertificate = conf(tc.args[0]!);
+  const crl = last('ssl_crl');
+  if (crl) t.crl = conf(crl.args[0]!);
   const sp = last('ssl_stapling');
   if (sp) t.stapling = sp.args[0]!.toLowerCase() === 'on';
   return t;
@@ -301,4 +311,5 @@ export const TLS_DEFAULTS: TlsSettings = {
   sessionTimeoutSec: 300,
   sessionTickets: true,
   stapling: false,
+  verifyDepth: 1,
 };

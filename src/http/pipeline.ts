@@ -3,6 +3,7 @@
 // → error_page → response headers (Server, Date, add_header, expires) → access log.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { realpathSync } from 'node:fs';
 import type { Location, LocationConf, RewriteOp, RoutingState, ServerConf, ServerTable } from '../config/state.ts';
 import { parseRequestTarget, BadUriError, escapeUri, type ParsedUri } from './uri.ts';
@@ -21,6 +22,8 @@ import { applyRealIp } from './realip.ts';
 import { accessAllowed, unmapIPv4 } from './access.ts';
 import { headStatus, transferEncodingStatus, LARGE_HEADER_BUFFER } from './request-limits.ts';
 import { isPlainOnTls } from './plain-on-tls.ts';
+import { clientRefusal, sniNameOf } from './tls-peer.ts';
+import { matchServerName } from '../config/select.ts';
 import { addHeaders, expiresHeaders } from './headers.ts';
 import { createMapResolver } from './maps.ts';
 import { checkBasicAuth } from './auth-basic.ts';
@@ -550,6 +553,7 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
     args: parsed?.args ?? '',
     headers,
     scheme,
+    tls: scheme === 'https' ? { socket: socket as TLSSocket, fallback: table.defaultServer.tls } : undefined,
     remoteAddr: conn.remoteAddr,
     remotePort: conn.remotePort,
     serverAddr: localAddress,
@@ -608,11 +612,23 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
     logError(r, opts, 'info', 'client sent plain HTTP request to HTTPS port while reading client request headers');
     return finalize(r, req, res, opts, quotedOrPlus, 497);
   }
-  // ssl_verify_client on: bext requests no client certificate, so none was ever sent. Refusing is
-  // what nginx does without one; serving would open what the certificate was meant to guard.
-  if (r.server.tls?.verifyClient === 'on' && r.ctx.scheme === 'https') {
-    logError(r, opts, 'info', 'client sent no required SSL certificate while reading client request headers');
-    return finalize(r, req, res, opts, quotedOrPlus, 496);
+  // ssl_verify_client: the handshake asked for a certificate and verified it; the server Host chose
+  // decides (421 when the name differs from the SNI one the handshake was made for).
+  if (r.server.tls?.verifyClient && r.ctx.tls) {
+    const sni = sniNameOf(r.ctx.tls.socket);
+    // ngx_http_set_virtual_server: only a request that names a host, on a connection whose SNI name matched a server.
+    const sniServer = sni && host ? matchServerName(table, sni)?.server : undefined;
+    const refusal = clientRefusal(r.ctx.tls.socket, r.server.tls, table.defaultServer.tls, sniServer ? sni : undefined, host);
+    if (refusal) {
+      // A 421 is answered (and logged) under the server the handshake chose: Host never took effect.
+      if (refusal.status === 421 && sniServer) {
+        r.server = sniServer;
+        r.conf = sniServer.conf;
+        r.ctx.serverName = sniServer.primaryName;
+      }
+      logError(r, opts, 'info', `${refusal.line} while reading client request headers`);
+      return finalize(r, req, res, opts, quotedOrPlus, refusal.status);
+    }
   }
   // POST_READ: realip with the server's settings (a location's are applied in preaccess).
   if (r.server.conf.realIp) applyRealIp(r.ctx, r.server.conf.realIp);

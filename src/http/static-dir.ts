@@ -5,6 +5,7 @@ import { stat, lstat, readdir } from 'node:fs/promises';
 import { type DocRoot, mapUriToPath, fsPath, fsPathArg } from './static.ts';
 import { isFileThisIteration, noteStat } from './file-cache.ts';
 import { evaluate, type CompiledValue, type VarContext } from './variables.ts';
+import { escapeUriComponent, escapeWith } from './uri.ts';
 
 const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
 
@@ -93,19 +94,8 @@ export async function readAutoindexEntries(dirPath: string): Promise<AutoindexEn
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const NAME_LEN = 50;
 
-// NGX_ESCAPE_URI_COMPONENT / NGX_ESCAPE_HTML masks (bit per byte 0x00..0x7f; 0x80+ always escaped).
-const URI_COMPONENT = [0xffffffff, 0xfc009fff, 0x78000001, 0xb8000001];
+// NGX_ESCAPE_HTML's mask (a bit per byte 0x00..0x7f; 0x80 and up always escaped).
 const HTML_ATTR = [0xffffffff, 0x000000ad, 0x00000000, 0x80000000];
-
-function escapeWith(mask: number[], s: string): string {
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x80 || (mask[c >> 5]! & (1 << (c & 31))) !== 0) out += '%' + c.toString(16).toUpperCase().padStart(2, '0');
-    else out += s[i];
-  }
-  return out;
-}
 
 /** ngx_escape_html: & < > " only (what text between tags needs). */
 function escapeHtml(s: string): string {
@@ -158,7 +148,7 @@ export function autoindexHtml(uri: string, entries: AutoindexEntry[], opts: Auto
   for (const e of sorted) {
     // (colons need no "./" guard: URI-component escaping already turns them into %3A)
     out += '<a href="';
-    out += escapeWith(URI_COMPONENT, e.name);
+    out += escapeUriComponent(e.name);
     if (e.dir) out += '/';
     out += '">';
     let len = opts.utf8 ? utf8Length(e.name) : e.name.length;

@@ -227,15 +227,26 @@ export function uriExtension(uri: string): string {
 // NGX_ESCAPE_URI as of 1.22: space, `#`, `%`, `?` and the bytes RFC 3986 does not allow
 // (`"` `<` `>` `\` `^` `` ` `` `{` `|` `}`, controls, DEL, 8-bit).
 const ESCAPE_URI = [0xffffffff, 0xd000002d, 0x50000000, 0xb8000001];
+// NGX_ESCAPE_URI_COMPONENT: everything but unreserved characters.
+const ESCAPE_URI_COMPONENT = [0xffffffff, 0xfc009fff, 0x78000001, 0xb8000001];
+
+/** ngx_escape_uri with one of its masks (a bit per byte 0x00..0x7f; 0x80 and up always escaped). */
+export function escapeWith(mask: readonly number[], s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80 || (mask[c >> 5]! & (1 << (c & 31))) !== 0) out += '%' + c.toString(16).toUpperCase().padStart(2, '0');
+    else out += s[i];
+  }
+  return out;
+}
 
 /** ngx_escape_uri(NGX_ESCAPE_URI): how nginx escapes a URI it puts in a Location (directory redirects). */
 export function escapeUri(uri: string): string {
-  let out = '';
-  for (let i = 0; i < uri.length; i++) {
-    const c = uri.charCodeAt(i);
-    if (c >= 0x80 || (ESCAPE_URI[c >> 5]! & (1 << (c & 31))) !== 0) {
-      out += '%' + c.toString(16).toUpperCase().padStart(2, '0');
-    } else out += uri[i];
-  }
-  return out;
+  return escapeWith(ESCAPE_URI, uri);
+}
+
+/** ngx_escape_uri(NGX_ESCAPE_URI_COMPONENT): autoindex links, $ssl_client_escaped_cert. */
+export function escapeUriComponent(s: string): string {
+  return escapeWith(ESCAPE_URI_COMPONENT, s);
 }

@@ -1,7 +1,10 @@
 // nginx variables ($host, $uri, $http_*, captures, set/map …) evaluated lazily from a per-request
 // context, and "complex values" (text with $var / ${var} / $1) compiled once per template.
 import { hostname as osHostname } from 'node:os';
+import type { TLSSocket } from 'node:tls';
+import type { TlsSettings } from '../config/state.ts';
 import { NGINX_VERSION } from './responses.ts';
+import { SSL_VARIABLES, sslVariable } from './tls-peer.ts';
 
 type HeaderValue = string | string[] | number | undefined;
 
@@ -21,6 +24,8 @@ export interface VarContext {
   /** Request headers, lowercase names (node's headersDistinct shape is fine). */
   headers: Record<string, HeaderValue>;
   scheme: 'http' | 'https';
+  /** The TLS connection ($ssl_*), and the TLS settings of its address's default server (no SNI). */
+  tls?: { socket: TLSSocket; fallback: TlsSettings | undefined };
   remoteAddr: string;
   remotePort: number;
   serverAddr: string;
@@ -240,6 +245,7 @@ const BUILTIN: Record<string, Getter> = {
   sent_http_content_type: (c) => firstHeader(c.response.headers['content-type']),
   sent_http_content_length: (c) => firstHeader(c.response.headers['content-length']),
 };
+for (const name of SSL_VARIABLES) BUILTIN[`ssl_${name}`] = (c) => (c.tls ? sslVariable(c.tls.socket, name, c.tls.fallback) : undefined);
 
 const PREFIXES: [string, (c: VarContext, rest: string) => string | undefined][] = [
   ['http_', (c, rest) => {

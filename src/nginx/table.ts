@@ -386,16 +386,16 @@ ssl_ecdh_curve   HS   1    str    I key exchange curves are Node.js's defaults
 ssl_protocols    HS   +    mask:SSLv2|SSLv3|TLSv1|TLSv1.1|TLSv1.2|TLSv1.3 S
 ssl_ciphers      HS   1    str    S
 ssl_buffer_size  HS   1    size   I TLS record sizing is Node.js's
-ssl_verify_client HS  1    enum:off|on|optional|optional_no_ca U client certificates are not requested: with on, every request is answered 400 (No required SSL certificate was sent)
-ssl_verify_depth HS   1    num    I client certificates are not requested (see ssl_verify_client)
-ssl_client_certificate HS 1 str   I client certificates are not requested (see ssl_verify_client)
-ssl_trusted_certificate HS 1 str  I OCSP stapling is not implemented
+ssl_verify_client HS  1    enum:off|on|optional|optional_no_ca S
+ssl_verify_depth HS   1    num    S
+ssl_client_certificate HS 1 str   S
+ssl_trusted_certificate HS 1 str  S
 ssl_prefer_server_ciphers HS f flag I cipher preference is Node.js's
 ssl_session_cache HS  12   ssl_session_cache I TLS sessions are cached by Node.js
 ssl_session_tickets HS f   flag   I TLS session tickets are Node.js's
 ssl_session_ticket_key HS 1 arr   I TLS session tickets are Node.js's
 ssl_session_timeout HS 1   sec    I TLS sessions are cached by Node.js
-ssl_crl          HS   1    str    U certificate revocation lists are not supported
+ssl_crl          HS   1    str    S
 ssl_ocsp         HS   1    enum:off|on|leaf U OCSP checks of client certificates are not supported
 ssl_ocsp_cache   HS   1    -      U OCSP checks of client certificates are not supported
 ssl_ocsp_responder HS 1    str    U OCSP checks of client certificates are not supported

@@ -30,7 +30,7 @@ export const FIXED_VARIABLES: ReadonlySet<string> = new Set([
   'proxy_internal_body_length', 'proxy_internal_chunked', 'fastcgi_script_name', 'fastcgi_path_info',
   // ssl, realip, gzip, limits, stub_status, http2, referer
   'ssl_protocol', 'ssl_cipher', 'ssl_ciphers', 'ssl_curve', 'ssl_curves', 'ssl_session_id', 'ssl_session_reused',
-  'ssl_early_data', 'ssl_server_name', 'ssl_alpn', 'ssl_client_cert', 'ssl_client_raw_cert', 'ssl_client_escaped_cert',
+  'ssl_early_data', 'ssl_server_name', 'ssl_client_cert', 'ssl_client_raw_cert', 'ssl_client_escaped_cert',
   'ssl_client_s_dn', 'ssl_client_i_dn', 'ssl_client_s_dn_legacy', 'ssl_client_i_dn_legacy', 'ssl_client_serial',
   'ssl_client_fingerprint', 'ssl_client_verify', 'ssl_client_v_start', 'ssl_client_v_end', 'ssl_client_v_remain',
   'realip_remote_addr', 'realip_remote_port', 'gzip_ratio', 'limit_req_status', 'limit_conn_status',

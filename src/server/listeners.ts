@@ -7,8 +7,8 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import type { Server } from 'node:net';
 import tls from 'node:tls';
-import type { ListenSocket, LocationConf, RoutingState, ServerConf, TlsSettings } from '../config/state.ts';
-import { addressKeyFor, selectServer } from '../config/select.ts';
+import type { ListenSocket, LocationConf, RoutingState, TlsSettings } from '../config/state.ts';
+import { addressKeyFor, matchServerName } from '../config/select.ts';
 import { unmapIPv4 } from '../http/access.ts';
 import { LogFiles, type ErrorLogEntry } from '../http/access-log.ts';
 import { LocalZoneClient, type ZoneClient } from '../http/limit-zones.ts';
@@ -22,6 +22,7 @@ import { routePlainHttp } from '../http/plain-on-tls.ts';
 import { MAX_HEADER_BYTES } from '../http/request-limits.ts';
 import { errnoSuffix } from '../nginx/errno.ts';
 import { serveFastHttp1 } from './http1-connection.ts';
+import { noteHandshake } from '../http/tls-peer.ts';
 
 export interface Listeners {
   /** Stop accepting, let in-flight requests finish (at most timeoutMs), then resolve. */
@@ -111,6 +112,8 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       tlsServers.forEach(({ server }, i) => {
         const d = defaults[i];
         if (d) server.setSecureContext(d.rejectHandshake ? {} : secureOptions(d, nextPems));
+        // A handshake without SNI asks for a certificate as the default server says (Node reads this per connection).
+        (server as tls.Server & { requestCert: boolean }).requestCert = d?.verifyClient !== undefined;
       });
     },
     async close(timeoutMs) {
@@ -180,6 +183,10 @@ function createServer(
     // The server's own context (used when SNI picks nothing else): the default server's certificate.
     // A default server with ssl_reject_handshake gives no certificate: a handshake without SNI fails.
     ...(fallback && !fallback.rejectHandshake ? secureOptions(fallback, pems) : {}),
+    // ssl_verify_client: a certificate is asked for, and any result accepted (the request decides,
+    // as nginx's verify callback does). The SNI callback sets it again for the server the name picks.
+    requestCert: fallback?.verifyClient !== undefined,
+    rejectUnauthorized: false,
     // A function, not an arrow: Node calls it on the TLSSocket, whose local address picks the server
     // table (a specific address without its own socket is accepted on the wildcard one).
     SNICallback(this: tls.TLSSocket, servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) {
@@ -188,8 +195,9 @@ function createServer(
       const state = getState();
       const key = this?.localAddress ? addressKeyFor(state, unmapIPv4(this.localAddress), this.localPort ?? 0) : undefined;
       const byAddress = (key && state.tables.get(key)) || state.tables.get(listen.key);
-      const chosen: ServerConf | undefined = byAddress && selectServer(byAddress, name);
-      const settings = chosen?.tls ?? byAddress?.defaultServer.tls;
+      // A name no server_name matches keeps the default server's context (nginx's servername callback).
+      const settings = ((byAddress && matchServerName(byAddress, name)?.server) ?? byAddress?.defaultServer)?.tls;
+      if (settings) noteHandshake(this, settings);
       // ssl_reject_handshake on the server the name picks: the handshake ends here, with an alert.
       if (settings?.rejectHandshake) {
         cb(new Error('the handshake was rejected (ssl_reject_handshake)'), undefined);
@@ -259,6 +267,12 @@ const PROTOCOL_ORDER = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
  * TLSv1.1 for nginx too, so the range never starts below TLSv1.2.
  */
 function secureOptions(s: TlsSettings, pems: Record<string, string>): tls.SecureContextOptions {
+  const verify: tls.SecureContextOptions = {};
+  // Client certificates verify against ssl_client_certificate and ssl_trusted_certificate only, as
+  // nginx's do (an empty list keeps Node's public roots out); Node also sends both as CA names.
+  if (s.verifyClient) verify.ca = [s.clientCertificate, s.trustedCertificate].filter((f) => f !== undefined).map((f) => pem(pems, f));
+  // ssl_crl: Node sets the same store flags as nginx's ngx_ssl_crl (CRL_CHECK | CRL_CHECK_ALL).
+  if (s.crl) verify.crl = pem(pems, s.crl);
   const listed = PROTOCOL_ORDER.filter((p) => s.protocols.includes(p));
   const min = listed.find((p) => p === 'TLSv1.2' || p === 'TLSv1.3') ?? 'TLSv1.2';
   const max = listed[listed.length - 1] === 'TLSv1.3' || listed.length === 0 ? 'TLSv1.3' : 'TLSv1.2';
@@ -270,6 +284,7 @@ function secureOptions(s: TlsSettings, pems: Record<string, string>): tls.Secure
     ciphers: s.ciphers,
     honorCipherOrder: s.preferServerCiphers,
     sessionTimeout: s.sessionTimeoutSec,
+    ...verify,
   };
 }
 

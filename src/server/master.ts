@@ -6,7 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { chmodSync, chownSync, closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../nginx/parser.ts';
-import { errnoSuffix } from '../nginx/errno.ts';
+import { errnoSuffix, errnoText } from '../nginx/errno.ts';
 import { ConfError, type LoadedConfig } from '../nginx/types.ts';
 import { convert, type RoutingState } from '../config/convert.ts';
 import type { LocationLevel } from '../config/state.ts';
@@ -58,7 +58,7 @@ export class Master {
     if (this.opts.pidFile) settings.pidFile = this.opts.pidFile;
     const config: WorkerConfig = {
       loaded: { tree: loaded.tree, paths: loaded.paths },
-      certificates: readCertificates(loaded),
+      certificates: { ...readCertificates(loaded), ...readVerifyFiles(state) },
       user: settings.user && resolveUser(settings.user),
       shutdownTimeoutMs: settings.shutdownTimeoutMs,
     };
@@ -330,6 +330,34 @@ function readCertificates(loaded: LoadedConfig): Record<string, string> {
     }
   };
   walk(loaded.tree);
+  return out;
+}
+
+/**
+ * The CA certificates and revocation lists the TLS servers verify clients with, read as root like
+ * the keys (ngx_ssl_client_certificate, ngx_ssl_trusted_certificate, ngx_ssl_crl), with OpenSSL's
+ * error text as nginx prints it. ssl_client_certificate is read only where clients are verified.
+ */
+function readVerifyFiles(state: RoutingState): Record<string, string> {
+  const out: Record<string, string> = {};
+  const read = (file: string, call: string, marker: RegExp) => {
+    if (file in out) return;
+    let text: string;
+    try {
+      text = readFileSync(file, 'latin1');
+    } catch (err) {
+      const errno = ((err as NodeJS.ErrnoException).errno ?? 0) * -1;
+      const sys = `error:8${errno.toString(16).toUpperCase().padStart(7, '0')}:system library::${errnoText(err)}:calling fopen(${file}, r)`;
+      throw new ConfError(`${call}("${file}") failed (SSL: ${sys} error:10000080:BIO routines::no such file error:05880002:x509 certificate routines::system lib)`);
+    }
+    if (!marker.test(text)) throw new ConfError(`${call}("${file}") failed (SSL: error:05800088:x509 certificate routines::no certificate or crl found)`);
+    out[file] = text;
+  };
+  for (const { tls } of state.tls) {
+    if (tls.verifyClient && tls.clientCertificate) read(tls.clientCertificate, 'SSL_CTX_load_verify_locations', /-----BEGIN (TRUSTED )?CERTIFICATE-----/);
+    if (tls.trustedCertificate) read(tls.trustedCertificate, 'SSL_CTX_load_verify_locations', /-----BEGIN (TRUSTED )?CERTIFICATE-----/);
+    if (tls.crl) read(tls.crl, 'X509_LOOKUP_load_file', /-----BEGIN X509 CRL-----/);
+  }
   return out;
 }
 

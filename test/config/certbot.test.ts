@@ -64,6 +64,7 @@ test('certbot-edited config converts with the expected tables', () => {
     sessionTickets: false,
     dhparam: `${dir}/letsencrypt/ssl-dhparams.pem`,
     stapling: false,
+    verifyDepth: 1,
   });
   assert.deepEqual(state.tls.map((t) => t.server), [1]);
 

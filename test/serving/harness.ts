@@ -21,6 +21,8 @@ const BEXT_ENTRY = process.env.BEXT_SERVING_BIN
   : ['--import', 'tsx', join(REPO, 'src/server/main.ts')];
 
 export { freePort };
+/** How the tests start bext-server: node and its arguments before bext's own. */
+export const BEXT_COMMAND = [process.execPath, ...BEXT_ENTRY];
 
 export interface Instance {
   kind: 'nginx' | 'bext';
