@@ -84,6 +84,19 @@ export interface ServerName {
 
 // ---------- per-level settings ----------
 
+/** How an https upstream is checked, and the name it is checked against and sent (SNI). */
+export interface ProxySsl {
+  verify: boolean;
+  /** CA certificates the upstream's chain must lead to (full path). */
+  trustedCertificate?: string;
+  /** Intermediate CAs allowed (the verified chain is at most depth + 2 long). */
+  verifyDepth: number;
+  /** proxy_ssl_name (variables allowed); absent: the proxy_pass host. */
+  name?: string;
+  /** proxy_ssl_server_name: send the name as SNI (never an IP address). */
+  serverName: boolean;
+}
+
 export interface ProxyPass {
   /** As written. */
   raw: string;
@@ -206,6 +219,8 @@ export interface LocationConf {
   unservedPass?: string;
   proxySetHeaders: readonly { name: string; value: string }[];
   proxyHttpVersion: string;
+  /** proxy_ssl_verify, _trusted_certificate, _verify_depth, _name, _server_name. */
+  proxySsl: ProxySsl;
   /** `default`, `off`, or explicit pairs (with `~`/`~*` regexes compiled). */
   proxyRedirect: 'default' | 'off' | readonly { from: string; regex?: RegExp; to: string }[];
   proxyBuffering: boolean;

@@ -24,6 +24,7 @@ export const NEXT_STATUS: ReadonlyMap<number, FailureType> = new Map([
 ]);
 
 const CONNECTING = 'while connecting to upstream';
+const HANDSHAKING = 'while SSL handshaking to upstream';
 const READING_HEADER = 'while reading response header from upstream';
 const READING_BODY = 'while reading upstream';
 
@@ -45,6 +46,8 @@ export function classifyUpstreamError(err: Error, bodyPhase: boolean): Failure {
   switch (code) {
     case 'ECONNREFUSED': case 'EHOSTUNREACH': case 'ENETUNREACH': case 'ENOENT': case 'EACCES':
       return { type: 'error', status: 502, requestSent: false, message: `connect() failed (${ERRNO[code]}) ${CONNECTING}`, action: CONNECTING };
+    case 'BEXT_UPSTREAM_TLS': // proxy_ssl_verify's checks (upstream-tls.ts)
+      return { type: 'error', status: 502, requestSent: false, message: `${err.message} ${HANDSHAKING}`, action: HANDSHAKING };
     case 'UND_ERR_CONNECT_TIMEOUT': case 'ETIMEDOUT':
       return { type: 'timeout', status: 504, requestSent: false, message: `upstream timed out (110: Connection timed out) ${CONNECTING}`, action: CONNECTING };
     case 'UND_ERR_HEADERS_TIMEOUT':

@@ -20,11 +20,14 @@ import {
 } from './upstream-groups.ts';
 import { freePeer, getPeer, startWalk, type Peer, type PeerWalk, type Selector } from './upstream-peers.ts';
 import { classifyUpstreamError, NEXT_STATUS, type Failure } from './proxy-errors.ts';
+import { sslName, type UpstreamTls } from './upstream-tls.ts';
 import { compiled, evaluate, formatMsec, type CompiledValue, type VarContext } from './variables.ts';
 import { BodyError, readRequestBody, SpooledBody, type RequestBody } from './request-body.ts';
 
 export interface ProxyHandlerOptions {
   errorLog?: (entry: ErrorLogEntry) => void;
+  /** The certificate files the master read (proxy_ssl_trusted_certificate), by full path. */
+  pems?: () => Record<string, string>;
 }
 
 /** The pipeline's proxy hook, plus close() to drop idle upstream connections at shutdown. */
@@ -112,8 +115,10 @@ interface Plan {
   /** proxy_method: the upstream request's method instead of the client's. */
   method?: CompiledValue;
   requestBuffering: boolean;
-  /** proxy_ssl_verify on: bext does not verify upstream certificates, so it does not connect. */
-  sslVerify: boolean;
+  /** proxy_ssl_name with variables, evaluated per request. */
+  sslName?: CompiledValue;
+  /** proxy_ssl_session_reuse. */
+  sslSessionReuse: boolean;
   /** proxy_pass_request_body: off reads the body (as nginx does) but sends none. */
   passBody: boolean;
   maxTries: number;
@@ -151,7 +156,8 @@ function buildPlan(r: RequestState): Plan {
     ...(method !== undefined ? { method: compiled(method) } : {}),
     requestBuffering: flagDirective(levels, 'proxy_request_buffering', true),
     passBody: flagDirective(levels, 'proxy_pass_request_body', true),
-    sslVerify: flagDirective(levels, 'proxy_ssl_verify', false),
+    ...(conf.proxySsl.name !== undefined ? { sslName: compiled(conf.proxySsl.name) } : {}),
+    sslSessionReuse: flagDirective(levels, 'proxy_ssl_session_reuse', true),
     maxTries: Number(directiveArgs(levels, 'proxy_next_upstream_tries').pop()?.[0] ?? 0),
     next, retryNonIdempotent: next.has('non_idempotent'),
     hidden, accelRedirects: !ignored.has('x-accel-redirect'), passed: { server: !hidden.has('server'), date: !hidden.has('date') },
@@ -182,11 +188,6 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
       logError(r, opts, 'error', `invalid URL prefix in "${pp.hasVariables ? evaluate(compiled(pp.raw), r.ctx) : pp.raw}"`);
       return Promise.resolve({ kind: 'status', status: 500 });
     }
-    // Unverified TLS where verification was asked for would hand the request to whoever answers.
-    if (plan.sslVerify && target.scheme === 'https') {
-      logError(r, opts, 'error', 'proxy_ssl_verify is not supported by bext-masquerade: the request was not passed');
-      return Promise.resolve({ kind: 'status', status: 502 });
-    }
     // A resolved group is used at once: no promise to wait for on the common path.
     if (plan.group && !pp.hasVariables) return proxy(req, res, r, plan, target, plan.group);
     return registry.group(r.state, target, pp.hasVariables).then(
@@ -205,6 +206,14 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
    * Reads the request body if it is to be buffered, then runs the attempts. Without a body to
    * wait for, no promise is made but the one the pipeline waits on.
    */
+  /** ngx_http_upstream_ssl_name, and the proxy_ssl_* settings in effect for this request. */
+  function upstreamTls(r: RequestState, plan: Plan, target: ProxyTarget): UpstreamTls {
+    const ssl = r.conf.proxySsl;
+    const name = sslName(plan.sslName ? evaluate(plan.sslName, proxyVarContext(r.ctx, target, undefined)) : target.host);
+    const ca = ssl.verify && ssl.trustedCertificate !== undefined ? opts.pems?.()[ssl.trustedCertificate] : undefined;
+    return { ssl, name, ...(ca !== undefined ? { ca } : {}), sessionReuse: plan.sslSessionReuse };
+  }
+
   function proxy(req: IncomingMessage, res: ServerResponse, r: RequestState, plan: Plan, target: ProxyTarget, group: GroupRuntime): Promise<ContentOutcome> {
     const conf = r.conf;
     const upgrade = upgrades.get(req);
@@ -287,7 +296,8 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
     const length = hasBody ? bodyLength : !passBody && clientLength !== undefined ? Number(clientLength) : undefined;
     const headers = upstreamHeaders(plan.headers, ctx, target, length, req.rawHeaders, passBody && Buffer.isBuffer(body));
     const method = plan.method ? evaluate(plan.method, ctx) : r.method;
-    const run = new ProxyRun(plan, r, req, res, group, target.scheme, method, uri, body, hasBody, headers, upgrade, streaming, opts);
+    const tls = target.scheme === 'https' ? upstreamTls(r, plan, target) : undefined;
+    const run = new ProxyRun(plan, r, req, res, group, target.scheme, tls, method, uri, body, hasBody, headers, upgrade, streaming, opts);
     return new Promise<ContentOutcome>((resolve) => {
       run.resolve = resolve;
       run.next();
@@ -395,6 +405,8 @@ class ProxyRun {
     readonly res: ServerResponse,
     readonly group: GroupRuntime,
     readonly scheme: 'http' | 'https',
+    /** How the connections to an https upstream are made and checked. */
+    readonly tls: UpstreamTls | undefined,
     /** The upstream request's method (proxy_method, else the client's). */
     readonly method: string,
     readonly uri: string,
@@ -485,7 +497,7 @@ function attemptPeer(inp: ProxyRun, peer: Peer): void {
   // nginx keeps an upstream connection only with `keepalive` in the upstream and a request that
   // does not say `Connection: close` (HTTP/1.1 with `proxy_set_header Connection ""`).
   const reset = !wantsUpgrade && (inp.group.keepalive === 0 || headers.connection === 'close');
-  const conns = poolFor(inp.group, peer, inp.scheme, inp.r.conf.proxyConnectTimeoutMs);
+  const conns = poolFor(inp.group, peer, inp.scheme, inp.r.conf.proxyConnectTimeoutMs, inp.tls);
   // The common case (plain HTTP, no upgrade, a body in hand, in a file, of known length, or none)
   // goes over our own lean HTTP/1 connection; TLS, upgrades and chunked streamed bodies over undici.
   if (inp.scheme === 'http' && inp.upgrade === undefined && conns.lean !== undefined && leanBody(inp)) {

@@ -56,22 +56,22 @@ function peerOf(socket: TLSSocket, fallback: TlsSettings | undefined): Peer {
   // certificate comes without its chain.
   const detailed = socket.getPeerCertificate(true);
   const cert = detailed?.raw ? new X509Certificate(detailed.raw) : undefined;
-  peer = { cert, result: 0, reason: 'ok' };
-  if (cert) {
-    const handle = (socket as TLSSocket & { _handle?: { verifyError?(): (Error & { code?: string }) | null | undefined } })._handle;
-    const err = handle?.verifyError?.();
-    if (err) {
-      peer.result = X509_ERRORS[err.code ?? ''] ?? 1;
-      peer.reason = err.message;
-    } else if (chainLength(detailed) > (((socket as Marked)[HANDSHAKE] ?? fallback)?.verifyDepth ?? 1) + 2) {
-      // ssl_verify_depth (SSL_set_verify_depth; Node has no setting for it): a chain with more than
-      // `depth` intermediates stops short of its trust anchor, which OpenSSL reports as this.
-      peer.result = 20;
-      peer.reason = 'unable to get local issuer certificate';
-    }
-  }
+  peer = { cert, result: 0, reason: 'ok', ...(cert ? verification(socket, detailed, ((socket as Marked)[HANDSHAKE] ?? fallback)?.verifyDepth ?? 1) : {}) };
   (socket as Marked)[PEER] = peer;
   return peer;
+}
+
+/**
+ * SSL_get_verify_result of a TLS connection whose peer sent `detailed`, with nginx's depth limit
+ * (SSL_set_verify_depth; Node has no setting for it): a chain with more than `depth` intermediates
+ * stops short of its trust anchor, which OpenSSL reports as "unable to get local issuer certificate".
+ */
+export function verification(socket: TLSSocket, detailed: DetailedPeerCertificate, depth: number): { result: number; reason: string } {
+  const handle = (socket as TLSSocket & { _handle?: { verifyError?(): (Error & { code?: string }) | null | undefined } })._handle;
+  const err = handle?.verifyError?.();
+  if (err) return { result: X509_ERRORS[err.code ?? ''] ?? 1, reason: err.message };
+  if (chainLength(detailed) > depth + 2) return { result: 20, reason: 'unable to get local issuer certificate' };
+  return { result: 0, reason: 'ok' };
 }
 
 /** The verified chain's length, trust anchor included (Node completes it from the context's store). */

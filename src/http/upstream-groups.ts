@@ -11,6 +11,10 @@ import { makePeer, makePeerList, roundRobinSelector, type Peer, type PeerList, t
 import { chashSelector, hashSelector, ipHashSelector, leastConnSelector, randomSelector } from './upstream-balance.ts';
 import { compiled, evaluate, type VarContext } from './variables.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
+import { tlsConnector, upstreamTlsKey, type UpstreamTls } from './upstream-tls.ts';
+
+/** The pool a peer's last request used, and what it was made for. */
+interface LastPool { scheme: string; connectTimeoutMs: number; tlsKey: string; pool: PeerConns }
 
 export interface GroupRuntime {
   /** The upstream{} name, or `host:port` for an implicit group ($upstream_addr on "no live upstreams"). */
@@ -23,7 +27,7 @@ export interface GroupRuntime {
   keepaliveRequests: number;
   pools: Map<string, PeerConns>;
   /** The pool each peer used last, with what it was made for: most requests find theirs here. */
-  lastPool: Map<Peer, { scheme: string; connectTimeoutMs: number; pool: PeerConns }>;
+  lastPool: Map<Peer, LastPool>;
 }
 
 /**
@@ -714,7 +718,7 @@ export class UpstreamRegistry {
   }
 
   private async build(target: ProxyTarget, explicit: UpstreamGroup | undefined, hasVariables: boolean): Promise<GroupRuntime> {
-    const common = { pools: new Map<string, PeerConns>(), lastPool: new Map<Peer, { scheme: string; connectTimeoutMs: number; pool: PeerConns }>() };
+    const common = { pools: new Map<string, PeerConns>(), lastPool: new Map<Peer, LastPool>() };
     if (explicit) {
       return {
         name: explicit.name, peers: await buildPeers(explicit.servers), method: explicit.method,
@@ -760,18 +764,19 @@ export function selectorFor(g: GroupRuntime, ctx: VarContext): Selector {
 }
 
 /** The connections to a peer; without `keepalive` every request closes its connection. */
-export function poolFor(g: GroupRuntime, peer: Peer, scheme: 'http' | 'https', connectTimeoutMs: number): PeerConns {
+export function poolFor(g: GroupRuntime, peer: Peer, scheme: 'http' | 'https', connectTimeoutMs: number, upstreamTls?: UpstreamTls): PeerConns {
   const last = g.lastPool.get(peer);
-  if (last && last.scheme === scheme && last.connectTimeoutMs === connectTimeoutMs && !last.pool.closed) return last.pool;
-  const key = `${scheme}|${peer.name}|${connectTimeoutMs}`;
+  const tlsKey = upstreamTls ? upstreamTlsKey(upstreamTls) : '';
+  if (last && last.scheme === scheme && last.connectTimeoutMs === connectTimeoutMs && last.tlsKey === tlsKey && !last.pool.closed) return last.pool;
+  const key = `${scheme}|${peer.name}|${connectTimeoutMs}|${tlsKey}`;
   let pool = g.pools.get(key);
   // A request that began before a reload may outlive its state's pools: it gets a fresh one.
   if (!pool || pool.closed) {
     const host = peer.host.includes(':') ? `[${peer.host}]` : peer.host;
     pool = new PeerConns(`${scheme}://${peer.socketPath ? 'localhost' : host}:${peer.port || (scheme === 'https' ? 443 : 80)}`, {
       ...(peer.socketPath ? { socketPath: peer.socketPath } : {}),
-      // nginx does not verify upstream certificates unless proxy_ssl_verify is on.
-      connect: { timeout: connectTimeoutMs, ...(scheme === 'https' ? { rejectUnauthorized: false } : {}) },
+      // TLS as nginx makes it (SNI, verification: upstream-tls.ts).
+      connect: scheme === 'https' && upstreamTls ? tlsConnector(upstreamTls, connectTimeoutMs) : { timeout: connectTimeoutMs },
       pipelining: 1,
       keepAliveTimeout: g.keepalive ? g.keepaliveTimeoutMs : 1,
       keepAliveMaxTimeout: g.keepalive ? g.keepaliveTimeoutMs : 1,
@@ -788,6 +793,6 @@ export function poolFor(g: GroupRuntime, peer: Peer, scheme: 'http' | 'https', c
     });
     g.pools.set(key, pool);
   }
-  g.lastPool.set(peer, { scheme, connectTimeoutMs, pool });
+  g.lastPool.set(peer, { scheme, connectTimeoutMs, tlsKey, pool });
   return pool;
 }

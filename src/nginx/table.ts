@@ -261,14 +261,14 @@ proxy_pass_header HSL 1    arr    S
 proxy_hide_header HSL 1    arr    S
 proxy_ignore_headers HSL + mask:X-Accel-Redirect|X-Accel-Expires|X-Accel-Limit-Rate|X-Accel-Buffering|X-Accel-Charset|Expires|Cache-Control|Set-Cookie|Vary I the X-Accel and caching headers are not acted on
 proxy_http_version HSL 1   enum:1.0|1.1 S
-proxy_ssl_session_reuse HSL f flag I TLS session reuse is Node.js's
+proxy_ssl_session_reuse HSL f flag S
 proxy_ssl_protocols HSL +  mask:SSLv2|SSLv3|TLSv1|TLSv1.1|TLSv1.2|TLSv1.3 I upstream TLS uses Node.js's defaults
 proxy_ssl_ciphers HSL 1    str    I upstream TLS uses Node.js's defaults
-proxy_ssl_name   HSL  1    -      I upstream certificates are not verified (see proxy_ssl_verify)
-proxy_ssl_server_name HSL f flag  I upstream TLS uses Node.js's defaults
-proxy_ssl_verify HSL  f    flag   U upstream certificates are not verified: such a location answers 502
-proxy_ssl_verify_depth HSL 1 num  I upstream certificates are not verified (see proxy_ssl_verify)
-proxy_ssl_trusted_certificate HSL 1 str I upstream certificates are not verified (see proxy_ssl_verify)
+proxy_ssl_name   HSL  1    -      S
+proxy_ssl_server_name HSL f flag  S
+proxy_ssl_verify HSL  f    flag   S
+proxy_ssl_verify_depth HSL 1 num  S
+proxy_ssl_trusted_certificate HSL 1 str S
 proxy_ssl_certificate HSL 1 -     U no client certificate is presented to upstreams
 proxy_ssl_certificate_key HSL 1 - I no client certificate is presented to upstreams (see proxy_ssl_certificate)
 proxy_ssl_password_file HSL 1 -   U encrypted upstream client keys are not supported

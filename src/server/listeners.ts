@@ -58,7 +58,7 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
   const counters = new StubStatusCounters();
   const zones = cluster.isWorker ? workerZones(counters, log) : new LocalZoneClient(undefined, counters);
   // Upstream pools and balancer state are keyed by the state's groups: a swap gets fresh ones.
-  const proxy = createProxyHandler({ errorLog: log });
+  const proxy = createProxyHandler({ errorLog: log, pems: () => current.pems });
   const handler = createRequestHandler(getState, { logFiles, errorLog: log, zones, proxy });
   const upgrade = createUpgradeListener(handler); // websockets arrive as 'upgrade', not 'request'
   const clientError = createClientErrorHandler(getState, logFiles);

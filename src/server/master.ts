@@ -7,7 +7,7 @@ import { chmodSync, chownSync, closeSync, mkdirSync, openSync, readFileSync, sta
 import path from 'node:path';
 import { loadConfig } from '../nginx/parser.ts';
 import { errnoSuffix, errnoText } from '../nginx/errno.ts';
-import { ConfError, type LoadedConfig } from '../nginx/types.ts';
+import { ConfError, type ConfNode, type LoadedConfig } from '../nginx/types.ts';
 import { convert, type RoutingState } from '../config/convert.ts';
 import type { LocationLevel } from '../config/state.ts';
 import { daemonize, isDaemonChild, reportToCaller } from './daemon.ts';
@@ -353,6 +353,18 @@ function readVerifyFiles(state: RoutingState): Record<string, string> {
     if (!marker.test(text)) throw new ConfError(`${call}("${file}") failed (SSL: error:05800088:x509 certificate routines::no certificate or crl found)`);
     out[file] = text;
   };
+  // ngx_http_proxy_set_ssl loads proxy_ssl_trusted_certificate where proxy_ssl_verify is on.
+  const proxyFiles: string[] = [];
+  let proxyVerify = false;
+  const walk = (nodes: readonly ConfNode[]) => {
+    for (const n of nodes) {
+      if (n.directive === 'proxy_ssl_trusted_certificate') proxyFiles.push(path.resolve(state.paths.confPrefix, n.args[0]!));
+      if (n.directive === 'proxy_ssl_verify' && n.args[0]?.toLowerCase() === 'on') proxyVerify = true;
+      if (n.block) walk(n.block);
+    }
+  };
+  walk(state.httpDirectives ?? []);
+  if (proxyVerify) for (const file of proxyFiles) read(file, 'SSL_CTX_load_verify_locations', /-----BEGIN (TRUSTED )?CERTIFICATE-----/);
   for (const { tls } of state.tls) {
     if (tls.verifyClient && tls.clientCertificate) read(tls.clientCertificate, 'SSL_CTX_load_verify_locations', /-----BEGIN (TRUSTED )?CERTIFICATE-----/);
     if (tls.trustedCertificate) read(tls.trustedCertificate, 'SSL_CTX_load_verify_locations', /-----BEGIN (TRUSTED )?CERTIFICATE-----/);

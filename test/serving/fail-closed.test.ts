@@ -3,9 +3,9 @@
 //   memcached_pass): their backends here refuse connections, so nginx answers 502; bext answers 502
 //   too, and never the files under the location's root. Before, such a location fell through to the
 //   static handler: a PHP site's scripts, secrets included, went out as text.
-// - ssl_verify_client on: bext requests no client certificate, so it refuses every request as nginx
-//   refuses one without a certificate (before, the server was open to all).
-// - proxy_ssl_verify on: bext does not verify upstream certificates, so it does not connect (502).
+// - ssl_verify_client on without a client certificate, and proxy_ssl_verify on to a dead upstream:
+//   refused as nginx refuses them. (Both were failed closed this way before bext implemented them;
+//   client-cert.test.ts and test/proxy/upstream-tls.test.ts test them working.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { haveNginx, refusedPort } from '../http/oracle.ts';
