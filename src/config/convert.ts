@@ -100,7 +100,6 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
   for (const b of built) {
     if (b.server.listenKeys.some((k) => sslKeys.has(k))) b.server.tls = b.tls;
   }
-  checkClientVerification(built.map((b) => b.tls));
   checkDefaultCertificates(listens, tables);
   for (const ref of ctx.zoneRefs) {
     const known = ref.kind === 'req' ? zones.req.has(ref.zone) : zones.conn.has(ref.zone);
@@ -134,19 +133,6 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
 function lastFlag(nodes: readonly ConfNode[], name: string): boolean | undefined {
   const n = nodes.filter((x) => x.directive === name).pop();
   return n ? n.args[0]!.toLowerCase() === 'on' : undefined;
-}
-
-/**
- * ngx_http_ssl_merge_srv_conf: a server with a TLS context (a certificate, or ssl_reject_handshake)
- * that verifies clients against a CA needs ssl_client_certificate; nginx names no position.
- */
-function checkClientVerification(settings: readonly TlsSettings[]): void {
-  for (const t of settings) {
-    if (!t.certificates.length && !t.rejectHandshake) continue;
-    if (t.verifyClient && t.verifyClient !== 'optional_no_ca' && !t.clientCertificate) {
-      throw new ConfError('no ssl_client_certificate for ssl_verify_client');
-    }
-  }
 }
 
 /**

@@ -2,7 +2,7 @@
 // way nginx's merge_loc_conf callbacks do: a scalar not set here takes the parent's; array
 // directives (add_header, proxy_set_header, error_page, access_log, allow/deny, limit_req …) are
 // inherited only when this level defines none of that directive.
-import { ConfError, type ConfNode } from '../nginx/types.ts';
+import type { ConfNode } from '../nginx/types.ts';
 import { parseIfCondition } from '../nginx/if-condition.ts';
 import { parseFlag, parseOffset, parseSize, parseTime, parseUrl, upstreamUrl } from '../nginx/values.ts';
 import { confError, fullPath, hasVariables, warn, type ConvertContext } from './context.ts';
@@ -270,10 +270,6 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
   if (psh.length) conf.proxySetHeaders = psh.map((n) => ({ name: n.args[0]!, value: n.args[1] ?? '' }));
   const sslNodes = PROXY_SSL.map((d) => last(byName, d));
   if (sslNodes.some((n) => n)) conf.proxySsl = proxySsl(conf.proxySsl, sslNodes, ctx.paths.confPrefix);
-  // ngx_http_proxy_set_ssl, for https (or variable) proxy_pass: verification needs CAs to verify with.
-  if (pp && conf.proxySsl.verify && !conf.proxySsl.trustedCertificate && /^(https:|.*\$)/i.test(pp.args[0]!)) {
-    throw new ConfError('no proxy_ssl_trusted_certificate for proxy_ssl_verify');
-  }
   const phv = last(byName, 'proxy_http_version');
   if (phv) conf.proxyHttpVersion = phv.args[0]!;
   const pr = own(byName, 'proxy_redirect');
@@ -506,15 +502,21 @@ const PROXY_URI_FORBIDDEN =
   '"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block';
 
 /** Parses `proxy_pass URL` like ngx_http_proxy_pass (no DNS: hosts are resolved when serving). */
-const PROXY_SSL = ['proxy_ssl_verify', 'proxy_ssl_trusted_certificate', 'proxy_ssl_verify_depth', 'proxy_ssl_name', 'proxy_ssl_server_name'] as const;
+const PROXY_SSL = [
+  'proxy_ssl_verify', 'proxy_ssl_trusted_certificate', 'proxy_ssl_verify_depth', 'proxy_ssl_name', 'proxy_ssl_server_name',
+  'proxy_ssl_certificate', 'proxy_ssl_certificate_key',
+] as const;
 
-function proxySsl(parent: ProxySsl, [verify, trusted, depth, name, serverName]: (ConfNode | undefined)[], confPrefix: string): ProxySsl {
+function proxySsl(parent: ProxySsl, [verify, trusted, depth, name, serverName, cert, key]: (ConfNode | undefined)[], confPrefix: string): ProxySsl {
   const s: ProxySsl = { ...parent };
   if (verify) s.verify = flag(verify);
   if (trusted) s.trustedCertificate = fullPath(confPrefix, trusted.args[0]!);
   if (depth) s.verifyDepth = Number(depth.args[0]);
   if (name) s.name = name.args[0]!;
   if (serverName) s.serverName = flag(serverName);
+  // An empty proxy_ssl_certificate turns an inherited one off.
+  if (cert) s.certificate = cert.args[0] ? fullPath(confPrefix, cert.args[0]) : undefined;
+  if (key) s.certificateKey = fullPath(confPrefix, key.args[0]!);
   return s;
 }
 

@@ -95,6 +95,9 @@ export interface ProxySsl {
   name?: string;
   /** proxy_ssl_server_name: send the name as SNI (never an IP address). */
   serverName: boolean;
+  /** proxy_ssl_certificate and _key: the client certificate presented to the upstream (full paths). */
+  certificate?: string;
+  certificateKey?: string;
 }
 
 export interface ProxyPass {

@@ -210,8 +210,11 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
   function upstreamTls(r: RequestState, plan: Plan, target: ProxyTarget): UpstreamTls {
     const ssl = r.conf.proxySsl;
     const name = sslName(plan.sslName ? evaluate(plan.sslName, proxyVarContext(r.ctx, target, undefined)) : target.host);
-    const ca = ssl.verify && ssl.trustedCertificate !== undefined ? opts.pems?.()[ssl.trustedCertificate] : undefined;
-    return { ssl, name, ...(ca !== undefined ? { ca } : {}), sessionReuse: plan.sslSessionReuse };
+    const pems = opts.pems?.() ?? {};
+    const ca = ssl.verify && ssl.trustedCertificate !== undefined ? pems[ssl.trustedCertificate] : undefined;
+    const cert = ssl.certificate !== undefined ? pems[ssl.certificate] : undefined;
+    const key = ssl.certificateKey !== undefined ? pems[ssl.certificateKey] : undefined;
+    return { ssl, name, ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined && key !== undefined ? { cert: { cert, key } } : {}), sessionReuse: plan.sslSessionReuse };
   }
 
   function proxy(req: IncomingMessage, res: ServerResponse, r: RequestState, plan: Plan, target: ProxyTarget, group: GroupRuntime): Promise<ContentOutcome> {

@@ -3,7 +3,8 @@
 // to proxy_ssl_trusted_certificate within proxy_ssl_verify_depth and the certificate must match
 // the name (proxy_ssl_name, else the proxy_pass host), or the try fails as an upstream error
 // ("… while SSL handshaking to upstream") and the next peer is tried. Sessions are reused per
-// upstream address (proxy_ssl_session_reuse, on by default).
+// upstream address (proxy_ssl_session_reuse, on by default). proxy_ssl_certificate is presented
+// when the upstream asks for a client certificate.
 import { isIP } from 'node:net';
 import tls, { type DetailedPeerCertificate } from 'node:tls';
 import { errors, type buildConnector } from 'undici';
@@ -17,12 +18,15 @@ export interface UpstreamTls {
   name: string;
   /** proxy_ssl_trusted_certificate's PEM text, when verifying. */
   ca?: string;
+  /** proxy_ssl_certificate and _key's PEM texts. */
+  cert?: { cert: string; key: string };
   sessionReuse: boolean;
 }
 
 /** Pools are kept per peer and per these (connections made differently are not shared). */
 export function upstreamTlsKey(t: UpstreamTls): string {
-  return `${t.name}|${t.ssl.serverName ? 1 : 0}|${t.ssl.verify ? `${t.ssl.trustedCertificate}|${t.ssl.verifyDepth}` : '-'}|${t.sessionReuse ? 1 : 0}`;
+  const verify = t.ssl.verify ? `${t.ssl.trustedCertificate}|${t.ssl.verifyDepth}` : '-';
+  return `${t.name}|${t.ssl.serverName ? 1 : 0}|${verify}|${t.cert ? t.ssl.certificate : '-'}|${t.sessionReuse ? 1 : 0}`;
 }
 
 /** An error the proxy reports as nginx's line for a failed upstream handshake check. */
@@ -73,6 +77,7 @@ export function tlsConnector(t: UpstreamTls, connectTimeoutMs: number): buildCon
       port: Number(opts.port) || 443,
       ...(servername ? { servername } : {}),
       ...(t.ssl.verify && t.ca !== undefined ? { ca: t.ca } : {}),
+      ...(t.cert ?? {}),
       ...(offered ? { session: offered.session } : {}),
       // The checks are nginx's, made below once the handshake is done.
       rejectUnauthorized: false,

@@ -1,6 +1,7 @@
-// The certificate checks nginx makes when the http block is complete (ngx_http_ssl_module).
-// At merge time, per server: `ssl on` needs a certificate (at the `ssl` line), every certificate
-// needs a key, and the files are loaded (errors without a position, OpenSSL 3's texts for a
+// The certificate checks nginx makes when the http block is complete (ngx_http_ssl_module, and
+// the proxy module's TLS). At merge time, per server: `ssl on` needs a certificate (at the `ssl`
+// line), every certificate needs a key, and the files are loaded, with the CA and CRL lists of
+// client verification; per https proxy_pass, its CA list and client certificate (errors without a position, OpenSSL 3's texts for a
 // missing file or a file without the PEM block). At postconfiguration: the default server of every
 // address that has a `listen … ssl` needs a certificate (at that server's line), unless it sets
 // `ssl_reject_handshake on`. Certificates are inherited from http{}.
@@ -35,12 +36,84 @@ export function checkSslMerge(http: ConfNode[], confPrefix: string, loadFiles: b
     if (keys.length < certs.length) {
       throw new ConfError(`no "ssl_certificate_key" is defined for certificate "${certs[keys.length].args[0]}"`);
     }
-    if (!loadFiles) continue;
-    certs.forEach((cert, i) => {
-      checkPemFile(cert.args[0], confPrefix, 'certificate');
-      checkPemFile(keys[i].args[0], confPrefix, 'certificate key');
-    });
+    if (loadFiles) {
+      certs.forEach((cert, i) => {
+        checkPemFile(cert.args[0], confPrefix, 'certificate');
+        checkPemFile(keys[i].args[0], confPrefix, 'certificate key');
+      });
+    }
+    checkClientVerification(server.block, http, confPrefix, loadFiles);
   }
+  checkProxySsl(http, confPrefix, loadFiles);
+}
+
+/** A single-value directive's value in a server, else in http{}. */
+const inherited = (server: ConfNode[], http: ConfNode[], directive: string): string | undefined =>
+  (has(server, directive) ?? has(http, directive))?.args[0];
+
+const CERTIFICATES = /-----BEGIN (TRUSTED )?CERTIFICATE-----/;
+
+/**
+ * ngx_http_ssl_merge_srv_conf for a server with a certificate: verifying clients needs
+ * ssl_client_certificate (unless optional_no_ca); its CAs, ssl_trusted_certificate's and ssl_crl's
+ * lists are loaded.
+ */
+function checkClientVerification(server: ConfNode[], http: ConfNode[], confPrefix: string, loadFiles: boolean): void {
+  const verify = inherited(server, http, 'ssl_verify_client')?.toLowerCase() ?? 'off';
+  const client = inherited(server, http, 'ssl_client_certificate');
+  if (verify !== 'off' && verify !== 'optional_no_ca' && client === undefined) throw new ConfError('no ssl_client_certificate for ssl_verify_client');
+  if (!loadFiles) return;
+  if (verify !== 'off' && client !== undefined) checkListFile(client, confPrefix, 'SSL_CTX_load_verify_locations', CERTIFICATES);
+  const trusted = inherited(server, http, 'ssl_trusted_certificate');
+  if (trusted !== undefined) checkListFile(trusted, confPrefix, 'SSL_CTX_load_verify_locations', CERTIFICATES);
+  const crl = inherited(server, http, 'ssl_crl');
+  if (crl !== undefined) checkListFile(crl, confPrefix, 'X509_LOOKUP_load_file', /-----BEGIN X509 CRL-----/);
+}
+
+const PROXY_SSL = ['proxy_ssl_verify', 'proxy_ssl_trusted_certificate', 'proxy_ssl_certificate', 'proxy_ssl_certificate_key'];
+
+/**
+ * ngx_http_proxy_set_ssl, for every block whose proxy_pass is https (or has variables): verifying
+ * needs proxy_ssl_trusted_certificate, a client certificate needs its key, and the files load.
+ */
+function checkProxySsl(nodes: ConfNode[], confPrefix: string, loadFiles: boolean, outer: Record<string, string | undefined> = {}): void {
+  const here = { ...outer };
+  for (const d of PROXY_SSL) {
+    const own = has(nodes, d);
+    if (own) here[d] = own.args[0];
+  }
+  const pass = has(nodes, 'proxy_pass')?.args[0];
+  if (pass !== undefined && /^https:\/\/|\$/i.test(pass)) {
+    const trusted = here.proxy_ssl_trusted_certificate;
+    if (here.proxy_ssl_verify?.toLowerCase() === 'on') {
+      if (trusted === undefined) throw new ConfError('no proxy_ssl_trusted_certificate for proxy_ssl_verify');
+      if (loadFiles) checkListFile(trusted, confPrefix, 'SSL_CTX_load_verify_locations', CERTIFICATES);
+    }
+    const cert = here.proxy_ssl_certificate;
+    if (cert !== undefined && cert !== '') {
+      const key = here.proxy_ssl_certificate_key;
+      if (key === undefined) throw new ConfError(`no "proxy_ssl_certificate_key" is defined for certificate "${cert}"`);
+      if (loadFiles) {
+        checkPemFile(cert, confPrefix, 'certificate');
+        checkPemFile(key, confPrefix, 'certificate key');
+      }
+    }
+  }
+  for (const n of nodes) if (n.block && n.directive !== 'upstream' && n.directive !== 'map' && n.directive !== 'types') checkProxySsl(n.block, confPrefix, loadFiles, here);
+}
+
+/** A CA or CRL list nginx loads with OpenSSL: its errors for a missing file or one without entries. */
+function checkListFile(name: string, confPrefix: string, call: string, marker: RegExp): void {
+  const path = name.startsWith('/') ? name : confPrefix + name;
+  let text: string;
+  try {
+    text = readFileSync(path, 'latin1');
+  } catch (err) {
+    const errno = Math.abs((err as NodeJS.ErrnoException).errno ?? 0);
+    const sys = `error:8${errno.toString(16).toUpperCase().padStart(7, '0')}:system library::${errnoText(err)}:calling fopen(${path}, r)`;
+    throw new ConfError(`${call}("${path}") failed (SSL: ${sys} error:10000080:BIO routines::no such file error:05880002:x509 certificate routines::system lib)`);
+  }
+  if (!marker.test(text)) throw new ConfError(`${call}("${path}") failed (SSL: error:05800088:x509 certificate routines::no certificate or crl found)`);
 }
 
 /** ngx_ssl_certificate's loading errors for the two cases we can tell without OpenSSL. */

@@ -269,8 +269,8 @@ proxy_ssl_server_name HSL f flag  S
 proxy_ssl_verify HSL  f    flag   S
 proxy_ssl_verify_depth HSL 1 num  S
 proxy_ssl_trusted_certificate HSL 1 str S
-proxy_ssl_certificate HSL 1 -     U no client certificate is presented to upstreams
-proxy_ssl_certificate_key HSL 1 - I no client certificate is presented to upstreams (see proxy_ssl_certificate)
+proxy_ssl_certificate HSL 1 -     S
+proxy_ssl_certificate_key HSL 1 - S
 proxy_ssl_password_file HSL 1 -   U encrypted upstream client keys are not supported
 proxy_ssl_crl    HSL  1    str    U certificate revocation lists are not supported
 

@@ -6,7 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { chmodSync, chownSync, closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../nginx/parser.ts';
-import { errnoSuffix, errnoText } from '../nginx/errno.ts';
+import { errnoSuffix } from '../nginx/errno.ts';
 import { ConfError, type ConfNode, type LoadedConfig } from '../nginx/types.ts';
 import { convert, type RoutingState } from '../config/convert.ts';
 import type { LocationLevel } from '../config/state.ts';
@@ -58,7 +58,7 @@ export class Master {
     if (this.opts.pidFile) settings.pidFile = this.opts.pidFile;
     const config: WorkerConfig = {
       loaded: { tree: loaded.tree, paths: loaded.paths },
-      certificates: { ...readCertificates(loaded), ...readVerifyFiles(state) },
+      certificates: { ...readCertificates(loaded), ...readTlsFiles(state) },
       user: settings.user && resolveUser(settings.user),
       shutdownTimeoutMs: settings.shutdownTimeoutMs,
     };
@@ -334,41 +334,33 @@ function readCertificates(loaded: LoadedConfig): Record<string, string> {
 }
 
 /**
- * The CA certificates and revocation lists the TLS servers verify clients with, read as root like
- * the keys (ngx_ssl_client_certificate, ngx_ssl_trusted_certificate, ngx_ssl_crl), with OpenSSL's
- * error text as nginx prints it. ssl_client_certificate is read only where clients are verified.
+ * The other TLS files the workers need, read as root like the keys: the CA lists and CRLs servers
+ * verify clients with, and for https upstreams the CA lists and client certificates. The parser
+ * has checked that they load (ssl-checks.ts), as nginx does at merge time.
  */
-function readVerifyFiles(state: RoutingState): Record<string, string> {
-  const out: Record<string, string> = {};
-  const read = (file: string, call: string, marker: RegExp) => {
-    if (file in out) return;
-    let text: string;
-    try {
-      text = readFileSync(file, 'latin1');
-    } catch (err) {
-      const errno = ((err as NodeJS.ErrnoException).errno ?? 0) * -1;
-      const sys = `error:8${errno.toString(16).toUpperCase().padStart(7, '0')}:system library::${errnoText(err)}:calling fopen(${file}, r)`;
-      throw new ConfError(`${call}("${file}") failed (SSL: ${sys} error:10000080:BIO routines::no such file error:05880002:x509 certificate routines::system lib)`);
-    }
-    if (!marker.test(text)) throw new ConfError(`${call}("${file}") failed (SSL: error:05800088:x509 certificate routines::no certificate or crl found)`);
-    out[file] = text;
-  };
-  // ngx_http_proxy_set_ssl loads proxy_ssl_trusted_certificate where proxy_ssl_verify is on.
-  const proxyFiles: string[] = [];
-  let proxyVerify = false;
+function readTlsFiles(state: RoutingState): Record<string, string> {
+  const files = new Set<string>();
+  for (const { tls } of state.tls) {
+    if (tls.verifyClient && tls.clientCertificate) files.add(tls.clientCertificate);
+    if (tls.trustedCertificate) files.add(tls.trustedCertificate);
+    if (tls.crl) files.add(tls.crl);
+  }
   const walk = (nodes: readonly ConfNode[]) => {
     for (const n of nodes) {
-      if (n.directive === 'proxy_ssl_trusted_certificate') proxyFiles.push(path.resolve(state.paths.confPrefix, n.args[0]!));
-      if (n.directive === 'proxy_ssl_verify' && n.args[0]?.toLowerCase() === 'on') proxyVerify = true;
+      if (/^proxy_ssl_(trusted_certificate|certificate|certificate_key)$/.test(n.directive) && !n.args[0]!.includes('$')) {
+        files.add(path.resolve(state.paths.confPrefix, n.args[0]!));
+      }
       if (n.block) walk(n.block);
     }
   };
   walk(state.httpDirectives ?? []);
-  if (proxyVerify) for (const file of proxyFiles) read(file, 'SSL_CTX_load_verify_locations', /-----BEGIN (TRUSTED )?CERTIFICATE-----/);
-  for (const { tls } of state.tls) {
-    if (tls.verifyClient && tls.clientCertificate) read(tls.clientCertificate, 'SSL_CTX_load_verify_locations', /-----BEGIN (TRUSTED )?CERTIFICATE-----/);
-    if (tls.trustedCertificate) read(tls.trustedCertificate, 'SSL_CTX_load_verify_locations', /-----BEGIN (TRUSTED )?CERTIFICATE-----/);
-    if (tls.crl) read(tls.crl, 'X509_LOOKUP_load_file', /-----BEGIN X509 CRL-----/);
+  const out: Record<string, string> = {};
+  for (const file of files) {
+    try {
+      out[file] = readFileSync(file, 'latin1');
+    } catch {
+      // Not a file nginx loads (the parser checked those): a proxy_pass that is not https.
+    }
   }
   return out;
 }

@@ -42,6 +42,8 @@ const cases: [string, string, string][] = [
     'no ssl_client_certificate for ssl_verify_client'],
   ['verified upstream without a CA', 'server { listen 18091;\nlocation / { proxy_pass https://127.0.0.1:1; proxy_ssl_verify on; } }',
     'no proxy_ssl_trusted_certificate for proxy_ssl_verify'],
+  ['upstream client certificate without a key', 'server { listen 18091;\nlocation / { proxy_pass https://127.0.0.1:1; proxy_ssl_certificate c.pem; } }',
+    'no "proxy_ssl_certificate_key" is defined for certificate "c.pem"'],
   ['empty upstream', 'upstream u { }\nserver { listen 18091; }', 'no servers are inside upstream in FILE:4'],
   ['combined redefined', 'log_format combined x;', 'duplicate "log_format" name "combined" in FILE:4'],
   ['unknown log format', 'server { listen 18091; access_log /dev/null foo; }', 'unknown log format "foo" in FILE:4'],

@@ -1,5 +1,6 @@
 // Differential: proxy_pass to https upstreams with proxy_ssl_verify, proxy_ssl_trusted_certificate,
-// proxy_ssl_verify_depth, proxy_ssl_name and proxy_ssl_server_name, against real nginx. The
+// proxy_ssl_verify_depth, proxy_ssl_name, proxy_ssl_server_name and proxy_ssl_certificate, against
+// real nginx. The
 // upstreams are https servers in this process (certificates from test/serving/pki.ts) that answer
 // with the SNI name they saw; the answers and the error log's lines must be nginx's.
 import { test, before, after } from 'node:test';
@@ -17,11 +18,16 @@ let pair: Pair | undefined;
 const upstreams: https.Server[] = [];
 const ports: Record<string, number> = {};
 
-/** An https upstream with `cert`: it answers with the SNI name it was sent ("none" without). */
-async function upstream(name: string, dir: string, cert: string, key: string): Promise<void> {
-  const server = https.createServer({ cert: readFileSync(join(dir, cert)), key: readFileSync(join(dir, key)) }, (req, res) => {
-    const sni = (req.socket as TLSSocket).servername;
-    res.end(`${name} sni=${sni || 'none'} ${req.url}\n`);
+/**
+ * An https upstream with `cert`: it answers with the SNI name it was sent ("none" without); one that
+ * asks for client certificates (`clientCa`) adds the one it got.
+ */
+async function upstream(name: string, dir: string, cert: string, key: string, clientCa?: string): Promise<void> {
+  const asks = clientCa ? { requestCert: true, rejectUnauthorized: false, ca: readFileSync(join(dir, clientCa)) } : {};
+  const server = https.createServer({ cert: readFileSync(join(dir, cert)), key: readFileSync(join(dir, key)), ...asks }, (req, res) => {
+    const socket = req.socket as TLSSocket;
+    const client = clientCa ? ` client=${socket.getPeerCertificate().subject?.CN ?? 'none'} authorized=${socket.authorized}` : '';
+    res.end(`${name} sni=${socket.servername || 'none'}${client} ${req.url}\n`);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   upstreams.push(server);
@@ -41,6 +47,7 @@ before(async () => {
   await upstream('deep2', dir, 'deepchain.crt', 'deep.key');
   // The SNI cases each have their own peer: a resumed session reports its first handshake's name.
   for (const name of ['sni', 'sni-var', 'sni-ip']) await upstream(name, dir, 'backend.crt', 'backend.key');
+  for (const name of ['client', 'no-client']) await upstream(name, dir, 'backend.crt', 'backend.key', 'root.crt');
   const verify = `proxy_ssl_verify on; proxy_ssl_trusted_certificate ${dir}/root.crt;`;
   const loc = (path: string, up: string, extra: string) => `location /${path}/ { proxy_pass https://127.0.0.1:${ports[up]}/; ${extra} }`;
   pair = await startPair(wrapConfig(`
@@ -57,6 +64,8 @@ before(async () => {
     ${loc('sni', 'sni', `${verify} proxy_ssl_name backend.test; proxy_ssl_server_name on;`)}
     ${loc('sni-var', 'sni-var', `proxy_ssl_name $http_x_name:8443; proxy_ssl_server_name on;`)}
     ${loc('sni-ip', 'sni-ip', 'proxy_ssl_server_name on;')}
+    ${loc('client', 'client', `proxy_ssl_certificate ${dir}/bob.crt; proxy_ssl_certificate_key ${dir}/bob.key;`)}
+    ${loc('no-client', 'no-client', '')}
     location /pair/ { proxy_pass https://pair/; ${verify} proxy_ssl_name backend.test; }
   }`), makeSite({}), ['P1']);
 });
@@ -86,7 +95,7 @@ test('proxy_ssl_verify, its CA, depth and name, and the SNI name sent: answers a
   const seen: Record<string, string> = {};
   for (const [path, headers] of [
     ['/good/a', ''], ['/fake/a', ''], ['/wrong-name/a', ''], ['/ip-name/a', ''], ['/deep/a', ''], ['/too-deep/a', ''],
-    ['/unverified/a', ''], ['/sni/a', ''], ['/sni-var/a', 'X-Name: named.test\r\n'], ['/sni-ip/a', ''], ['/pair/a', ''], ['/pair/b', ''],
+    ['/unverified/a', ''], ['/sni/a', ''], ['/sni-var/a', 'X-Name: named.test\r\n'], ['/sni-ip/a', ''], ['/client/a', ''], ['/no-client/a', ''], ['/pair/a', ''], ['/pair/b', ''],
   ] as const) {
     const [n, b] = [await get(p.nginx.ports.P1!, path, headers), await get(p.bext.ports.P1!, path, headers)];
     assert.equal(b, n, path);
@@ -103,6 +112,9 @@ test('proxy_ssl_verify, its CA, depth and name, and the SNI name sent: answers a
     '/sni/a': 'HTTP/1.1 200 OK sni sni=backend.test /a',
     '/sni-var/a': 'HTTP/1.1 200 OK sni-var sni=named.test /a',
     '/sni-ip/a': 'HTTP/1.1 200 OK sni-ip sni=none /a',
+    // proxy_ssl_certificate: bob's (under an intermediate the upstream does not know).
+    '/client/a': 'HTTP/1.1 200 OK client sni=none client=bob authorized=false /a',
+    '/no-client/a': 'HTTP/1.1 200 OK no-client sni=none client=none authorized=false /a',
     // The self-signed peer fails its check and the next one answers (both requests, round-robin).
     '/pair/a': 'HTTP/1.1 200 OK good sni=none /a',
     '/pair/b': 'HTTP/1.1 200 OK good sni=none /b',

@@ -169,7 +169,7 @@ test('HTTP/2: the client certificate of the session is verified and seen', { ski
   }
 });
 
-test('a CA file or CRL that cannot be read stops the start with nginx\'s line', { skip: !haveNginx }, async () => {
+test('a CA file, CRL or upstream certificate that cannot be read stops the start with nginx\'s line', { skip: !haveNginx }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bext-pki-conf-'));
   writeFileSync(join(dir, 'empty.pem'), 'no certificate here\n');
   const conf = join(dir, 'nginx.conf');
@@ -188,6 +188,8 @@ test('a CA file or CRL that cannot be read stops the start with nginx\'s line', 
     `ssl_trusted_certificate ${dir}/missing.crt;`,
     `ssl_crl ${dir}/missing.crl;`,
     'ssl_verify_client optional;',
+    `location / { proxy_pass https://127.0.0.1:1; proxy_ssl_verify on; proxy_ssl_trusted_certificate ${dir}/missing.crt; }`,
+    `location / { proxy_pass https://127.0.0.1:1; proxy_ssl_certificate ${dir}/missing.crt; proxy_ssl_certificate_key ${pki}/alice.key; }`,
   ]) {
     const theirs = first(extra, ['/usr/sbin/nginx']);
     assert.equal(first(extra, BEXT_COMMAND), theirs, extra);
