@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { haveNginx, makeSite, send, startPair, wrapConfig, type Pair } from '../serving/harness.ts';
+import { errorLinesOf, haveNginx, makeSite, send, startPair, wrapConfig, type Pair } from '../serving/harness.ts';
 import { makePki } from '../serving/pki.ts';
 
 let pair: Pair | undefined;
@@ -119,5 +119,5 @@ test('proxy_ssl_verify, its CA, depth and name, and the SNI name sent: answers a
     '/pair/a': 'HTTP/1.1 200 OK good sni=none /a',
     '/pair/b': 'HTTP/1.1 200 OK good sni=none /b',
   });
-  assert.deepEqual(upstreamLines(p.bext.errorLog(), p.bext.ports.P1!), upstreamLines(p.nginx.errorLog(), p.nginx.ports.P1!));
+  assert.deepEqual(...(await errorLinesOf(p, (log, inst) => upstreamLines(log, inst.ports.P1!))));
 });

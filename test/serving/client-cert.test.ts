@@ -13,7 +13,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { BEXT_COMMAND, haveNginx, makeSite, startPair, wrapConfig, type Pair } from './harness.ts';
+import { BEXT_COMMAND, errorLinesOf, haveNginx, makeSite, startPair, wrapConfig, type Pair } from './harness.ts';
 import { makePki } from './pki.ts';
 
 let pair: Pair | undefined;
@@ -107,7 +107,7 @@ test('ssl_verify_client, depth, trusted CAs and CRLs: every answer and log line 
   assert.equal(seen.get('P3 revoked'), 'HTTP/1.1 400 Bad Request ');
   assert.equal(seen.get('P4 self'), 'HTTP/1.1 200 OK FAILED:self-signed');
   assert.equal(seen.get('P6 mallory'), 'HTTP/1.1 200 OK SUCCESS');
-  assert.deepEqual(certLines(p.bext.errorLog(), p.bext.ports), certLines(p.nginx.errorLog(), p.nginx.ports));
+  assert.deepEqual(...(await errorLinesOf(p, (log, inst) => certLines(log, inst.ports))));
 });
 
 test('the $ssl_client_* certificate texts and a plain HTTP request\'s variables are as nginx\'s', { skip: !haveNginx }, async () => {
@@ -145,7 +145,7 @@ test('SNI picks the server that asks for a certificate; a Host that differs from
     statuses.push(n.split(' ')[1]!);
   }
   assert.deepEqual(statuses, ['200', '400', '200', '421', '200', '400', '400', '400']);
-  assert.deepEqual(certLines(p.bext.errorLog(), p.bext.ports), certLines(p.nginx.errorLog(), p.nginx.ports));
+  assert.deepEqual(...(await errorLinesOf(p, (log, inst) => certLines(log, inst.ports))));
 });
 
 test('HTTP/2: the client certificate of the session is verified and seen', { skip: !haveNginx }, async () => {

@@ -413,6 +413,20 @@ export function makeSite(files: Record<string, string | Buffer>): string {
   return site;
 }
 
+/**
+ * The error-log lines `pick` finds in bext's log and in nginx's, once bext's have caught up: its
+ * workers' lines reach the file a moment after the response, nginx's before it.
+ */
+export async function errorLinesOf(pair: Pair, pick: (log: string, inst: Instance) => string[]): Promise<[string[], string[]]> {
+  const theirs = pick(pair.nginx.errorLog(), pair.nginx);
+  let ours = pick(pair.bext.errorLog(), pair.bext);
+  for (let i = 0; i < 40 && ours.length < theirs.length; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    ours = pick(pair.bext.errorLog(), pair.bext);
+  }
+  return [ours, theirs];
+}
+
 /** Self-signed certificate for `cn` (with the name as a SAN), written into `dir`. */
 export async function makeCert(dir: string, cn: string): Promise<{ cert: string; key: string }> {
   const cert = join(dir, `${cn}.crt`);
