@@ -17,6 +17,8 @@ export interface MainSettings {
   daemon: boolean;
   masterProcess: boolean;
   errorLogs: LogTarget[];
+  /** events { worker_connections } (512 by default): each worker's connection slots. */
+  workerConnections: number;
 }
 
 export interface LogTarget {

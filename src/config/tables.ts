@@ -21,6 +21,7 @@ export function mainSettings(tree: readonly ConfNode[], prefix: string): MainSet
   const daemon = lastOf(tree, 'daemon');
   const master = lastOf(tree, 'master_process');
   const logs = tree.filter((n) => n.directive === 'error_log');
+  const wc = lastOf(tree.find((n) => n.directive === 'events')?.block ?? [], 'worker_connections');
   let workerProcesses: MainSettings['workerProcesses'] = 1;
   if (wp) {
     const v = wp.args[0]!;
@@ -38,6 +39,7 @@ export function mainSettings(tree: readonly ConfNode[], prefix: string): MainSet
     daemon: daemon ? daemon.args[0]!.toLowerCase() === 'on' : true,
     masterProcess: master ? master.args[0]!.toLowerCase() === 'on' : true,
     errorLogs: logs.length ? logs.map((n) => logTarget(n, prefix)) : [{ path: DEFAULT_ERROR_LOG }],
+    workerConnections: wc ? Number(wc.args[0]) : 512,
   };
 }
 

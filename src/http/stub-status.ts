@@ -71,6 +71,11 @@ export class StubStatusCounters {
     server.on('secureConnection', (socket: Socket) => this.alias(socket));
   }
 
+  /** A connection closed at once for want of a worker_connections slot: accepted, not handled. */
+  dropped(): void {
+    this.s.accepts++;
+  }
+
   onConnection(socket: Socket): void {
     const st: SocketState = { inFlight: 0, counters: this };
     this.sockets.set(socket, st);

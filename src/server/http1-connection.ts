@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { executionAsyncId } from 'node:async_hooks';
 import { httpDate } from '../http/static.ts';
 import { isCachedFileData, setReadCallback } from '../http/file-cache.ts';
+import { workerSlots } from './connection-slots.ts';
 
 /** Heads longer than this go to node:http (its limits and nginx's 414/494 answers apply there). */
 const MAX_FAST_HEAD = 8192;
@@ -769,6 +770,7 @@ class Http1Connection {
     // No byte yet: client_header_timeout (node:http's headersTimeout, set from it) closes silently.
     if (server.headersTimeout) this.waitFor(server.headersTimeout);
     st.conns.add(this);
+    workerSlots.waitingForRequest(socket, true);
   }
 
   /** The last write of `ending` went out (or failed: the socket's 'close' ends the response). */
@@ -815,6 +817,8 @@ class Http1Connection {
   };
 
   private readonly onData = (chunk: Buffer): void => {
+    // Bytes of a request: no longer a connection worker_connections may close to make room.
+    if (!this.pending && !this.res) workerSlots.waitingForRequest(this.socket, false);
     this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     if (this.res) {
       if (this.pending.length > MAX_PENDING) this.socket.pause();
@@ -874,6 +878,7 @@ class Http1Connection {
     if (!this.pending) {
       const ka = res.keepAliveTimeoutMs ?? this.server.keepAliveTimeout;
       if (ka) this.waitFor(ka);
+      workerSlots.waitingForRequest(socket, true);
     }
   }
 

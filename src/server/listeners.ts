@@ -5,7 +5,7 @@ import cluster from 'node:cluster';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import tls from 'node:tls';
 import type { ListenSocket, LocationConf, RoutingState, TlsSettings } from '../config/state.ts';
 import { addressKeyFor, matchServerName } from '../config/select.ts';
@@ -22,6 +22,7 @@ import { routePlainHttp } from '../http/plain-on-tls.ts';
 import { MAX_HEADER_BYTES } from '../http/request-limits.ts';
 import { errnoSuffix } from '../nginx/errno.ts';
 import { serveFastHttp1 } from './http1-connection.ts';
+import { workerSlots } from './connection-slots.ts';
 import { noteHandshake } from '../http/tls-peer.ts';
 
 export interface Listeners {
@@ -91,6 +92,7 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       server.on('connect', refuseConnect);
       // Plain HTTP on an ssl port reaches the pipeline, which answers 497 as nginx does.
       if (listen.ssl && !listen.http2) routePlainHttp(server as tls.Server, plainServer(handler, clientError));
+      guardConnections(server, counters);
       await bind(server, listen);
       servers.push(server);
       boundServers.push({ server, listen });
@@ -99,6 +101,10 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
     for (const s of servers) s.close();
     throw err;
   }
+  // worker_connections: the listening sockets and the channel to the master (a worker's) take a slot each.
+  const fixed = servers.length + (cluster.isWorker ? 1 : 0);
+  const slotsFor = (s: RoutingState) => workerSlots.configure(s.main.workerConnections, fixed, (level, message) => log({ level, message }));
+  slotsFor(state);
   return {
     reopenLogs: () => void logFiles.reopenAll(),
     swap(next, nextPems) {
@@ -107,6 +113,7 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       for (const entry of next.tls) contexts.set(entry.tls, tls.createSecureContext(secureOptions(entry.tls, nextPems)));
       const defaults = tlsServers.map(({ listen }) => next.tables.get(listen.key)?.defaultServer.tls);
       current = { state: next, pems: nextPems, contexts };
+      slotsFor(next);
       // A reload's timeouts apply to the connections accepted from now on (and Node's checks).
       for (const { server, listen } of boundServers) applyTimeouts(server, next, listen);
       tlsServers.forEach(({ server }, i) => {
@@ -212,6 +219,23 @@ function createServer(
   };
   if (listen.http2) return closeSessionsOnClose(http2.createSecureServer({ ...options, allowHTTP1: true })) as unknown as Server;
   return withFastPath(https.createServer({ ...options, ...timeouts, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES }));
+}
+
+/**
+ * Every connection takes one of the worker's worker_connections slots first (connection-slots.ts):
+ * one that finds none is closed before anything else sees it (stub_status counts it accepted only).
+ */
+function guardConnections(server: Server, counters: StubStatusCounters): void {
+  const listeners = server.listeners('connection') as ((socket: Socket) => void)[];
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    if (!workerSlots.accept(socket)) {
+      counters.dropped();
+      socket.destroy();
+      return;
+    }
+    for (const l of listeners) l.call(server, socket);
+  });
 }
 
 /** HTTP/1 connections start on bext's own request handling (http1-connection.ts). */

@@ -77,7 +77,7 @@ test('certbot-edited config converts with the expected tables', () => {
 
   assert.deepEqual(state.main, {
     user: { user: 'www-data' }, workerProcesses: 'auto', pid: `${dir}/nginx.pid`, daemon: true, masterProcess: true,
-    errorLogs: [{ path: `${dir}/error.log` }],
+    errorLogs: [{ path: `${dir}/error.log` }], workerConnections: 768,
   });
   const summary = describeState(state);
   assert.deepEqual(JSON.parse(JSON.stringify(summary)), summary);

@@ -69,11 +69,11 @@ test('limit zones, maps and log formats', () => {
 
 test('main settings and their Debian defaults', () => {
   const bare = conv('events {}\n').state.main;
-  assert.deepEqual(bare, { workerProcesses: 1, pid: '/run/nginx.pid', daemon: true, masterProcess: true, errorLogs: [{ path: '/var/log/nginx/error.log' }] });
-  const set = conv('user www-data adm; worker_processes 4; pid logs/nginx.pid; daemon off; error_log logs/e.log warn;\nevents {}\n').state.main;
+  assert.deepEqual(bare, { workerProcesses: 1, pid: '/run/nginx.pid', daemon: true, masterProcess: true, errorLogs: [{ path: '/var/log/nginx/error.log' }], workerConnections: 512 });
+  const set = conv('user www-data adm; worker_processes 4; pid logs/nginx.pid; daemon off; error_log logs/e.log warn;\nevents { worker_connections 64; }\n').state.main;
   assert.deepEqual(set, {
     user: { user: 'www-data', group: 'adm' }, workerProcesses: 4, pid: '/usr/share/nginx/logs/nginx.pid', daemon: false, masterProcess: true,
-    errorLogs: [{ path: '/usr/share/nginx/logs/e.log', level: 'warn' }],
+    errorLogs: [{ path: '/usr/share/nginx/logs/e.log', level: 'warn' }], workerConnections: 64,
   });
 });
 
