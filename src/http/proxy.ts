@@ -1,5 +1,5 @@
 // The proxy_pass content handler: picks peers of the upstream group as nginx does, sends the
-// request over our own lean HTTP/1 connections (undici for TLS, upgrades and streamed bodies),
+// request over our own lean HTTP/1 connections, plain or TLS (undici for upgrades and streamed bodies),
 // retries per proxy_next_upstream, streams the response back through the pipeline's header
 // writer, tunnels websockets, and answers 502/504 with nginx's log lines.
 import { ServerResponse, type IncomingMessage } from 'node:http';
@@ -501,9 +501,9 @@ function attemptPeer(inp: ProxyRun, peer: Peer): void {
   // does not say `Connection: close` (HTTP/1.1 with `proxy_set_header Connection ""`).
   const reset = !wantsUpgrade && (inp.group.keepalive === 0 || headers.connection === 'close');
   const conns = poolFor(inp.group, peer, inp.scheme, inp.r.conf.proxyConnectTimeoutMs, inp.tls);
-  // The common case (plain HTTP, no upgrade, a body in hand, in a file, of known length, or none)
-  // goes over our own lean HTTP/1 connection; TLS, upgrades and chunked streamed bodies over undici.
-  if (inp.scheme === 'http' && inp.upgrade === undefined && conns.lean !== undefined && leanBody(inp)) {
+  // The common case (no upgrade, a body in hand, in a file, of known length, or none) goes over our
+  // own lean HTTP/1 connection, plain or TLS; upgrades and chunked streamed bodies over undici.
+  if (inp.upgrade === undefined && conns.lean !== undefined && (inp.scheme === 'http' || conns.lean.tls !== undefined) && leanBody(inp)) {
     let head: string;
     try {
       head = leanHead(inp, conns.lean.hostHeader, reset);

@@ -11,7 +11,7 @@ import { makePeer, makePeerList, roundRobinSelector, type Peer, type PeerList, t
 import { chashSelector, hashSelector, ipHashSelector, leastConnSelector, randomSelector } from './upstream-balance.ts';
 import { compiled, evaluate, type VarContext } from './variables.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
-import { tlsConnector, upstreamTlsKey, type UpstreamTls } from './upstream-tls.ts';
+import { openTls, tlsConnector, upstreamTlsKey, type UpstreamTls } from './upstream-tls.ts';
 
 /** The pool a peer's last request used, and what it was made for. */
 interface LastPool { scheme: string; connectTimeoutMs: number; tlsKey: string; pool: PeerConns }
@@ -160,12 +160,21 @@ export class LeanConn extends TimedConn {
   /** Sitting in its pool's idle list. */
   idle = false;
 
-  constructor(host: string, port: number, socketPath: string | undefined, connectTimeoutMs: number, private readonly onClose: (c: LeanConn) => void) {
+  constructor(t: LeanTarget, private readonly onClose: (c: LeanConn) => void) {
     super();
-    // As undici connects: no Nagle delay, TCP keep-alive probes after a minute.
-    const s = socketPath
-      ? netConnect({ path: socketPath })
-      : netConnect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
+    const { host, port, socketPath, connectTimeoutMs } = t;
+    let s: Socket;
+    if (t.tls) {
+      // https: the request goes out once the handshake and nginx's checks are done (upstream-tls.ts).
+      s = openTls(t.tls, host, port, (err) => (err ? this.fail(err) : this.onConnected()));
+      s.setKeepAlive(true, 60_000);
+    } else {
+      // As undici connects: no Nagle delay, TCP keep-alive probes after a minute.
+      s = socketPath
+        ? netConnect({ path: socketPath })
+        : netConnect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
+      s.on('connect', this.onConnected);
+    }
     this.socket = s;
     if (connectTimeoutMs > 0) {
       this.connectTimer = setTimeout(() => {
@@ -173,7 +182,6 @@ export class LeanConn extends TimedConn {
         this.fail(codeError('UND_ERR_CONNECT_TIMEOUT', 'Connect Timeout Error'));
       }, connectTimeoutMs).unref();
     }
-    s.on('connect', this.onConnected);
     s.on('data', this.onBytes);
     s.on('end', this.onEnd);
     s.on('error', this.onSocketError);
@@ -524,6 +532,8 @@ export interface LeanTarget {
   /** upstream keepalive_timeout / keepalive_requests. */
   keepaliveTimeoutMs: number;
   keepaliveRequests: number;
+  /** https: how the connection is made and checked. */
+  tls?: UpstreamTls;
 }
 
 /**
@@ -569,7 +579,7 @@ export class PeerConns {
       if (!c.dead && !c.socket.destroyed && c.socket.readyState === 'open') return c;
       c.socket.destroy();
     }
-    c = new LeanConn(t.host, t.port, t.socketPath, t.connectTimeoutMs, this.onLeanClose);
+    c = new LeanConn(t, this.onLeanClose);
     this.leanAll.add(c);
     return c;
   }
@@ -790,6 +800,7 @@ export function poolFor(g: GroupRuntime, peer: Peer, scheme: 'http' | 'https', c
       hostHeader: new URL(`${scheme}://${peer.socketPath ? 'localhost' : host}:${peer.port || (scheme === 'https' ? 443 : 80)}`).host,
       keepaliveTimeoutMs: g.keepalive ? g.keepaliveTimeoutMs : 1,
       keepaliveRequests: g.keepaliveRequests,
+      ...(scheme === 'https' && upstreamTls ? { tls: upstreamTls } : {}),
     });
     g.pools.set(key, pool);
   }

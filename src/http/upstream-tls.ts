@@ -56,49 +56,56 @@ function saveSession(peer: string, saved: Saved): void {
   sessions.set(peer, saved);
 }
 
-/** undici's connector for one pool's https connections. */
-export function tlsConnector(t: UpstreamTls, connectTimeoutMs: number): buildConnector.connector {
+/**
+ * A TLS connection to an upstream as nginx makes it: `done` once the handshake and nginx's checks
+ * are over (an UpstreamTlsError when a check failed; the socket is then to be destroyed).
+ */
+export function openTls(t: UpstreamTls, host: string, port: number, done: (err: Error | null) => void): tls.TLSSocket {
   const servername = t.ssl.serverName && t.name !== '' && !isIP(t.name.replace(/^\[|\]$/g, '')) ? t.name : undefined;
+  const peer = `${host}:${port}`;
+  const offered = t.sessionReuse ? sessions.get(peer) : undefined;
+  const socket = tls.connect({
+    host,
+    port,
+    ...(servername ? { servername } : {}),
+    ...(t.ssl.verify && t.ca !== undefined ? { ca: t.ca } : {}),
+    ...(t.cert ?? {}),
+    ...(offered ? { session: offered.session } : {}),
+    // The checks are nginx's, made below once the handshake is done.
+    rejectUnauthorized: false,
+    checkServerIdentity: () => undefined,
+    ALPNProtocols: ['http/1.1'],
+  });
+  let cert: DetailedPeerCertificate | undefined;
+  if (t.sessionReuse) socket.on('session', (session: Buffer) => cert?.raw && saveSession(peer, { session, cert }));
+  socket.once('secureConnect', () => {
+    socket.setNoDelay(true);
+    cert = socket.isSessionReused() && offered ? offered.cert : socket.getPeerCertificate(true);
+    if (!t.ssl.verify) return done(null);
+    const v = verification(socket, cert, t.ssl.verifyDepth);
+    if (v.result !== 0) return done(new UpstreamTlsError(`upstream SSL certificate verify error: (${v.result}:${v.reason})`));
+    if (!cert.raw || !matchesHost(t.name, cert)) return done(new UpstreamTlsError(`upstream SSL certificate does not match "${t.name}"`));
+    done(null);
+  });
+  return socket;
+}
+
+/** undici's connector for one pool's https connections (upgrades, bodies streamed chunked). */
+export function tlsConnector(t: UpstreamTls, connectTimeoutMs: number): buildConnector.connector {
   return (opts, callback) => {
-    const peer = `${opts.hostname}:${opts.port}`;
-    const offered = t.sessionReuse ? sessions.get(peer) : undefined;
-    let done = false;
-    const finish = (err: Error | null, socket?: tls.TLSSocket) => {
-      if (done) return;
-      done = true;
+    let finished = false;
+    const finish = (err: Error | null) => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       if (err) {
-        socket?.destroy();
+        socket.destroy();
         callback(err, null);
-      } else callback(null, socket!);
+      } else callback(null, socket);
     };
-    const socket = tls.connect({
-      host: opts.hostname,
-      port: Number(opts.port) || 443,
-      ...(servername ? { servername } : {}),
-      ...(t.ssl.verify && t.ca !== undefined ? { ca: t.ca } : {}),
-      ...(t.cert ?? {}),
-      ...(offered ? { session: offered.session } : {}),
-      // The checks are nginx's, made below once the handshake is done.
-      rejectUnauthorized: false,
-      checkServerIdentity: () => undefined,
-      ALPNProtocols: ['http/1.1'],
-    });
-    const timer = setTimeout(() => finish(new errors.ConnectTimeoutError(), socket), connectTimeoutMs);
-    let cert: DetailedPeerCertificate | undefined;
-    if (t.sessionReuse) socket.on('session', (session: Buffer) => cert?.raw && saveSession(peer, { session, cert }));
-    socket.once('error', (err) => finish(err, socket));
-    socket.once('secureConnect', () => {
-      socket.setNoDelay(true);
-      cert = socket.isSessionReused() && offered ? offered.cert : socket.getPeerCertificate(true);
-      if (!t.ssl.verify) return finish(null, socket);
-      const v = verification(socket, cert, t.ssl.verifyDepth);
-      if (v.result !== 0) return finish(new UpstreamTlsError(`upstream SSL certificate verify error: (${v.result}:${v.reason})`), socket);
-      if (!cert.raw || !matchesHost(t.name, cert)) {
-        return finish(new UpstreamTlsError(`upstream SSL certificate does not match "${t.name}"`), socket);
-      }
-      finish(null, socket);
-    });
+    const socket = openTls(t, opts.hostname, Number(opts.port) || 443, finish);
+    const timer = setTimeout(() => finish(new errors.ConnectTimeoutError()), connectTimeoutMs);
+    socket.once('error', finish);
   };
 }
 

@@ -53,7 +53,7 @@ function run(conn: LeanConn, head = 'GET / HTTP/1.1\r\nhost: x\r\nconnection: ke
   });
 }
 
-const conn = (port: number) => new LeanConn('127.0.0.1', port, undefined, 1000, () => {});
+const conn = (port: number) => new LeanConn({ host: '127.0.0.1', port, connectTimeoutMs: 1000, hostHeader: '127.0.0.1', keepaliveTimeoutMs: 60_000, keepaliveRequests: 1000 }, () => {});
 
 test('a head and a chunked body split anywhere, with extensions and trailers', async () => {
   const { server, port } = await serve(['HTTP/1.1 200 OK\r\nTransfer-', 'Encoding: chunked\r\nX-A:  a b \r\n\r\n5;ext=1\r\nhel', 'lo\r\n6\r', '\n world\r\n0\r\nX-T: t\r\n', '\r\n']);

@@ -27,7 +27,7 @@ async function upstream(name: string, dir: string, cert: string, key: string, cl
   const server = https.createServer({ cert: readFileSync(join(dir, cert)), key: readFileSync(join(dir, key)), ...asks }, (req, res) => {
     const socket = req.socket as TLSSocket;
     const client = clientCa ? ` client=${socket.getPeerCertificate().subject?.CN ?? 'none'} authorized=${socket.authorized}` : '';
-    res.end(`${name} sni=${socket.servername || 'none'}${client} ${req.url}\n`);
+    res.end(`${name} sni=${socket.servername || 'none'}${client} ${req.url} HTTP/${req.httpVersion}\n`);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   upstreams.push(server);
@@ -102,22 +102,22 @@ test('proxy_ssl_verify, its CA, depth and name, and the SNI name sent: answers a
     seen[path] = n;
   }
   assert.deepEqual(seen, {
-    '/good/a': 'HTTP/1.1 200 OK good sni=none /a',
+    '/good/a': 'HTTP/1.1 200 OK good sni=none /a HTTP/1.0',
     '/fake/a': 'HTTP/1.1 502 Bad Gateway <html>',
     '/wrong-name/a': 'HTTP/1.1 502 Bad Gateway <html>',
     '/ip-name/a': 'HTTP/1.1 502 Bad Gateway <html>',
-    '/deep/a': 'HTTP/1.1 200 OK deep sni=none /a',
+    '/deep/a': 'HTTP/1.1 200 OK deep sni=none /a HTTP/1.0',
     '/too-deep/a': 'HTTP/1.1 502 Bad Gateway <html>',
-    '/unverified/a': 'HTTP/1.1 200 OK fake sni=none /a',
-    '/sni/a': 'HTTP/1.1 200 OK sni sni=backend.test /a',
-    '/sni-var/a': 'HTTP/1.1 200 OK sni-var sni=named.test /a',
-    '/sni-ip/a': 'HTTP/1.1 200 OK sni-ip sni=none /a',
+    '/unverified/a': 'HTTP/1.1 200 OK fake sni=none /a HTTP/1.0',
+    '/sni/a': 'HTTP/1.1 200 OK sni sni=backend.test /a HTTP/1.0',
+    '/sni-var/a': 'HTTP/1.1 200 OK sni-var sni=named.test /a HTTP/1.0',
+    '/sni-ip/a': 'HTTP/1.1 200 OK sni-ip sni=none /a HTTP/1.0',
     // proxy_ssl_certificate: bob's (under an intermediate the upstream does not know).
-    '/client/a': 'HTTP/1.1 200 OK client sni=none client=bob authorized=false /a',
-    '/no-client/a': 'HTTP/1.1 200 OK no-client sni=none client=none authorized=false /a',
+    '/client/a': 'HTTP/1.1 200 OK client sni=none client=bob authorized=false /a HTTP/1.0',
+    '/no-client/a': 'HTTP/1.1 200 OK no-client sni=none client=none authorized=false /a HTTP/1.0',
     // The self-signed peer fails its check and the next one answers (both requests, round-robin).
-    '/pair/a': 'HTTP/1.1 200 OK good sni=none /a',
-    '/pair/b': 'HTTP/1.1 200 OK good sni=none /b',
+    '/pair/a': 'HTTP/1.1 200 OK good sni=none /a HTTP/1.0',
+    '/pair/b': 'HTTP/1.1 200 OK good sni=none /b HTTP/1.0',
   });
   assert.deepEqual(...(await errorLinesOf(p, (log, inst) => upstreamLines(log, inst.ports.P1!))));
 });
