@@ -949,16 +949,21 @@ class Http1Connection {
 }
 
 /**
- * Puts this connection handling in front of `server`'s (an http or https Server without HTTP/2):
+ * Puts this connection handling in front of `server`'s (an http or https Server, or an HTTP/2 one
+ * for the connections `serves` picks: those whose ALPN is not h2):
  * node:http keeps the connections handed to it, and its 'request', 'checkContinue', 'upgrade',
  * 'clientError' listeners see what they saw before.
  */
-export function serveFastHttp1(server: HttpServer): void {
+export function serveFastHttp1(server: HttpServer, serves: (socket: Socket) => boolean = () => true): void {
   // https.Server gets its HTTP connections as 'secureConnection' (after the handshake).
   const event = server instanceof tls.Server ? 'secureConnection' : 'connection';
   const st: ServerState = { nodeListeners: server.listeners(event) as ConnectionListener[], conns: new Set(), closing: false };
   server.removeAllListeners(event);
-  server.on(event, (socket: Socket) => new Http1Connection(server, socket, st));
+  server.on(event, (socket: Socket) => {
+    // Those it does not serve (HTTP/2 on an http2 port) go where they went before.
+    if (serves(socket)) new Http1Connection(server, socket, st);
+    else for (const l of st.nodeListeners) l.call(server, socket);
+  });
   const closeIdle = server.closeIdleConnections.bind(server);
   server.closeIdleConnections = () => {
     closeIdle();

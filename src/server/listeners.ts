@@ -91,7 +91,7 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       server.on('clientError', clientError);
       server.on('connect', refuseConnect);
       // Plain HTTP on an ssl port reaches the pipeline, which answers 497 as nginx does.
-      if (listen.ssl && !listen.http2) routePlainHttp(server as tls.Server, plainServer(handler, clientError));
+      if (listen.ssl) routePlainHttp(server as tls.Server, plainServer(handler, clientError));
       guardConnections(server, counters);
       await bind(server, listen);
       servers.push(server);
@@ -160,8 +160,8 @@ function applyTimeouts(server: Server, state: RoutingState, listen: ListenSocket
   const conf = state.tables.get(listen.key)?.defaultServer.conf;
   if (!conf) return;
   const t = nodeTimeouts(conf);
+  // On an http2 port these are for its HTTP/1 connections (HTTP/2 sessions have their own).
   const s = server as Partial<http.Server>;
-  if (typeof s.headersTimeout !== 'number') return; // HTTP/2 servers have their own session timeouts
   s.requestTimeout = t.requestTimeout;
   s.headersTimeout = t.headersTimeout;
   s.keepAliveTimeout = t.keepAliveTimeout;
@@ -217,7 +217,13 @@ function createServer(
       }
     },
   };
-  if (listen.http2) return closeSessionsOnClose(http2.createSecureServer({ ...options, allowHTTP1: true })) as unknown as Server;
+  if (listen.http2) {
+    // HTTP/1 on an http2 port (no h2 in ALPN) is served as on an ssl port; node:http keeps what
+    // bext's handling hands over (as it does for every server).
+    const h2 = closeSessionsOnClose(http2.createSecureServer({ ...options, allowHTTP1: true }));
+    serveFastHttp1(h2 as unknown as http.Server, (socket) => (socket as tls.TLSSocket).alpnProtocol !== 'h2');
+    return h2 as unknown as Server;
+  }
   return withFastPath(https.createServer({ ...options, ...timeouts, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES }));
 }
 

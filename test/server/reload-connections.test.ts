@@ -1,10 +1,12 @@
 // A reload that needs a new generation of workers (here: a socket added), beside real nginx: the old
 // workers stop gracefully. What happens to the connections they hold is compared with nginx's:
-// one that has not sent its request yet, one halfway through its request head, an idle keep-alive
-// one, an idle HTTP/2 session and one busy with a slow download.
+// one that has not sent its request yet (plain, and HTTP/1 over TLS on an http2 port), one halfway
+// through its request head, an idle keep-alive one, an idle HTTP/2 session and one busy with a
+// slow download.
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import { writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { NGINX_BIN, haveNginx } from '../http/oracle.ts';
@@ -38,14 +40,15 @@ class Conn {
   got = '';
   closed = false;
   private readonly socket: net.Socket;
-  constructor(port: number) {
-    this.socket = net.connect(port, '127.0.0.1');
+  /** `tlsOn`: TLS without ALPN (HTTP/1 on an http2 port). */
+  constructor(port: number, tlsOn = false) {
+    this.socket = tlsOn ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : net.connect(port, '127.0.0.1');
     this.socket.on('data', (d) => (this.got += d.toString('latin1')));
     this.socket.on('error', (e: NodeJS.ErrnoException) => (this.got += `[${e.code}]`));
     this.socket.on('close', () => (this.closed = true));
   }
   ready(): Promise<void> {
-    return new Promise((resolve) => this.socket.once('connect', () => resolve()));
+    return new Promise((resolve) => this.socket.once(this.socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => resolve()));
   }
   send(text: string): void {
     if (!this.closed) this.socket.write(text);
@@ -81,7 +84,8 @@ async function scenario(bin: string[]): Promise<Record<string, string>> {
     const keepAlive = new Conn(p.port);
     const fresh = new Conn(p.port);
     const partial = new Conn(p.port);
-    conns.push(keepAlive, fresh, partial);
+    const freshTls = new Conn(h2Port, true);
+    conns.push(keepAlive, fresh, partial, freshTls);
     await Promise.all(conns.map((c) => c.ready()));
     keepAlive.send('GET /gen HTTP/1.1\r\nHost: x\r\n\r\n');
     partial.send('GET /gen HTTP/1.1\r\n');
@@ -117,10 +121,11 @@ async function scenario(bin: string[]): Promise<Record<string, string>> {
     const h2Idle = `goaway ${h2.goaway}, closed ${h2.closed}`;
     fresh.send('GET /gen HTTP/1.1\r\nHost: x\r\n\r\n');
     partial.send('Host: x\r\n\r\n');
+    freshTls.send('GET /gen HTTP/1.1\r\nHost: x\r\n\r\n');
     // Not throwing on a timeout: the outcomes below then show what did not happen.
-    await waitFor(() => fresh.closed && partial.closed, 5000).catch(() => {});
+    await waitFor(() => fresh.closed && partial.closed && freshTls.closed, 5000).catch(() => {});
     await Promise.race([Promise.all([downloadDone, busyClosed]), new Promise((r) => setTimeout(r, 5000))]);
-    return { keepAlive: `${idleClosed ? 'closed at the reload' : 'open after the reload'}: ${keepAlive.outcome()}`, fresh: fresh.outcome(), partial: partial.outcome(), h2Idle, h2Busy: `downloaded ${downloaded} bytes, then closed` };
+    return { keepAlive: `${idleClosed ? 'closed at the reload' : 'open after the reload'}: ${keepAlive.outcome()}`, fresh: fresh.outcome(), partial: partial.outcome(), freshHttp1OnH2Port: freshTls.outcome(), h2Idle, h2Busy: `downloaded ${downloaded} bytes, then closed` };
   } finally {
     conns.forEach((c) => c.destroy());
     process.kill(pid, 'SIGQUIT');
@@ -134,6 +139,7 @@ test('a new generation: the old workers answer requests begun before it and clos
   assert.deepEqual(ours, theirs);
   // What nginx does, spelled out: the old configuration answers, and says the connection ends.
   assert.equal(theirs.fresh, 'HTTP/1.1 200 OK | Connection: close | gen 1 | [closed]');
+  assert.equal(theirs.freshHttp1OnH2Port, theirs.fresh);
   assert.equal(theirs.keepAlive, 'closed at the reload: [closed]');
   assert.equal(theirs.h2Idle, 'goaway true, closed true');
   assert.equal(theirs.h2Busy, 'downloaded 150000 bytes, then closed');
