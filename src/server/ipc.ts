@@ -7,6 +7,11 @@ export interface WorkerConfig {
   loaded: { tree: ConfNode[]; paths: ConfPaths };
   /** PEM text of every certificate and key, by absolute path (read by the master as root). */
   certificates: Record<string, string>;
+  /**
+   * Hex secret the TLS session ticket keys derive from: every worker of a generation has the same
+   * keys, as nginx's workers share the SSL_CTX their master made (a ticket resumes on any worker).
+   */
+  ticketSecret: string;
   /** The `user` account the worker switches to; absent when the master is not root. */
   user?: { uid: number; gid: number };
   shutdownTimeoutMs: number;

@@ -2,6 +2,7 @@
 // HTTP/1.1 alongside. TLS on every `listen … ssl` socket: SNI picks the certificate of the server
 // that the name selects by nginx's server_name rules; the address's default server is the fallback.
 import cluster from 'node:cluster';
+import { constants as cryptoConstants, createHmac, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -32,7 +33,7 @@ export interface Listeners {
    * Reload in place: the same sockets serve the new state from the next request on; requests in
    * flight finish on the state they started with. Throws (keeping the old state) on a bad certificate.
    */
-  swap(state: RoutingState, pems: Record<string, string>): void;
+  swap(state: RoutingState, pems: Record<string, string>, ticketSecret?: string): void;
   reopenLogs(): void;
 }
 
@@ -49,7 +50,8 @@ const BIND_RETRY_MS = 500;
 
 type Log = (entry: ErrorLogEntry) => void;
 
-export async function startListeners(state: RoutingState, pems: Record<string, string>, log: Log): Promise<Listeners> {
+export async function startListeners(state: RoutingState, pems: Record<string, string>, log: Log, ticketSecret?: string): Promise<Listeners> {
+  assignTicketKeys(state, ticketSecret);
   // One reference to swap on reload; every request and handshake reads it when it starts.
   let current = { state, pems, contexts: new Map<TlsSettings, tls.SecureContext>() };
   const getState = () => current.state;
@@ -107,7 +109,8 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
   slotsFor(state);
   return {
     reopenLogs: () => void logFiles.reopenAll(),
-    swap(next, nextPems) {
+    swap(next, nextPems, nextSecret) {
+      assignTicketKeys(next, nextSecret);
       // Every certificate is loaded before anything changes, so a bad one leaves the old state whole.
       const contexts = new Map<TlsSettings, tls.SecureContext>();
       for (const entry of next.tls) contexts.set(entry.tls, tls.createSecureContext(secureOptions(entry.tls, nextPems)));
@@ -314,9 +317,24 @@ function secureOptions(s: TlsSettings, pems: Record<string, string>): tls.Secure
     ciphers: s.ciphers,
     honorCipherOrder: s.preferServerCiphers,
     sessionTimeout: s.sessionTimeoutSec,
+    // ssl_session_tickets off: no tickets are issued (SSL_OP_NO_TICKET, as nginx sets it).
+    ...(s.sessionTickets ? { ticketKeys: ticketKeys.get(s) } : { secureOptions: cryptoConstants.SSL_OP_NO_TICKET }),
     ...verify,
   };
 }
+
+/** Each TLS server's session ticket key (Node's 48 bytes), by its settings. */
+const ticketKeys = new WeakMap<TlsSettings, Buffer>();
+
+/**
+ * nginx gives each server's SSL_CTX its own ticket keys, made once by the master, so every worker
+ * decrypts any worker's tickets and a reload changes them. Here they derive from the generation's
+ * secret and the server's position (absent: this process's own random secret).
+ */
+function assignTicketKeys(state: RoutingState, secret = localSecret): void {
+  for (const entry of state.tls) ticketKeys.set(entry.tls, createHmac('sha384', Buffer.from(secret, 'hex')).update(`ticket ${entry.server}`).digest());
+}
+const localSecret = randomBytes(32).toString('hex');
 
 function pem(pems: Record<string, string>, file: string): string {
   const text = pems[file];

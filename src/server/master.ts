@@ -3,6 +3,7 @@
 // bound by the master on the workers' behalf (node:cluster with SCHED_NONE: the master binds, every
 // worker accepts on the shared socket), so privileged ports work after the workers drop root.
 import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../nginx/parser.ts';
@@ -59,6 +60,7 @@ export class Master {
     const config: WorkerConfig = {
       loaded: { tree: loaded.tree, paths: loaded.paths },
       certificates: { ...readCertificates(loaded), ...readTlsFiles(state) },
+      ticketSecret: randomBytes(32).toString('hex'),
       user: settings.user && resolveUser(settings.user),
       shutdownTimeoutMs: settings.shutdownTimeoutMs,
     };

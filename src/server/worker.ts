@@ -16,7 +16,7 @@ async function start(config: WorkerConfig): Promise<Listeners> {
     process.setgid!(config.user.gid);
     process.setuid!(config.user.uid);
   }
-  return startListeners(state, config.certificates, (entry) => send({ type: 'log', entry: { pid: process.pid, ...entry } }));
+  return startListeners(state, config.certificates, (entry) => send({ type: 'log', entry: { pid: process.pid, ...entry } }), config.ticketSecret);
 }
 
 export function runWorker(): void {
@@ -38,7 +38,7 @@ export function runWorker(): void {
       );
     } else if (msg.type === 'swap') {
       try {
-        listeners!.swap(convert({ ...msg.config.loaded, files: [] }).state, msg.config.certificates);
+        listeners!.swap(convert({ ...msg.config.loaded, files: [] }).state, msg.config.certificates, msg.config.ticketSecret);
         send({ type: 'swapped' });
       } catch (err) {
         send({ type: 'failed', lines: (err as Error).message.split('\n') });

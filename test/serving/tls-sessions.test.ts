@@ -1,0 +1,93 @@
+// Differential: TLS session resumption. nginx's workers share the ticket keys their master made,
+// so a ticket from one worker resumes on another, even on the one that replaces it after a crash;
+// bext's derive theirs from a secret the master hands to every worker of a generation.
+// `ssl_session_tickets off` issues none.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { haveNginx, makeCert, makeSite, startPair, type Pair } from './harness.ts';
+import { waitFor, workerPids } from '../server/helpers.ts';
+
+let pair: Pair | undefined;
+
+before(async () => {
+  if (!haveNginx) return;
+  const { cert, key } = await makeCert(mkdtempSync(join(tmpdir(), 'bext-sessions-')), 'sess.test');
+  pair = await startPair(`worker_processes 2;
+pid @PREFIX@/nginx.pid;
+error_log @PREFIX@/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path @PREFIX@/tmp/body;
+  ssl_certificate ${cert};
+  ssl_certificate_key ${key};
+  server { listen 127.0.0.1:@P1@ ssl; location / { return 200 "$ssl_session_reused\\n"; } }
+  server { listen 127.0.0.1:@P2@ ssl; ssl_session_tickets off; location / { return 200 "$ssl_session_reused\\n"; } }
+}
+`, makeSite({}), ['P1', 'P2']);
+});
+
+after(async () => {
+  await pair?.stop();
+});
+
+/** One request on a new connection offering `session`: whether it resumed, and the session to offer next. */
+function request(port: number, session: Buffer | undefined): Promise<{ reused: string; session: Buffer | undefined }> {
+  return new Promise((resolve) => {
+    let next = session;
+    let body = '';
+    const s = tls.connect({ host: '127.0.0.1', port, servername: 'sess.test', rejectUnauthorized: false, ...(session ? { session } : {}) });
+    s.on('session', (b: Buffer) => (next = b));
+    s.on('secureConnect', () => s.write('GET / HTTP/1.0\r\nHost: sess.test\r\n\r\n'));
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => (body += d));
+    s.on('close', () => resolve({ reused: body.slice(body.indexOf('\r\n\r\n') + 4).trim(), session: next }));
+    s.on('error', () => {});
+  });
+}
+
+/**
+ * The server's $ssl_session_reused for a first connection, then for 3 rounds of 8 connections at
+ * once offering its session.
+ */
+async function resumptions(port: number): Promise<string> {
+  const first = await request(port, undefined);
+  let seen = first.reused;
+  for (let round = 0; round < 3; round++) {
+    const all = await Promise.all(Array.from({ length: 8 }, () => request(port, first.session)));
+    seen += all.map((r) => r.reused).sort().join('');
+  }
+  return seen;
+}
+
+test('a ticket resumes on the worker that replaced the one that issued it, as in nginx', { skip: !haveNginx, timeout: 30_000 }, async () => {
+  const p = pair!;
+  const seen: string[] = [];
+  for (const inst of [p.nginx, p.bext]) {
+    const first = await request(inst.ports.P1!, undefined);
+    const master = Number(readFileSync(join(inst.prefix, 'nginx.pid'), 'utf8'));
+    const before = workerPids(master);
+    for (const w of before) process.kill(w, 'SIGKILL');
+    await waitFor(() => workerPids(master).filter((w) => !before.includes(w)).length === before.length, 10_000, 'the replacements');
+    // Until the replacements listen, a connection may be refused: asked again.
+    let again = await request(inst.ports.P1!, first.session).catch(() => undefined);
+    for (let i = 0; i < 20 && !again?.reused; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      again = await request(inst.ports.P1!, first.session);
+    }
+    seen.push(first.reused + again!.reused);
+  }
+  assert.deepEqual(seen, ['.r', '.r']);
+});
+
+test('a ticket resumes many times; ssl_session_tickets off resumes nothing: as nginx', { skip: !haveNginx, timeout: 30_000 }, async () => {
+  const p = pair!;
+  const theirs = [await resumptions(p.nginx.ports.P1!), await resumptions(p.nginx.ports.P2!)];
+  const ours = [await resumptions(p.bext.ports.P1!), await resumptions(p.bext.ports.P2!)];
+  assert.deepEqual(ours, theirs);
+  assert.deepEqual(theirs, ['.' + 'r'.repeat(24), '.'.repeat(25)]);
+});
