@@ -264,6 +264,8 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
 
   const pp = last(byName, 'proxy_pass');
   if (pp) conf.proxyPass = proxyPass(pp, level, ctx);
+  const ar = last(byName, 'auth_request');
+  if (ar) conf.authRequest = ar.args[0] === 'off' ? undefined : ar.args[0];
   const unserved = UNSERVED_PASS.find((d) => last(byName, d));
   if (unserved) conf.unservedPass = unserved;
   const psh = own(byName, 'proxy_set_header');

@@ -222,6 +222,11 @@ export interface LocationConf {
    * 502, never the files under its root (a PHP script's source).
    */
   unservedPass?: string;
+  /**
+   * auth_request's URI (absent: off). Not implemented: such a location refuses every request (500,
+   * nginx's answer when its authorization subrequest fails) rather than serve it unauthorized.
+   */
+  authRequest?: string;
   proxySetHeaders: readonly { name: string; value: string }[];
   proxyHttpVersion: string;
   /** proxy_ssl_verify, _trusted_certificate, _verify_depth, _name, _server_name. */

@@ -756,7 +756,7 @@ async function accessPhaseThenContent(r: RequestState, req: IncomingMessage, res
 
 // Most locations have neither limits nor access rules: those phases are skipped without a promise.
 const hasPreaccess = (conf: LocationConf) => conf.limitReq.length > 0 || conf.limitConn.length > 0;
-const hasAccessRules = (conf: LocationConf) => conf.access.length > 0 || conf.limitExcept !== undefined || !!conf.authBasic?.userFile;
+const hasAccessRules = (conf: LocationConf) => conf.access.length > 0 || conf.limitExcept !== undefined || !!conf.authBasic?.userFile || conf.authRequest !== undefined;
 
 /**
  * The access phase: allow/deny (and limit_except's), then auth_basic. With `satisfy all` the first
@@ -777,6 +777,13 @@ async function accessPhase(r: RequestState, req: IncomingMessage, opts: Pipeline
     if (!addrOk && !any) return 403;
     if (addrOk && any) return undefined;
     if (!addrOk) code = 403;
+  }
+
+  // auth_request (not implemented): nobody is let in on its say-so. 500 is nginx's answer when the
+  // authorization subrequest fails (its server down, say).
+  if (r.conf.authRequest !== undefined) {
+    logError(r, opts, 'error', `auth_request is not supported by bext-masquerade: the request was refused`);
+    return 500;
   }
 
   const ab = r.conf.authBasic;

@@ -3,6 +3,8 @@
 //   memcached_pass): their backends here refuse connections, so nginx answers 502; bext answers 502
 //   too, and never the files under the location's root. Before, such a location fell through to the
 //   static handler: a PHP site's scripts, secrets included, went out as text.
+// - auth_request (not implemented): its location answers 500, as nginx does when the authorization
+//   server is down; before, the location was served to everyone.
 // - ssl_verify_client on without a client certificate, and proxy_ssl_verify on to a dead upstream:
 //   refused as nginx refuses them. (Both were failed closed this way before bext implemented them;
 //   client-cert.test.ts and test/proxy/upstream-tls.test.ts test them working.)
@@ -38,6 +40,11 @@ before(async () => {
     location /memcached/ { set $memcached_key $uri; memcached_pass 127.0.0.1:${dead}; }
     location /inif/ { if ($arg_x) { } fastcgi_pass 127.0.0.1:${dead}; }
     location /verified/ { proxy_pass https://127.0.0.1:${dead}; proxy_ssl_verify on; proxy_ssl_trusted_certificate ${cert}; }
+    location /private/ {
+      auth_request /auth;
+      location /private/open/ { auth_request off; }
+    }
+    location = /auth { internal; proxy_pass http://127.0.0.1:${dead}; proxy_pass_request_body off; proxy_set_header Content-Length ""; }
   }
   server {
     listen 127.0.0.1:@P2@ ssl;
@@ -50,6 +57,7 @@ before(async () => {
   const php = `<?php $password = "${SECRET}"; ?>\n`;
   pair = await startPair(conf, makeSite({
     'www/index.php': php, 'www/wp-config.php': php, 'www/static.html': 'static\n',
+    'www/private/secret.txt': SECRET, 'www/private/open/x.txt': 'open\n',
     'www/uwsgi/app.py': `password = "${SECRET}"\n`, 'www/scgi/x': SECRET, 'www/grpc/x': SECRET, 'www/memcached/x': SECRET, 'www/inif/x.txt': SECRET,
   }), ['P1', 'P2']);
 });
@@ -71,6 +79,8 @@ const CASES: Case[] = [
   { name: 'memcached_pass', port: 'P1', target: '/memcached/x', check: noSecret },
   { name: 'fastcgi_pass with an if block in its location', port: 'P1', target: '/inif/x.txt?x=1', check: noSecret },
   { name: 'proxy_ssl_verify on', port: 'P1', target: '/verified/x' },
+  { name: 'auth_request, its server down: 500, not the file', port: 'P1', target: '/private/secret.txt', check: noSecret },
+  { name: 'auth_request off below it', port: 'P1', target: '/private/open/x.txt' },
   { name: 'ssl_verify_client on, no certificate sent', port: 'P2', target: '/static.html', tls: { servername: 'mtls.test' } },
 ];
 
