@@ -9,6 +9,7 @@ import { buildConf, rootDefaults } from './settings.ts';
 import type { ListenSocket, LocationConf, RoutingState, ServerConf, ServerTable, TlsCertificateEntry, TlsSettings } from './state.ts';
 import { limitZones, logFormats, mainSettings, maps, TLS_DEFAULTS, tlsSettings, upstreams } from './tables.ts';
 import { catalogueWarnings } from '../nginx/catalogue.ts';
+import { readGeoBlock } from '../nginx/geo.ts';
 
 export type { RoutingState } from './state.ts';
 
@@ -44,6 +45,8 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
   const main = mainSettings(tree, paths.prefix);
   const zones = limitZones(http);
   const mapBlocks = maps(http);
+  // Read again (the parser did, and reported nginx's warnings then).
+  const geos = http.filter((n) => n.directive === 'geo').map((g) => readGeoBlock(g, () => {}));
 
   const httpConf = buildConf(rootDefaults(paths.prefix), http, { kind: 'http' }, ctx);
   const httpTls = tlsSettings(TLS_DEFAULTS, http, ctx);
@@ -122,6 +125,7 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
     limitReqZones: zones.req,
     limitConnZones: zones.conn,
     maps: mapBlocks,
+    geos,
     logFormats: formats,
     tls: tlsTable,
     ...(httpNode ? { httpDirectives: http } : {}),

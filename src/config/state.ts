@@ -2,8 +2,11 @@
 // convert.ts and never mutated afterwards (a reload builds a new one).
 import type { SocketOptions } from '../nginx/listen.ts';
 import type { ConfNode } from '../nginx/types.ts';
+import type { GeoBlock } from '../nginx/geo.ts';
 import type { RegexIndex } from './regex.ts';
 import type { LeadingIndex, TrieNode } from './trie.ts';
+
+export type { GeoBlock };
 
 // ---------- main context ----------
 
@@ -468,6 +471,7 @@ export interface RoutingState {
   limitReqZones: ReadonlyMap<string, LimitReqZone>;
   limitConnZones: ReadonlyMap<string, LimitConnZone>;
   maps: readonly MapBlock[];
+  geos: readonly GeoBlock[];
   logFormats: ReadonlyMap<string, LogFormat>;
   /** Every server with TLS, in configuration order (the first per address is the SNI default). */
   tls: readonly TlsCertificateEntry[];

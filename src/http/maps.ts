@@ -3,7 +3,8 @@
 // result is itself a complex value. Evaluated lazily, when the variable is read.
 import { firstIndexedMatch } from '../config/regex.ts';
 import { matchLeading, matchTrailing } from '../config/servers.ts';
-import type { MapBlock } from '../config/state.ts';
+import type { GeoBlock, MapBlock } from '../config/state.ts';
+import { lookupGeo } from './geo.ts';
 import { compiled, evaluate, type VarContext } from './variables.ts';
 import { regexMatch } from './rewrite.ts';
 
@@ -48,12 +49,16 @@ export function lookupMapValue(map: MapBlock, value: string, ctx: VarContext): s
   return map.default;
 }
 
-/** A VarContext.extra hook serving every map of a configuration. */
-export function createMapResolver(maps: readonly MapBlock[]): (name: string, ctx: VarContext) => string | undefined {
+/** A VarContext.extra hook serving every map (and geo) of a configuration. */
+export function createMapResolver(maps: readonly MapBlock[], geos: readonly GeoBlock[] = []): (name: string, ctx: VarContext) => string | undefined {
   const byName = new Map(maps.map((m) => [m.variable, m]));
+  const geoByName = new Map(geos.map((g) => [g.variable, g]));
   return (name, ctx) => {
     const map = byName.get(name);
-    if (!map) return undefined;
+    if (!map) {
+      const geo = geoByName.size ? geoByName.get(name) : undefined;
+      return geo ? lookupGeo(geo, ctx) : undefined;
+    }
     const source = evaluate(compiled(map.source), ctx);
     return evaluate(compiled(lookupMapValue(map, source, ctx)), ctx);
   };

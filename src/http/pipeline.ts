@@ -338,7 +338,7 @@ const mapResolvers = new WeakMap<RoutingState, ReturnType<typeof createMapResolv
 function mapResolver(state: RoutingState): ReturnType<typeof createMapResolver> {
   let m = mapResolvers.get(state);
   if (!m) {
-    m = createMapResolver(state.maps);
+    m = createMapResolver(state.maps, state.geos);
     mapResolvers.set(state, m);
   }
   return m;

@@ -41,7 +41,7 @@ export function parseAddrPort(text: string): { addr: string; port: number } | un
  * must be trusted; then each entry taken must be trusted for the next one to the left to be read
  * (real_ip_recursive), and one that does not parse stops the walk at what was found.
  */
-function forwardedAddr(peer: string, list: string, s: RealIpSettings): { addr: string; port: number } | undefined {
+export function forwardedAddr(peer: string, list: string, s: Pick<RealIpSettings, 'from' | 'recursive'>): { addr: string; port: number } | undefined {
   if (!trusted(peer, s.from)) return undefined;
   const entries = list.split(/[ ,]+/).filter((e) => e !== '');
   let found: { addr: string; port: number } | undefined;

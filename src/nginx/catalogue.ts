@@ -8,6 +8,7 @@ import { checkDirectiveValue } from './checks.ts';
 import { MODULE_DIRECTIVES, TABLE } from './table.ts';
 import { checkHttpVariables } from './variables.ts';
 import { checkSslListens, checkSslMerge } from './ssl-checks.ts';
+import { readGeoBlock } from './geo.ts';
 
 /** Where a statement is: nginx's cmd_type of the enclosing block. */
 export type Context =
@@ -279,7 +280,7 @@ function checkFreeFormEntry(state: ParseState, level: Level, node: ConfNode, fai
       if (node.directive === 'include') return { include: node.args[0] };
       return {};
     case 'geo':
-      if (words.length === 1 && ['ranges', 'delete'].includes(node.directive)) return {};
+      if (words.length === 1 && (node.directive === 'ranges' || node.directive === 'proxy_recursive')) return {};
       if (words.length !== 2) fail('invalid number of the geo parameters');
       if (node.directive === 'include') return { include: node.args[0] };
       return {};
@@ -328,6 +329,8 @@ export function finishBlock(state: ParseState, level: Level, node: ConfNode | un
     checkHttpVariables(node.block);
   }
   if (level.context === 'events') state.eventsSeen = true;
+  // ngx_http_geo_block: its networks and ranges are read as the block is, with nginx's warnings.
+  if (level.context === 'geo' && node) readGeoBlock(node, (n, text) => (state.warnings ??= []).push(new ConfError(text, n.file, n.line, 'warn')));
   if (level.context === 'split_clients' && node?.block) {
     // ngx_http_split_clients: checked once the block is read, at the line of its closing brace.
     let total = 0;

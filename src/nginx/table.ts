@@ -189,7 +189,7 @@ open_log_file_cache HSL 1234 -    I log files are kept open by bext
 map              H    B2   map    S
 map_hash_max_size H   1    num    I hash table sizing of nginx
 map_hash_bucket_size H 1   num    I hash table sizing of nginx
-geo              H    B12  -      U the geo module is not implemented
+geo              H    B12  -      S
 split_clients    H    B2   -      U split_clients is not implemented
 
 // upstream
