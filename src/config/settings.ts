@@ -8,7 +8,7 @@ import { parseFlag, parseOffset, parseSize, parseTime, parseUrl, upstreamUrl } f
 import { confError, fullPath, hasVariables, warn, type ConvertContext } from './context.ts';
 import { compileRegex } from './regex.ts';
 import type {
-  AccessLog, ClientBodySettings, ErrorPage, Expires, GzipSettings, HeaderSetting, IfCondition, LimitReqRef, LocationConf, LogTarget, ProxyPass, ProxySsl, RewriteOp,
+  AccessLog, ClientBodySettings, ErrorPage, Expires, GzipSettings, HeaderSetting, IfCondition, LimitReqRef, LocationConf, LogTarget, ProxyPass, ProxySsl, RewriteOp, ValidReferers,
 } from './state.ts';
 
 export type LevelKind = 'http' | 'server' | 'location' | 'if' | 'limit_except';
@@ -264,6 +264,8 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
 
   const pp = last(byName, 'proxy_pass');
   if (pp) conf.proxyPass = proxyPass(pp, level, ctx);
+  const vr = own(byName, 'valid_referers');
+  if (vr.length) conf.validReferers = validReferers(vr);
   const ar = last(byName, 'auth_request');
   if (ar) conf.authRequest = ar.args[0] === 'off' ? undefined : ar.args[0];
   const unserved = UNSERVED_PASS.find((d) => last(byName, d));
@@ -504,6 +506,33 @@ const PROXY_URI_FORBIDDEN =
   '"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block';
 
 /** Parses `proxy_pass URL` like ngx_http_proxy_pass (no DNS: hosts are resolved when serving). */
+/** ngx_http_valid_referers: every valid_referers of a level together. */
+function validReferers(nodes: readonly ConfNode[]): ValidReferers {
+  const v = { none: false, blocked: false, serverNames: false, exact: new Map<string, string | undefined>(), leading: [] as { suffix: string; matchesBare: boolean; uri?: string }[], trailing: [] as { prefix: string; uri?: string }[], regexes: [] as RegExp[] };
+  for (const n of nodes) {
+    for (const arg of n.args) {
+      if (arg === 'none') v.none = true;
+      else if (arg === 'blocked') v.blocked = true;
+      else if (arg === 'server_names') v.serverNames = true;
+      else if (arg.startsWith('~')) v.regexes.push(compileRegex(arg.slice(1), true, n));
+      else {
+        const slash = arg.indexOf('/');
+        const host = (slash < 0 ? arg : arg.slice(0, slash)).toLowerCase();
+        const uri = slash < 0 ? undefined : arg.slice(slash);
+        // ngx_hash_add_key's wildcard forms, as for server_name.
+        if (host.startsWith('*.')) v.leading.push({ suffix: host.slice(1), matchesBare: false, ...(uri ? { uri } : {}) });
+        else if (host.startsWith('.')) v.leading.push({ suffix: host, matchesBare: true, ...(uri ? { uri } : {}) });
+        else if (host.endsWith('.*')) v.trailing.push({ prefix: host.slice(0, -1), ...(uri ? { uri } : {}) });
+        else if (host.includes('*')) throw confError(n, `invalid hostname or wildcard "${arg.slice(0, slash < 0 ? undefined : slash)}"`);
+        else v.exact.set(host, uri);
+      }
+    }
+  }
+  v.leading.sort((a, b) => b.suffix.length - a.suffix.length);
+  v.trailing.sort((a, b) => b.prefix.length - a.prefix.length);
+  return v;
+}
+
 const PROXY_SSL = [
   'proxy_ssl_verify', 'proxy_ssl_trusted_certificate', 'proxy_ssl_verify_depth', 'proxy_ssl_name', 'proxy_ssl_server_name',
   'proxy_ssl_certificate', 'proxy_ssl_certificate_key',

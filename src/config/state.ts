@@ -89,6 +89,24 @@ export interface ServerName {
 
 // ---------- per-level settings ----------
 
+/** valid_referers: what $invalid_referer accepts (ngx_http_referer_module). */
+export interface ValidReferers {
+  /** `none`: no Referer header. */
+  none: boolean;
+  /** `blocked`: a Referer without http:// or https:// (removed by a firewall or proxy). */
+  blocked: boolean;
+  /** `server_names`: the names of the request's server. */
+  serverNames: boolean;
+  /** Host names (lowercased) and, where one was given, the URI prefix the rest must start with. */
+  exact: ReadonlyMap<string, string | undefined>;
+  /** `*.example.com` / `.example.com`, longest first. */
+  leading: readonly { suffix: string; matchesBare: boolean; uri?: string }[];
+  /** `www.example.*`, longest first. */
+  trailing: readonly { prefix: string; uri?: string }[];
+  /** `~regex`, matched (caselessly) against the referer after its scheme. */
+  regexes: readonly RegExp[];
+}
+
 /** How an https upstream is checked, and the name it is checked against and sent (SNI). */
 export interface ProxySsl {
   verify: boolean;
@@ -225,6 +243,8 @@ export interface LocationConf {
    * 502, never the files under its root (a PHP script's source).
    */
   unservedPass?: string;
+  /** valid_referers (absent: none at this level or above; $invalid_referer is then empty). */
+  validReferers?: ValidReferers;
   /**
    * auth_request's URI (absent: off). Not implemented: such a location refuses every request (500,
    * nginx's answer when its authorization subrequest fails) rather than serve it unauthorized.

@@ -8,7 +8,8 @@ import { realpathSync } from 'node:fs';
 import type { Location, LocationConf, RewriteOp, RoutingState, ServerConf, ServerTable } from '../config/state.ts';
 import { parseRequestTarget, BadUriError, escapeUri, type ParsedUri } from './uri.ts';
 import { validateHost, selectServer, findLocation } from './select.ts';
-import { newVarContext, compiled, evaluate, setVariable, UserVars, type VarContext } from './variables.ts';
+import { newVarContext, compiled, evaluate, requestHeader, setVariable, UserVars, type VarContext } from './variables.ts';
+import type { ConfNode } from '../nginx/types.ts';
 import {
   applyRewrite, compileIfCondition, compileRewrite, evaluateIf, evaluateReturn, type IfCondition, type ReturnOutcome, type ReturnDirective,
 } from './rewrite.ts';
@@ -22,6 +23,7 @@ import { applyRealIp } from './realip.ts';
 import { accessAllowed, unmapIPv4 } from './access.ts';
 import { headStatus, transferEncodingStatus, LARGE_HEADER_BUFFER } from './request-limits.ts';
 import { isPlainOnTls } from './plain-on-tls.ts';
+import { invalidReferer } from './referer.ts';
 import { clientRefusal, sniNameOf } from './tls-peer.ts';
 import { matchServerName } from '../config/select.ts';
 import { addHeaders, expiresHeaders } from './headers.ts';
@@ -334,6 +336,17 @@ function docRootFor(r: RequestState): DocRoot {
   return { kind: 'alias', path, locationPrefix: loc?.name ?? '' };
 }
 
+/** Whether a configuration has valid_referers anywhere (else $invalid_referer is always empty). */
+const refererUse = new WeakMap<RoutingState, boolean>();
+function usesValidReferers(state: RoutingState): boolean {
+  let uses = refererUse.get(state);
+  if (uses === undefined) {
+    const scan = (nodes: readonly ConfNode[]): boolean => nodes.some((n) => n.directive === 'valid_referers' || (n.block !== undefined && scan(n.block)));
+    refererUse.set(state, (uses = scan(state.httpDirectives ?? [])));
+  }
+  return uses;
+}
+
 const mapResolvers = new WeakMap<RoutingState, ReturnType<typeof createMapResolver>>();
 function mapResolver(state: RoutingState): ReturnType<typeof createMapResolver> {
   let m = mapResolvers.get(state);
@@ -596,6 +609,7 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
     logFiles, validUnparsedUri: true, validLocation: true,
   };
   ctx.paths = new RequestPaths(r);
+  if (usesValidReferers(state)) ctx.invalidReferer = () => invalidReferer(r.conf.validReferers, r.server.names, requestHeader(r.ctx, 'referer'));
 
   whenDone(res, onResponseDone, r);
   if (invalidLines) for (const line of invalidLines) logError(r, opts, 'info', line);

@@ -453,9 +453,9 @@ userid_path      HSL  1    str    U the userid module is not implemented
 userid_p3p       HSL  1    str    U the userid module is not implemented
 userid_service   HSL  1    num    U the userid module is not implemented
 userid_mark      HSL  1    -      U the userid module is not implemented
-valid_referers   SL   +    arr    U referer checks are not implemented
-referer_hash_max_size SL 1 num    U referer checks are not implemented
-referer_hash_bucket_size SL 1 num U referer checks are not implemented
+valid_referers   SL   +    arr    S
+referer_hash_max_size SL 1 num    I names are not kept in a hash table
+referer_hash_bucket_size SL 1 num I names are not kept in a hash table
 ancient_browser  HSL  +    arr    U browser detection is not implemented
 modern_browser   HSL  12   -      U browser detection is not implemented
 ancient_browser_value HSL 1 -     U browser detection is not implemented
