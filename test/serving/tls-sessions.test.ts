@@ -4,7 +4,7 @@
 // `ssl_session_tickets off` issues none.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -69,7 +69,9 @@ test('a ticket resumes on the worker that replaced the one that issued it, as in
   const seen: string[] = [];
   for (const inst of [p.nginx, p.bext]) {
     const first = await request(inst.ports.P1!, undefined);
-    const master = Number(readFileSync(join(inst.prefix, 'nginx.pid'), 'utf8'));
+    const pidFile = join(inst.prefix, 'nginx.pid');
+    await waitFor(() => existsSync(pidFile), 10_000, 'the pid file');
+    const master = Number(readFileSync(pidFile, 'utf8'));
     const before = workerPids(master);
     for (const w of before) process.kill(w, 'SIGKILL');
     await waitFor(() => workerPids(master).filter((w) => !before.includes(w)).length === before.length, 10_000, 'the replacements');
