@@ -56,6 +56,7 @@ export function rootDefaults(prefix: string): LocationConf {
     proxySetHeaders: [],
     proxyHttpVersion: '1.0',
     proxySsl: { verify: false, verifyDepth: 1, serverName: false },
+    limitRateAfter: 0,
     proxyRedirect: 'default',
     proxyBuffering: true,
     proxyConnectTimeoutMs: 60_000,
@@ -264,6 +265,10 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
 
   const pp = last(byName, 'proxy_pass');
   if (pp) conf.proxyPass = proxyPass(pp, level, ctx);
+  const rateNode = last(byName, 'limit_rate');
+  if (rateNode) conf.limitRate = rateNode.args[0]!;
+  const lra = last(byName, 'limit_rate_after');
+  if (lra) conf.limitRateAfter = parseSize(lra.args[0]!) ?? 0;
   const vr = own(byName, 'valid_referers');
   if (vr.length) conf.validReferers = validReferers(vr);
   const ar = last(byName, 'auth_request');

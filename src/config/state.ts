@@ -243,6 +243,9 @@ export interface LocationConf {
    * 502, never the files under its root (a PHP script's source).
    */
   unservedPass?: string;
+  /** limit_rate (variables allowed; absent or 0: none) and limit_rate_after, in bytes. */
+  limitRate?: string;
+  limitRateAfter: number;
   /** valid_referers (absent: none at this level or above; $invalid_referer is then empty). */
   validReferers?: ValidReferers;
   /**

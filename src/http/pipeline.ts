@@ -24,6 +24,7 @@ import { accessAllowed, unmapIPv4 } from './access.ts';
 import { headStatus, transferEncodingStatus, LARGE_HEADER_BUFFER } from './request-limits.ts';
 import { isPlainOnTls } from './plain-on-tls.ts';
 import { invalidReferer } from './referer.ts';
+import { setRateLimit } from './limit-rate.ts';
 import { clientRefusal, sniNameOf } from './tls-peer.ts';
 import { matchServerName } from '../config/select.ts';
 import { addHeaders, expiresHeaders } from './headers.ts';
@@ -878,6 +879,9 @@ const DONE: ContentOutcome = { kind: 'done' };
  */
 function content(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions): ContentOutcome | Promise<ContentOutcome> {
   const conf = r.conf;
+  // limit_rate, or `set $limit_rate` (which wins), for the body about to go out.
+  const rate = r.ctx.userVars.get('limit_rate') ?? (conf.limitRate === undefined ? undefined : evaluate(compiled(conf.limitRate), r.ctx));
+  if (rate !== undefined) setRateLimit(res, rate, conf.limitRateAfter, r.ctx.startMs, r.ctx.response);
   if (conf.proxyPass) {
     // The listeners leave `Expect: 100-continue` to the handler: nginx answers 100 only when it reads the body.
     if (req.headers.expect !== undefined && /^100-continue$/i.test(req.headers.expect)) res.writeContinue();

@@ -21,6 +21,7 @@ import {
 import { freePeer, getPeer, startWalk, type Peer, type PeerWalk, type Selector } from './upstream-peers.ts';
 import { classifyUpstreamError, NEXT_STATUS, type Failure } from './proxy-errors.ts';
 import { sslName, type UpstreamTls } from './upstream-tls.ts';
+import { rateLimitOf, type RateLimit } from './limit-rate.ts';
 import { compiled, evaluate, formatMsec, type CompiledValue, type VarContext } from './variables.ts';
 import { BodyError, readRequestBody, SpooledBody, type RequestBody } from './request-body.ts';
 
@@ -791,6 +792,8 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
     if (r.method === 'HEAD') return true;
     r.ctx.response.bodyBytesSent += chunk.length;
     r.ctx.response.bytesSent += chunk.length;
+    const limit = rateLimitOf(res);
+    if (limit) return this.queueLimited(chunk, limit);
     if (this.remaining > 0) {
       this.remaining -= chunk.length;
       // The length is reached: undici's onComplete follows at once, and writes this with the end.
@@ -811,9 +814,58 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
     return more;
   }
 
+  /** limit_rate: what the upstream sent and the client has not been given yet, and whether it is all. */
+  private limited: { queue: Buffer[]; limit: RateLimit; timer?: NodeJS.Timeout; complete: boolean } | undefined;
+
+  /** A body chunk under limit_rate: queued, sent as fast as the limit lets; the upstream waits meanwhile. */
+  private queueLimited(chunk: Buffer, limit: RateLimit): boolean {
+    this.limited ??= { queue: [], limit, complete: false };
+    this.limited.queue.push(chunk);
+    this.pumpLimited();
+    return this.limited.queue.length === 0;
+  }
+
+  /** ngx_http_write_filter under a rate: what is allowed, then the delay those bytes take. */
+  private readonly pumpLimited = (): void => {
+    const l = this.limited!;
+    const res = this.inp.res;
+    l.timer = undefined;
+    while (l.queue.length > 0) {
+      if (res.destroyed) return;
+      const wait = l.limit.waitMs();
+      if (wait > 0) {
+        this.disarm();
+        l.timer = setTimeout(this.pumpLimited, wait);
+        return;
+      }
+      const head = l.queue[0]!;
+      const n = Math.min(head.length, l.limit.allowance());
+      if (n < head.length) l.queue[0] = head.subarray(n);
+      else l.queue.shift();
+      res.write(n < head.length ? head.subarray(0, n) : head);
+      const delay = l.limit.wrote(n);
+      if (delay > 0 && (l.queue.length > 0 || !l.complete)) {
+        this.disarm();
+        l.timer = setTimeout(this.pumpLimited, delay);
+        return;
+      }
+    }
+    if (l.complete) {
+      res.end();
+      this.settle({ kind: 'done' });
+    } else this.onDrain();
+  };
+
   onComplete(): void {
     this.disarm();
     this.detach();
+    if (this.limited) {
+      // limit_rate: the response ends once what waits to go has gone (the upstream is free now).
+      this.limited.complete = true;
+      this.handBack(true);
+      this.pumpLimited();
+      return;
+    }
     if (this.last) this.inp.res.end(this.last);
     else this.inp.res.end();
     this.settle({ kind: 'done' });

@@ -4,6 +4,7 @@
 import { openSync, fstatSync, readSync, closeSync, constants as fsConstants } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { uriExtension, escapeUri } from './uri.ts';
+import { rateLimitOf, sleep, writeLimited } from './limit-rate.ts';
 import { cachedFile, offerFile, nsToSec, CACHE_FILE_MAX, type CachedFile } from './file-cache.ts';
 
 /** Byte-string path (see uri.ts) to a Buffer path for fs calls. */
@@ -610,8 +611,16 @@ async function pipeRange(fd: number, res: ServerResponse, start: number, end: nu
   let wake: (() => void) | undefined;
   while (pos < end) {
     if (res.destroyed) return false;
+    // limit_rate: no more than is allowed now (nginx's write filter sends at most that).
+    const limit = rateLimitOf(res);
+    let allowed = Infinity;
+    if (limit) {
+      let wait: number;
+      while ((wait = limit.waitMs()) > 0 && !res.destroyed) await sleep(wait);
+      allowed = limit.allowance();
+    }
     const buf = takeChunk();
-    const want = Math.min(buf.length, end - pos);
+    const want = Math.min(buf.length, end - pos, allowed);
     let n: number;
     try {
       n = readSync(fd, buf, 0, want, pos);
@@ -627,11 +636,13 @@ async function pipeRange(fd: number, res: ServerResponse, start: number, end: nu
     }
     pos += n;
     inflight++;
+    const delay = limit ? limit.wrote(n) : 0;
     res.write(n === buf.length ? buf : buf.subarray(0, n), () => {
       inflight--;
       giveChunk(buf);
       if (wake) wake();
     });
+    if (delay > 0 && pos < end) await sleep(delay);
     if (inflight >= STREAM_INFLIGHT && pos < end) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -652,6 +663,8 @@ async function pipeRange(fd: number, res: ServerResponse, start: number, end: nu
  * in memory is sent at once (no promise: most responses are small), or in pieces when large; a file streams.
  */
 export function sendBody(res: ServerResponse, body: BodyPlan): Promise<void> | undefined {
+  const limit = rateLimitOf(res);
+  if (limit && body.kind === 'buffer' && !body.truncated && body.data.length > limit.allowance()) return writeLimited(res, body.data, limit, true);
   switch (body.kind) {
     case 'none':
       res.end();

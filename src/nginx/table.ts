@@ -89,8 +89,8 @@ tcp_nodelay      HSL  f    flag   I socket options are Node.js's
 send_timeout     HSL  1    msec   S
 send_lowat       HSL  1    size   I socket options are Node.js's
 postpone_output  HSL  1    size   I output buffering is Node.js's
-limit_rate       HSLl 1    limit_rate U response rate limiting is not implemented
-limit_rate_after HSLl 1    limit_rate U response rate limiting is not implemented
+limit_rate       HSLl 1    limit_rate S
+limit_rate_after HSLl 1    limit_rate S
 keepalive_timeout HSL 12   keepalive_timeout S
 keepalive_requests HSL 1   num    S
 keepalive_time   HSL  1    msec   I connections are not closed after a total time

@@ -1,0 +1,53 @@
+// Differential, timed: limit_rate, limit_rate_after and `set $limit_rate`, on static files and a
+// proxied body. nginx sends a second's worth at once, then the rest as the seconds pass: a
+// download takes about as long from bext as from nginx (whole seconds, with slack for the machine).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { haveNginx, makeSite, send, startPair, wrapConfig, type Pair } from './harness.ts';
+
+let pair: Pair | undefined;
+let upstream: Server | undefined;
+const KB = 1024;
+
+before(async () => {
+  if (!haveNginx) return;
+  upstream = createServer((_req, res) => res.end(Buffer.alloc(300 * KB, 'u')));
+  await new Promise<void>((r) => upstream!.listen(0, '127.0.0.1', r));
+  const up = (upstream.address() as AddressInfo).port;
+  pair = await startPair(wrapConfig(`
+  server {
+    listen 127.0.0.1:@P1@;
+    root @SITE@;
+    location /slow/ { alias @SITE@/; limit_rate 100k; }
+    location /after/ { alias @SITE@/; limit_rate 100k; limit_rate_after 300k; }
+    location /var/ { alias @SITE@/; set $limit_rate 200k; }
+    location /up/ { proxy_pass http://127.0.0.1:${up}/; limit_rate 100k; }
+  }`), makeSite({ 'big.bin': Buffer.alloc(300 * KB, 'b'), 'bigger.bin': Buffer.alloc(500 * KB, 'c') }), ['P1']);
+});
+
+after(async () => {
+  await pair?.stop();
+  upstream?.close();
+});
+
+/** Seconds a download took, and its size. */
+async function timed(port: number, path: string): Promise<{ s: number; bytes: number }> {
+  const started = Date.now();
+  const r = await send(port, `GET ${path} HTTP/1.0\r\nHost: x\r\n\r\n`, { timeoutMs: 15_000 });
+  return { s: (Date.now() - started) / 1000, bytes: r.body.length };
+}
+
+test('downloads take as long as from nginx: limit_rate, limit_rate_after, $limit_rate, proxied', { skip: !haveNginx, timeout: 120_000 }, async () => {
+  const p = pair!;
+  // 300 KiB and its head at 100 KiB/s: a second's worth at 0, 1, 2, and the last bytes at 3.
+  for (const [path, expected] of [['/slow/big.bin', 3], ['/after/bigger.bin', 2], ['/var/big.bin', 1], ['/up/', 3], ['/big.bin', 0]] as const) {
+    const [n, b] = await Promise.all([timed(p.nginx.ports.P1!, path), timed(p.bext.ports.P1!, path)]);
+    assert.equal(b.bytes, n.bytes, path);
+    // Whole seconds, give or take where in its second the request began (nginx counts by its
+    // cached clock): each within 0.75 s of it; unlimited, all would be there at once.
+    assert.ok(Math.abs(n.s - expected) < 0.75, `nginx ${path}: ${n.s} s, expected about ${expected}`);
+    assert.ok(Math.abs(b.s - expected) < 0.75, `bext ${path}: ${b.s} s (nginx ${n.s} s), expected about ${expected}`);
+  }
+});
