@@ -6,10 +6,11 @@ import { confError, type ConvertContext } from './context.ts';
 import { buildLocations } from './locations.ts';
 import { buildServerTable, collectSockets, implicitListen, parseListen, parseServerNames, type ListenSpec } from './servers.ts';
 import { buildConf, rootDefaults } from './settings.ts';
-import type { ListenSocket, LocationConf, RoutingState, ServerConf, ServerTable, TlsCertificateEntry, TlsSettings } from './state.ts';
+import type { ListenSocket, LocationConf, RoutingState, ServerConf, ServerTable, SplitClientsBlock, TlsCertificateEntry, TlsSettings } from './state.ts';
 import { limitZones, logFormats, mainSettings, maps, TLS_DEFAULTS, tlsSettings, upstreams } from './tables.ts';
 import { catalogueWarnings } from '../nginx/catalogue.ts';
 import { readGeoBlock } from '../nginx/geo.ts';
+import { splitClientsPercent } from '../nginx/catalogue.ts';
 
 export type { RoutingState } from './state.ts';
 
@@ -126,6 +127,7 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
     limitConnZones: zones.conn,
     maps: mapBlocks,
     geos,
+    splitClients: splitClientsBlocks(http),
     logFormats: formats,
     tls: tlsTable,
     ...(httpNode ? { httpDirectives: http } : {}),
@@ -137,6 +139,22 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
 function lastFlag(nodes: readonly ConfNode[], name: string): boolean | undefined {
   const n = nodes.filter((x) => x.directive === name).pop();
   return n ? n.args[0]!.toLowerCase() === 'on' : undefined;
+}
+
+/**
+ * split_clients blocks: each part's bound is the running total of the shares, scaled to 2^32 as
+ * ngx_http_split_clients does (the parser checked the percentages).
+ */
+function splitClientsBlocks(http: readonly ConfNode[]): SplitClientsBlock[] {
+  return http.filter((n) => n.directive === 'split_clients').map((n) => {
+    let last = 0;
+    const parts = (n.block ?? []).map((e) => {
+      if (e.directive === '*') return { upTo: 0, value: e.args[0] ?? '' };
+      last += Math.floor(((splitClientsPercent(e.directive) ?? 0) * 0xffffffff) / 10000);
+      return { upTo: last, value: e.args[0] ?? '' };
+    });
+    return { key: n.args[0]!, variable: n.args[1]!.slice(1), parts };
+  });
 }
 
 /**

@@ -446,6 +446,14 @@ export interface LimitConnZone {
   line: number;
 }
 
+/** A split_clients block: parts in order, each up to a hash bound (0: `*`, the rest). */
+export interface SplitClientsBlock {
+  key: string;
+  /** Without the `$`. */
+  variable: string;
+  parts: readonly { upTo: number; value: string }[];
+}
+
 export interface MapBlock {
   source: string;
   /** Without the `$`. */
@@ -495,6 +503,7 @@ export interface RoutingState {
   limitConnZones: ReadonlyMap<string, LimitConnZone>;
   maps: readonly MapBlock[];
   geos: readonly GeoBlock[];
+  splitClients: readonly SplitClientsBlock[];
   logFormats: ReadonlyMap<string, LogFormat>;
   /** Every server with TLS, in configuration order (the first per address is the SNI default). */
   tls: readonly TlsCertificateEntry[];

@@ -3,8 +3,9 @@
 // result is itself a complex value. Evaluated lazily, when the variable is read.
 import { firstIndexedMatch } from '../config/regex.ts';
 import { matchLeading, matchTrailing } from '../config/servers.ts';
-import type { GeoBlock, MapBlock } from '../config/state.ts';
+import type { GeoBlock, MapBlock, SplitClientsBlock } from '../config/state.ts';
 import { lookupGeo } from './geo.ts';
+import { lookupSplitClients } from './split-clients.ts';
 import { compiled, evaluate, type VarContext } from './variables.ts';
 import { regexMatch } from './rewrite.ts';
 
@@ -49,15 +50,18 @@ export function lookupMapValue(map: MapBlock, value: string, ctx: VarContext): s
   return map.default;
 }
 
-/** A VarContext.extra hook serving every map (and geo) of a configuration. */
-export function createMapResolver(maps: readonly MapBlock[], geos: readonly GeoBlock[] = []): (name: string, ctx: VarContext) => string | undefined {
+/** A VarContext.extra hook serving every map (and geo, split_clients) of a configuration. */
+export function createMapResolver(maps: readonly MapBlock[], geos: readonly GeoBlock[] = [], splits: readonly SplitClientsBlock[] = []): (name: string, ctx: VarContext) => string | undefined {
   const byName = new Map(maps.map((m) => [m.variable, m]));
   const geoByName = new Map(geos.map((g) => [g.variable, g]));
+  const splitByName = new Map(splits.map((s) => [s.variable, s]));
   return (name, ctx) => {
     const map = byName.get(name);
     if (!map) {
       const geo = geoByName.size ? geoByName.get(name) : undefined;
-      return geo ? lookupGeo(geo, ctx) : undefined;
+      if (geo) return lookupGeo(geo, ctx);
+      const split = splitByName.size ? splitByName.get(name) : undefined;
+      return split ? lookupSplitClients(split, ctx) : undefined;
     }
     const source = evaluate(compiled(map.source), ctx);
     return evaluate(compiled(lookupMapValue(map, source, ctx)), ctx);

@@ -352,7 +352,7 @@ const mapResolvers = new WeakMap<RoutingState, ReturnType<typeof createMapResolv
 function mapResolver(state: RoutingState): ReturnType<typeof createMapResolver> {
   let m = mapResolvers.get(state);
   if (!m) {
-    m = createMapResolver(state.maps, state.geos);
+    m = createMapResolver(state.maps, state.geos, state.splitClients);
     mapResolvers.set(state, m);
   }
   return m;

@@ -311,7 +311,7 @@ function checkMimeTypes(state: ParseState, level: Level, node: ConfNode): void {
 }
 
 /** ngx_atofp(…, 2) of a split_clients `N%` / `N.NN%` entry, in hundredths of a percent; 0 is invalid. */
-function splitClientsPercent(text: string): number | undefined {
+export function splitClientsPercent(text: string): number | undefined {
   const m = /^([0-9]+)(?:\.([0-9]{0,2}))?%$/.exec(text);
   if (!m) return undefined;
   const value = Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0'));

@@ -190,7 +190,7 @@ map              H    B2   map    S
 map_hash_max_size H   1    num    I hash table sizing of nginx
 map_hash_bucket_size H 1   num    I hash table sizing of nginx
 geo              H    B12  -      S
-split_clients    H    B2   -      U split_clients is not implemented
+split_clients    H    B2   -      S
 
 // upstream
 upstream         H    B1   upstream S

@@ -89,7 +89,7 @@ function buildState(port: number): RoutingState {
     main: { workerProcesses: 1, pid: '/tmp/x.pid', daemon: false, masterProcess: false, errorLogs: [], workerConnections: 512 },
     paths: { prefix: '/tmp/', confPrefix: '/tmp/', confFile: '/tmp/nginx.conf' },
     listens: [], tables: new Map([[table.key, table]]), servers: [server], upstreams: new Map(),
-    limitReqZones: new Map(), limitConnZones: new Map(), maps: [], geos: [], logFormats: new Map(), tls: [],
+    limitReqZones: new Map(), limitConnZones: new Map(), maps: [], geos: [], splitClients: [], logFormats: new Map(), tls: [],
   };
 }
 
