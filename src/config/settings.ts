@@ -397,6 +397,7 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
     if (n) conf[key] = flag(n);
   }
   if (last(byName, 'stub_status')) conf.stubStatus = true;
+  conf.emptyGif = last(byName, 'empty_gif') !== undefined || undefined;
   if (last(byName, 'internal')) conf.internal = true;
 
   // The rewrite program, and `if` blocks as pseudo-locations merged from this level.

@@ -246,6 +246,8 @@ export interface LocationConf {
   /** limit_rate (variables allowed; absent or 0: none) and limit_rate_after, in bytes. */
   limitRate?: string;
   limitRateAfter: number;
+  /** empty_gif: the location answers with a 1×1 transparent GIF. */
+  emptyGif?: boolean;
   /** valid_referers (absent: none at this level or above; $invalid_referer is then empty). */
   validReferers?: ValidReferers;
   /**

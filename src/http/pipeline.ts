@@ -16,7 +16,7 @@ import {
 import {
   absoluteLocation, detectBrowser, serverHeader, specialResponse, statusReason, closesWithoutResponse,
 } from './responses.ts';
-import { serveStaticSync, sendBody, mapUriToPath, isUnderRoot, documentRoot, httpDate, mimeTypeFor, type DocRoot } from './static.ts';
+import { serveStaticSync, sendBody, mapUriToPath, isUnderRoot, documentRoot, httpDate, mimeTypeFor, conditionalStatus, type DocRoot } from './static.ts';
 import { resolveIndex, readAutoindexEntries, tryFiles, compileTryFiles } from './static-dir.ts';
 import { autoindexListing } from './autoindex-formats.ts';
 import { applyRealIp } from './realip.ts';
@@ -897,6 +897,7 @@ function content(r: RequestState, req: IncomingMessage, res: ServerResponse, opt
     return { kind: 'status', status: 502 };
   }
   if (conf.stubStatus) return stubStatusContent(r, res, opts);
+  if (conf.emptyGif) return emptyGifContent(r, req, res);
   const root = docRootFor(r);
   if (conf.tryFiles && conf.tryFiles.length > 0) return tryFilesContent(r, req, res, opts, root);
   return fileContent(r, req, res, opts, root);
@@ -906,6 +907,29 @@ async function stubStatusContent(r: RequestState, res: ServerResponse, opts: Pip
   if (r.method !== 'GET' && r.method !== 'HEAD') return { kind: 'status', status: 405 };
   const text = opts.stubStatus ? await opts.stubStatus() : formatStubStatus(await opts.zones!.stubStatus());
   sendBuffer(r, res, 200, 'text/plain', Buffer.from(text, 'latin1'));
+  return DONE;
+}
+
+/** A 1×1 transparent GIF (43 bytes), as nginx's empty_gif sends it. */
+const EMPTY_GIF = Buffer.from('R0lGODlhAQABAIABAAAAAP///yH5BAEAAAEALAAAAAABAAEAAAICTAEAOw==', 'base64');
+/** ngx_http_empty_gif_handler's fixed Last-Modified (Mon, 28 Sep 1970 06:00:00 GMT). */
+const EMPTY_GIF_MODIFIED_SEC = 23349600;
+
+function emptyGifContent(r: RequestState, req: IncomingMessage, res: ServerResponse): ContentOutcome {
+  if (r.method !== 'GET' && r.method !== 'HEAD') return { kind: 'status', status: 405 };
+  const lastModified: [string, string] = ['Last-Modified', httpDate(EMPTY_GIF_MODIFIED_SEC * 1000)];
+  // The not-modified filter sees its Last-Modified as any other response's.
+  const cond = conditionalStatus(req.headers, { lastModifiedSec: EMPTY_GIF_MODIFIED_SEC }, r.conf.ifModifiedSince);
+  if (cond === 412) return { kind: 'status', status: 412 };
+  if (cond === 304) {
+    writeHead(r, res, 304, [lastModified], EMPTY_GIF_MODIFIED_SEC);
+    res.end();
+    return DONE;
+  }
+  writeHead(r, res, 200, [['Content-Type', 'image/gif'], ['Content-Length', String(EMPTY_GIF.length)], lastModified], EMPTY_GIF_MODIFIED_SEC);
+  r.ctx.response.bodyBytesSent = r.method === 'HEAD' ? 0 : EMPTY_GIF.length;
+  r.ctx.response.bytesSent += r.ctx.response.bodyBytesSent;
+  res.end(r.method === 'HEAD' ? undefined : EMPTY_GIF);
   return DONE;
 }
 

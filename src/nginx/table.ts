@@ -168,7 +168,7 @@ autoindex_format HSL  1    enum:html|xml|json|jsonp S
 autoindex_localtime HSL f  flag   S
 gzip_static      HSL  1    enum:off|on|always I precompressed .gz files are not looked for; gzip compresses as configured
 random_index     L    f    flag   U random_index is not implemented
-empty_gif        L    0    -      U empty_gif is not implemented
+empty_gif        L    0    -      S
 stub_status      SL   01   -      S
 flv              L    0    -      U FLV streaming is not implemented
 mp4              L    0    -      U MP4 streaming is not implemented
