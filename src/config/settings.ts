@@ -8,7 +8,7 @@ import { parseFlag, parseOffset, parseSize, parseTime, parseUrl, upstreamUrl } f
 import { confError, fullPath, hasVariables, warn, type ConvertContext } from './context.ts';
 import { compileRegex } from './regex.ts';
 import type {
-  AccessLog, ClientBodySettings, ErrorPage, Expires, GzipSettings, HeaderSetting, IfCondition, LimitReqRef, LocationConf, LogTarget, ProxyPass, ProxySsl, RewriteOp, ValidReferers,
+  AccessLog, ClientBodySettings, ErrorPage, Expires, GzipSettings, HeaderSetting, IfCondition, LimitReqRef, CookieRewrite, CookieRule, LocationConf, LogTarget, ProxyPass, ProxySsl, RewriteOp, ValidReferers,
 } from './state.ts';
 
 export type LevelKind = 'http' | 'server' | 'location' | 'if' | 'limit_except';
@@ -56,6 +56,7 @@ export function rootDefaults(prefix: string): LocationConf {
     proxySetHeaders: [],
     proxyHttpVersion: '1.0',
     proxySsl: { verify: false, verifyDepth: 1, serverName: false },
+    proxyCookie: {},
     limitRateAfter: 0,
     proxyRedirect: 'default',
     proxyBuffering: true,
@@ -279,6 +280,8 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
   if (psh.length) conf.proxySetHeaders = psh.map((n) => ({ name: n.args[0]!, value: n.args[1] ?? '' }));
   const sslNodes = PROXY_SSL.map((d) => last(byName, d));
   if (sslNodes.some((n) => n)) conf.proxySsl = proxySsl(conf.proxySsl, sslNodes, ctx.paths.confPrefix);
+  const cookie = proxyCookie(conf.proxyCookie, own(byName, 'proxy_cookie_domain'), own(byName, 'proxy_cookie_path'), own(byName, 'proxy_cookie_flags'));
+  if (cookie) conf.proxyCookie = cookie;
   const phv = last(byName, 'proxy_http_version');
   if (phv) conf.proxyHttpVersion = phv.args[0]!;
   const pr = own(byName, 'proxy_redirect');
@@ -537,6 +540,35 @@ function validReferers(nodes: readonly ConfNode[]): ValidReferers {
   v.leading.sort((a, b) => b.suffix.length - a.suffix.length);
   v.trailing.sort((a, b) => b.prefix.length - a.prefix.length);
   return v;
+}
+
+/**
+ * ngx_http_proxy_cookie_domain/_path/_flags: each replaces what it inherits when the level has it;
+ * `off` clears. A leading dot of a domain pattern or replacement is dropped (the cookie's stays).
+ */
+function proxyCookie(parent: CookieRewrite, domains: readonly ConfNode[], paths: readonly ConfNode[], flags: readonly ConfNode[]): CookieRewrite | undefined {
+  if (!domains.length && !paths.length && !flags.length) return undefined;
+  const out: { -readonly [K in keyof CookieRewrite]: CookieRewrite[K] } = { ...parent };
+  const rules = (nodes: readonly ConfNode[], domain: boolean): CookieRule[] | undefined => {
+    if (nodes.some((n) => n.args[0] === 'off')) return undefined;
+    return nodes.map((n) => {
+      const [pattern = '', replacement = ''] = n.args;
+      if (pattern.startsWith('~')) {
+        const caseless = domain || pattern.startsWith('~*');
+        return { pattern: compileRegex(pattern.slice(pattern.startsWith('~*') ? 2 : 1), caseless, n), replacement };
+      }
+      return domain ? { pattern: pattern.replace(/^\./, ''), replacement: replacement.replace(/^\./, '') } : { pattern, replacement };
+    });
+  };
+  if (domains.length) out.domains = rules(domains, true);
+  if (paths.length) out.paths = rules(paths, false);
+  if (flags.length) {
+    out.flags = flags.some((n) => n.args[0] === 'off') ? undefined : flags.map((n) => {
+      const [cookie = '', ...rest] = n.args;
+      return { cookie: cookie.startsWith('~') ? compileRegex(cookie.slice(cookie.startsWith('~*') ? 2 : 1), cookie.startsWith('~*'), n) : cookie, flags: rest };
+    });
+  }
+  return out;
 }
 
 const PROXY_SSL = [

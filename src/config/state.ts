@@ -107,6 +107,25 @@ export interface ValidReferers {
   regexes: readonly RegExp[];
 }
 
+/** A proxy_cookie_domain / proxy_cookie_path rule (http/proxy-cookie.ts). */
+export interface CookieRule {
+  /** Text (variables allowed), or a regex. */
+  pattern: string | RegExp;
+  replacement: string;
+}
+
+export interface CookieFlagsRule {
+  cookie: string | RegExp;
+  flags: readonly string[];
+}
+
+/** What one location does to Set-Cookie (absent parts: nothing). */
+export interface CookieRewrite {
+  domains?: readonly CookieRule[];
+  paths?: readonly CookieRule[];
+  flags?: readonly CookieFlagsRule[];
+}
+
 /** How an https upstream is checked, and the name it is checked against and sent (SNI). */
 export interface ProxySsl {
   verify: boolean;
@@ -259,6 +278,8 @@ export interface LocationConf {
   proxyHttpVersion: string;
   /** proxy_ssl_verify, _trusted_certificate, _verify_depth, _name, _server_name. */
   proxySsl: ProxySsl;
+  /** proxy_cookie_domain, _path, _flags (each inherited on its own; absent: off). */
+  proxyCookie: CookieRewrite;
   /** `default`, `off`, or explicit pairs (with `~`/`~*` regexes compiled). */
   proxyRedirect: 'default' | 'off' | readonly { from: string; regex?: RegExp; to: string }[];
   proxyBuffering: boolean;

@@ -22,6 +22,7 @@ import { freePeer, getPeer, startWalk, type Peer, type PeerWalk, type Selector }
 import { classifyUpstreamError, NEXT_STATUS, type Failure } from './proxy-errors.ts';
 import { sslName, type UpstreamTls } from './upstream-tls.ts';
 import { rateLimitOf, type RateLimit } from './limit-rate.ts';
+import { rewriteSetCookie } from './proxy-cookie.ts';
 import { compiled, evaluate, formatMsec, type CompiledValue, type VarContext } from './variables.ts';
 import { BodyError, readRequestBody, SpooledBody, type RequestBody } from './request-body.ts';
 
@@ -900,6 +901,10 @@ function clientHeader(inp: ProxyRun, k: string, l: string, v: string): [string, 
     case 'content-type': return ['Content-Type', v];
     case 'content-length': return ['Content-Length', v];
     case 'last-modified': return ['Last-Modified', v];
+    case 'set-cookie': {
+      const rw = inp.r.conf.proxyCookie;
+      return rw.domains || rw.paths || rw.flags ? [k, rewriteSetCookie(v, rw, inp.r.ctx)] : [k, v];
+    }
   }
   return [k, v];
 }

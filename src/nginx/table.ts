@@ -208,9 +208,9 @@ zone             U    12   -      I upstream state is per worker; no shared memo
 // proxy
 proxy_pass       LlX  1    pass   S
 proxy_redirect   HSL  12   -      S
-proxy_cookie_domain HSL 12 -      U cookie rewriting is not implemented
-proxy_cookie_path HSL 12   -      U cookie rewriting is not implemented
-proxy_cookie_flags HSL 1234 -     U cookie rewriting is not implemented
+proxy_cookie_domain HSL 12 -      S
+proxy_cookie_path HSL 12   -      S
+proxy_cookie_flags HSL 1234 -     S
 proxy_store      HSL  1    -      U proxy_store is not implemented
 proxy_store_access HSL 123 -      U proxy_store is not implemented
 proxy_buffering  HSL  f    flag   I responses are streamed to the client
