@@ -10,15 +10,23 @@ export const NGINX_BIN = '/usr/sbin/nginx';
 export const haveNginx = existsSync(NGINX_BIN);
 
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
     });
-  });
+    // The kernel may hand the same free port out twice in a row: a config's ports must differ.
+    if (!given.has(port)) {
+      given.add(port);
+      return port;
+    }
+  }
 }
+const given = new Set<number>();
 
 /**
  * A port on 127.0.0.1 that refuses connections and that no test can take: below 1024, where the
