@@ -270,6 +270,15 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
   if (rateNode) conf.limitRate = rateNode.args[0]!;
   const lra = last(byName, 'limit_rate_after');
   if (lra) conf.limitRateAfter = parseSize(lra.args[0]!) ?? 0;
+  const sl = last(byName, 'secure_link');
+  const slm = last(byName, 'secure_link_md5');
+  if (sl || slm) {
+    const variable = sl?.args[0] ?? conf.secureLink?.variable;
+    const md5 = slm?.args[0] ?? conf.secureLink?.md5;
+    conf.secureLink = { ...(variable !== undefined ? { variable } : {}), ...(md5 !== undefined ? { md5 } : {}) };
+  }
+  const sls = last(byName, 'secure_link_secret');
+  if (sls) conf.secureLinkSecret = sls.args[0]!;
   const vr = own(byName, 'valid_referers');
   if (vr.length) conf.validReferers = validReferers(vr);
   const ar = last(byName, 'auth_request');

@@ -265,6 +265,10 @@ export interface LocationConf {
   /** limit_rate (variables allowed; absent or 0: none) and limit_rate_after, in bytes. */
   limitRate?: string;
   limitRateAfter: number;
+  /** secure_link and secure_link_md5 (each inherited on its own). */
+  secureLink?: { variable?: string; md5?: string };
+  /** secure_link_secret (the older form). */
+  secureLinkSecret?: string;
   /** empty_gif: the location answers with a 1×1 transparent GIF. */
   emptyGif?: boolean;
   /** valid_referers (absent: none at this level or above; $invalid_referer is then empty). */

@@ -24,6 +24,7 @@ import { accessAllowed, unmapIPv4 } from './access.ts';
 import { headStatus, transferEncodingStatus, LARGE_HEADER_BUFFER } from './request-limits.ts';
 import { isPlainOnTls } from './plain-on-tls.ts';
 import { invalidReferer } from './referer.ts';
+import { secureLink, secureLinkExpires } from './secure-link.ts';
 import { setRateLimit } from './limit-rate.ts';
 import { clientRefusal, sniNameOf } from './tls-peer.ts';
 import { matchServerName } from '../config/select.ts';
@@ -337,15 +338,25 @@ function docRootFor(r: RequestState): DocRoot {
   return { kind: 'alias', path, locationPrefix: loc?.name ?? '' };
 }
 
-/** Whether a configuration has valid_referers anywhere (else $invalid_referer is always empty). */
-const refererUse = new WeakMap<RoutingState, boolean>();
-function usesValidReferers(state: RoutingState): boolean {
-  let uses = refererUse.get(state);
+/** Whether a configuration has valid_referers or secure_link anywhere (else those variables need no request). */
+const locationVariableUse = new WeakMap<RoutingState, boolean>();
+const LOCATION_VARIABLE_DIRECTIVES = new Set(['valid_referers', 'secure_link', 'secure_link_md5', 'secure_link_secret']);
+function usesLocationVariables(state: RoutingState): boolean {
+  let uses = locationVariableUse.get(state);
   if (uses === undefined) {
-    const scan = (nodes: readonly ConfNode[]): boolean => nodes.some((n) => n.directive === 'valid_referers' || (n.block !== undefined && scan(n.block)));
-    refererUse.set(state, (uses = scan(state.httpDirectives ?? [])));
+    const scan = (nodes: readonly ConfNode[]): boolean => nodes.some((n) => LOCATION_VARIABLE_DIRECTIVES.has(n.directive) || (n.block !== undefined && scan(n.block)));
+    locationVariableUse.set(state, (uses = scan(state.httpDirectives ?? [])));
   }
   return uses;
+}
+
+function locationVariable(r: RequestState, name: string): string | undefined {
+  switch (name) {
+    case 'invalid_referer': return invalidReferer(r.conf.validReferers, r.server.names, requestHeader(r.ctx, 'referer'));
+    case 'secure_link': return secureLink(r.conf, r.ctx, r.ctx.rawUri);
+    case 'secure_link_expires': return secureLinkExpires(r.conf, r.ctx);
+  }
+  return undefined;
 }
 
 const mapResolvers = new WeakMap<RoutingState, ReturnType<typeof createMapResolver>>();
@@ -610,7 +621,7 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
     logFiles, validUnparsedUri: true, validLocation: true,
   };
   ctx.paths = new RequestPaths(r);
-  if (usesValidReferers(state)) ctx.invalidReferer = () => invalidReferer(r.conf.validReferers, r.server.names, requestHeader(r.ctx, 'referer'));
+  if (usesLocationVariables(state)) ctx.locationVariable = (name) => locationVariable(r, name);
 
   whenDone(res, onResponseDone, r);
   if (invalidLines) for (const line of invalidLines) logError(r, opts, 'info', line);

@@ -53,8 +53,11 @@ export interface VarContext {
   requestBody?: Buffer;
   /** $request_body_file: the temporary file the body was read to otherwise. */
   requestBodyFile?: string;
-  /** $invalid_referer, where a configuration has valid_referers (the pipeline sets it). */
-  invalidReferer?: () => string;
+  /**
+   * Variables that depend on the request's location ($invalid_referer, $secure_link,
+   * $secure_link_expires): the pipeline sets it where a configuration uses them.
+   */
+  locationVariable?: (name: string) => string | undefined;
   /** The limits already applied to this request (limit-phase.ts: nginx's limit_req_set, limit_conn_status). */
   limitsApplied?: number;
   response: {
@@ -246,7 +249,9 @@ const BUILTIN: Record<string, Getter> = {
   pipe: (c) => (c.pipelined ? 'p' : '.'),
   sent_http_content_type: (c) => firstHeader(c.response.headers['content-type']),
   sent_http_content_length: (c) => firstHeader(c.response.headers['content-length']),
-  invalid_referer: (c) => c.invalidReferer?.() ?? '',
+  invalid_referer: (c) => c.locationVariable?.('invalid_referer') ?? '',
+  secure_link: (c) => c.locationVariable?.('secure_link'),
+  secure_link_expires: (c) => c.locationVariable?.('secure_link_expires'),
 };
 for (const name of SSL_VARIABLES) BUILTIN[`ssl_${name}`] = (c) => (c.tls ? sslVariable(c.tls.socket, name, c.tls.fallback) : undefined);
 

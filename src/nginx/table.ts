@@ -440,9 +440,9 @@ add_before_body  HSL  1    str    U the addition module is not implemented
 add_after_body   HSL  1    str    U the addition module is not implemented
 ssi              HSLl f    flag   U server-side includes are not implemented
 ssi_types        HSL  +    arr    U server-side includes are not implemented
-secure_link      HSL  1    -      U secure_link is not implemented
-secure_link_md5  HSL  1    -      U secure_link is not implemented
-secure_link_secret L  1    str    U secure_link is not implemented
+secure_link      HSL  1    -      S
+secure_link_md5  HSL  1    -      S
+secure_link_secret L  1    str    S
 mirror           HSL  1    arr    U request mirroring is not implemented
 mirror_request_body HSL f  flag   U request mirroring is not implemented
 userid           HSL  1    enum:on|v1|log|off U the userid module is not implemented

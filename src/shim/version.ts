@@ -67,7 +67,7 @@ export const MODULE_FLAGS: readonly ModuleFlag[] = [
   { module: 'http_mp4_module', optional: true, served: false, directive: 'mp4' },
   { module: 'http_gunzip_module', optional: true, served: false, directive: 'gunzip' },
   { module: 'http_slice_module', optional: true, served: false, directive: 'slice' },
-  { module: 'http_secure_link_module', optional: true, served: false, directive: 'secure_link' },
+  { module: 'http_secure_link_module', optional: true, served: true, directive: 'secure_link' },
   { module: 'http_random_index_module', optional: true, served: false, directive: 'random_index' },
   { module: 'http_ssi_module', optional: false, served: false, directive: 'ssi' },
   { module: 'http_userid_module', optional: false, served: false, directive: 'userid' },
