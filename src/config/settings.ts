@@ -57,6 +57,7 @@ export function rootDefaults(prefix: string): LocationConf {
     proxyHttpVersion: '1.0',
     proxySsl: { verify: false, verifyDepth: 1, serverName: false },
     proxyCookie: {},
+    authRequestSet: [],
     limitRateAfter: 0,
     proxyRedirect: 'default',
     proxyBuffering: true,
@@ -283,6 +284,8 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
   if (vr.length) conf.validReferers = validReferers(vr);
   const ar = last(byName, 'auth_request');
   if (ar) conf.authRequest = ar.args[0] === 'off' ? undefined : ar.args[0];
+  const ars = own(byName, 'auth_request_set');
+  if (ars.length) conf.authRequestSet = ars.map((n) => ({ name: n.args[0]!.slice(1), value: n.args[1]! }));
   const unserved = UNSERVED_PASS.find((d) => last(byName, d));
   if (unserved) conf.unservedPass = unserved;
   const psh = own(byName, 'proxy_set_header');

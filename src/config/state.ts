@@ -273,11 +273,10 @@ export interface LocationConf {
   emptyGif?: boolean;
   /** valid_referers (absent: none at this level or above; $invalid_referer is then empty). */
   validReferers?: ValidReferers;
-  /**
-   * auth_request's URI (absent: off). Not implemented: such a location refuses every request (500,
-   * nginx's answer when its authorization subrequest fails) rather than serve it unauthorized.
-   */
+  /** auth_request's URI (absent: off): the subrequest whose status lets the request in (http/auth-request.ts). */
   authRequest?: string;
+  /** auth_request_set: variables set from the authorization subrequest (inherited as a whole). */
+  authRequestSet: readonly { name: string; value: string }[];
   proxySetHeaders: readonly { name: string; value: string }[];
   proxyHttpVersion: string;
   /** proxy_ssl_verify, _trusted_certificate, _verify_depth, _name, _server_name. */

@@ -26,6 +26,7 @@ import { isPlainOnTls } from './plain-on-tls.ts';
 import { invalidReferer } from './referer.ts';
 import { secureLink, secureLinkExpires } from './secure-link.ts';
 import { setRateLimit } from './limit-rate.ts';
+import { SubrequestResponse } from './subrequest-response.ts';
 import { clientRefusal, sniNameOf } from './tls-peer.ts';
 import { matchServerName } from '../config/select.ts';
 import { addHeaders, expiresHeaders } from './headers.ts';
@@ -805,11 +806,13 @@ async function accessPhase(r: RequestState, req: IncomingMessage, opts: Pipeline
     if (!addrOk) code = 403;
   }
 
-  // auth_request (not implemented): nobody is let in on its say-so. 500 is nginx's answer when the
-  // authorization subrequest fails (its server down, say).
+  // auth_request: the subrequest's status decides (2xx in; 401 and 403 as they are; else 500).
   if (r.conf.authRequest !== undefined) {
-    logError(r, opts, 'error', `auth_request is not supported by bext-masquerade: the request was refused`);
-    return 500;
+    const auth = await authRequest(r, req, opts);
+    if (auth === 500 || (!any && auth !== undefined)) return auth;
+    if (auth === undefined && any) return undefined;
+    // satisfy any: when every handler refuses, a 401 (with its challenge) wins over a 403.
+    if (auth !== undefined && (code === undefined || auth === 401)) code = auth;
   }
 
   const ab = r.conf.authBasic;
@@ -825,6 +828,52 @@ async function accessPhase(r: RequestState, req: IncomingMessage, opts: Pipeline
     }
   }
   return code;
+}
+
+/**
+ * ngx_http_auth_request_handler: a GET subrequest to the auth_request URI, with the client's
+ * headers and no body, through that location's handler (proxy_pass, return, files); its head is
+ * kept, its body dropped. auth_request_set's variables are set from it whatever its status. 2xx
+ * lets the request in (undefined); 401 (with the subrequest's WWW-Authenticate) and 403 refuse it;
+ * anything else is logged and answered 500.
+ */
+async function authRequest(r: RequestState, req: IncomingMessage, opts: PipelineOptions): Promise<number | undefined> {
+  const target = r.conf.authRequest!;
+  const q = target.indexOf('?');
+  const ctx: VarContext = {
+    ...r.ctx, uri: q < 0 ? target : target.slice(0, q), args: q < 0 ? '' : target.slice(q + 1),
+    userVars: (r.ctx.userVars as UserVars).copy(), response: new ResponseInfo(), captures: NO_CAPTURES, namedCaptures: {},
+  };
+  const sub: RequestState = { ...r, ctx, method: 'GET', internal: true, extraHeaders: [], errStatus: undefined, errorPageDone: true, logged: true };
+  ctx.paths = new RequestPaths(sub);
+  const fake = new SubrequestResponse();
+  const res = fake as unknown as ServerResponse;
+  let status: number;
+  const match = findLocation(r.server, ctx.uri, ctx);
+  if (match.kind !== 'found') status = match.kind === 'auto-redirect' ? 301 : 404;
+  else {
+    sub.location = match.location;
+    sub.conf = match.location.conf;
+    const rw = runRewrite(sub.conf.rewrite, sub, false, true);
+    if (rw.kind === 'return') status = rw.outcome.kind === 'close' ? 444 : rw.outcome.status;
+    else if (rw.kind === 'status') status = rw.status;
+    else {
+      const out = await content(sub, req, res, opts);
+      status = out.kind === 'status' ? out.status : fake.statusCode || 500;
+    }
+  }
+  for (const s of r.conf.authRequestSet) setVariable(r.ctx, s.name, evaluate(compiled(s.value), ctx));
+  if (status === 403) return 403;
+  if (status === 401) {
+    // 1.22 passes one WWW-Authenticate on, the first (later nginx, all).
+    const challenge = fake.values('WWW-Authenticate')[0];
+    if (challenge !== undefined) r.extraHeaders.push(['WWW-Authenticate', challenge]);
+    return 401;
+  }
+  if (status >= 200 && status < 300) return undefined;
+  // After an upstream, nginx's log action is still the upstream module's last one.
+  logError(r, opts, 'error', `auth request unexpected status: ${status}${sub.conf.proxyPass ? ' while sending to client' : ''}`);
+  return 500;
 }
 
 /** Logs an error-log entry with nginx's request context (client, server, request, upstream, host, referrer). */
@@ -1151,9 +1200,11 @@ export function writeHead(
   // A 416 went through the header filters once as a 200 (see content()): Content-Range and those
   // headers come before the ones the error page's own pass adds.
   if (status === 416) for (const h of headers) if (listed(h[0], status)) all.push(h);
+  // A challenge the access phase set (auth_basic, auth_request) is in the list before add_header's.
+  if (status === 401) for (const h of headers) if (h[0] === 'WWW-Authenticate') all.push(h);
   for (const h of expires) all.push(h);
   for (const h of added) all.push(h);
-  if (status !== 416) for (const h of headers) if (listed(h[0], status)) all.push(h);
+  if (status !== 416) for (const h of headers) if (listed(h[0], status) && !(status === 401 && h[0] === 'WWW-Authenticate')) all.push(h);
   // The gzip filter: Vary after the core headers, then the compressed response's own header changes.
   if (r.conf.gzip.enabled) {
     const gz = gzipPlan(r.conf.gzip, gzipRequest(r), status, all);

@@ -427,6 +427,12 @@ export class UserVars implements VarStore {
     (this.map ??= new Map()).set(name, value);
     return this;
   }
+  /** A copy (a subrequest's: what it sets stays its own). */
+  copy(): UserVars {
+    const c = new UserVars();
+    if (this.map) c.map = new Map(this.map);
+    return c;
+  }
 }
 
 /** A fresh context with neutral defaults, for tests and for contexts built piecemeal. */

@@ -157,8 +157,8 @@ allow            HSLX 1    access S
 deny             HSLX 1    access S
 auth_basic       HSLX 1    str    S
 auth_basic_user_file HSLX 1 str   S
-auth_request     HSL  1    -      U subrequest authorization is not implemented: such a location answers 500, never unauthorized content
-auth_request_set HSL  2    -      U subrequest authorization is not implemented
+auth_request     HSL  1    -      S
+auth_request_set HSL  2    -      S
 
 // static content
 index            HSL  +    arr    S

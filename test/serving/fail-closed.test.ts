@@ -3,8 +3,8 @@
 //   memcached_pass): their backends here refuse connections, so nginx answers 502; bext answers 502
 //   too, and never the files under the location's root. Before, such a location fell through to the
 //   static handler: a PHP site's scripts, secrets included, went out as text.
-// - auth_request (not implemented): its location answers 500, as nginx does when the authorization
-//   server is down; before, the location was served to everyone.
+// - auth_request with its authorization server down: 500, as nginx answers (auth-request.test.ts
+//   tests it working).
 // - ssl_verify_client on without a client certificate, and proxy_ssl_verify on to a dead upstream:
 //   refused as nginx refuses them. (Both were failed closed this way before bext implemented them;
 //   client-cert.test.ts and test/proxy/upstream-tls.test.ts test them working.)
