@@ -58,6 +58,7 @@ export function rootDefaults(prefix: string): LocationConf {
     proxySsl: { verify: false, verifyDepth: 1, serverName: false },
     proxyCookie: {},
     authRequestSet: [],
+    subFilter: { pairs: [], once: true, types: ['text/html'], lastModified: false },
     limitRateAfter: 0,
     proxyRedirect: 'default',
     proxyBuffering: true,
@@ -271,6 +272,18 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
   if (rateNode) conf.limitRate = rateNode.args[0]!;
   const lra = last(byName, 'limit_rate_after');
   if (lra) conf.limitRateAfter = parseSize(lra.args[0]!) ?? 0;
+  const sfPairs = own(byName, 'sub_filter');
+  const sfOnce = last(byName, 'sub_filter_once');
+  const sfTypes = last(byName, 'sub_filter_types');
+  const sfLast = last(byName, 'sub_filter_last_modified');
+  if (sfPairs.length || sfOnce || sfTypes || sfLast) {
+    conf.subFilter = {
+      pairs: sfPairs.length ? sfPairs.map((n) => ({ match: n.args[0]!, replacement: n.args[1] ?? '' })) : conf.subFilter.pairs,
+      once: sfOnce ? flag(sfOnce) : conf.subFilter.once,
+      types: sfTypes ? ['text/html', ...sfTypes.args.map((t) => t.toLowerCase())] : conf.subFilter.types,
+      lastModified: sfLast ? flag(sfLast) : conf.subFilter.lastModified,
+    };
+  }
   const sl = last(byName, 'secure_link');
   const slm = last(byName, 'secure_link_md5');
   if (sl || slm) {

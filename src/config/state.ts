@@ -107,6 +107,16 @@ export interface ValidReferers {
   regexes: readonly RegExp[];
 }
 
+/** sub_filter and its settings (http/sub-filter.ts). */
+export interface SubFilterSettings {
+  /** The strings and their replacements (both may hold variables). */
+  pairs: readonly { match: string; replacement: string }[];
+  once: boolean;
+  /** text/html and sub_filter_types', lowercased; `*` for all. */
+  types: readonly string[];
+  lastModified: boolean;
+}
+
 /** A proxy_cookie_domain / proxy_cookie_path rule (http/proxy-cookie.ts). */
 export interface CookieRule {
   /** Text (variables allowed), or a regex. */
@@ -269,6 +279,8 @@ export interface LocationConf {
   secureLink?: { variable?: string; md5?: string };
   /** secure_link_secret (the older form). */
   secureLinkSecret?: string;
+  /** sub_filter and the rest (always there; without strings it does nothing). */
+  subFilter: SubFilterSettings;
   /** empty_gif: the location answers with a 1×1 transparent GIF. */
   emptyGif?: boolean;
   /** valid_referers (absent: none at this level or above; $invalid_referer is then empty). */

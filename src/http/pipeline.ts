@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { realpathSync } from 'node:fs';
-import type { Location, LocationConf, RewriteOp, RoutingState, ServerConf, ServerTable } from '../config/state.ts';
+import type { Location, LocationConf, RewriteOp, RoutingState, ServerConf, ServerTable, SubFilterSettings } from '../config/state.ts';
 import { parseRequestTarget, BadUriError, escapeUri, type ParsedUri } from './uri.ts';
 import { validateHost, selectServer, findLocation } from './select.ts';
 import { newVarContext, compiled, evaluate, requestHeader, setVariable, UserVars, type VarContext } from './variables.ts';
@@ -27,6 +27,7 @@ import { invalidReferer } from './referer.ts';
 import { secureLink, secureLinkExpires } from './secure-link.ts';
 import { setRateLimit } from './limit-rate.ts';
 import { SubrequestResponse } from './subrequest-response.ts';
+import { installSubFilter, subFilterApplies, subFilterHeaders } from './sub-filter.ts';
 import { clientRefusal, sniNameOf } from './tls-peer.ts';
 import { matchServerName } from '../config/select.ts';
 import { addHeaders, expiresHeaders } from './headers.ts';
@@ -1015,7 +1016,9 @@ function fileContent(r: RequestState, req: IncomingMessage, res: ServerResponse,
   const result = serveStaticSync(file, { method: r.method, uri, args: r.ctx.args, headers: req.headers }, {
     etag: conf.etag, ifModifiedSince: conf.ifModifiedSince,
     // A response the gzip filter will compress loses its length, and with it ranges (nginx's filter order).
-    maxRanges: req.headers.range !== undefined && gzipPlan(conf.gzip, gzipRequest(r), 200, [['Content-Type', mimeTypeFor(uri, conf.types, conf.defaultType)]]).compress ? 0 : conf.maxRanges,
+    // The sub filter too (it takes the length away before the range filter looks).
+    maxRanges: req.headers.range !== undefined && (gzipPlan(conf.gzip, gzipRequest(r), 200, [['Content-Type', mimeTypeFor(uri, conf.types, conf.defaultType)]]).compress
+      || (conf.subFilter.pairs.length > 0 && subFilterApplies(conf.subFilter, mimeTypeFor(uri, conf.types, conf.defaultType)))) ? 0 : conf.maxRanges,
     types: conf.types, defaultType: conf.defaultType, httpVersion: req.httpVersionMajor * 1000 + req.httpVersionMinor,
     errorStatus: r.errStatus !== undefined && r.errStatus !== 200,
   });
@@ -1148,7 +1151,7 @@ export function writeHead(
   const conf = r.conf;
   // Without add_header, expires, gzip and the caller's own Server/Date/reason, the header list
   // depends only on what HeadListMemo compares: the last one is used again when all match.
-  const memoable = passed === undefined && reason === undefined && conf.addHeaders.length === 0 && !conf.expires && !conf.gzip.enabled;
+  const memoable = passed === undefined && reason === undefined && conf.addHeaders.length === 0 && !conf.expires && !conf.gzip.enabled && conf.subFilter.pairs.length === 0;
   const closingReq = r.ctx.connectionRequests >= conf.keepaliveRequests;
   if (memoable) {
     const m = headListMemo;
@@ -1205,6 +1208,19 @@ export function writeHead(
   for (const h of expires) all.push(h);
   for (const h of added) all.push(h);
   if (status !== 416) for (const h of headers) if (listed(h[0], status) && !(status === 401 && h[0] === 'WWW-Authenticate')) all.push(h);
+  // The sub filter (before gzip, as in nginx's filter chain): its head changes, its body rewrite.
+  let sub: SubFilterSettings | undefined;
+  if (conf.subFilter.pairs.length > 0 && status !== 204 && status !== 304 && contentLength?.[1] !== '0' && subFilterApplies(conf.subFilter, type?.[1])) {
+    sub = conf.subFilter;
+    all = subFilterHeaders(sub, all);
+  }
+  const subBody = sub && r.method !== 'HEAD'
+    ? () => installSubFilter(res, sub!, r.ctx, (out) => {
+      if (compress) return; // gzip counts what it sends
+      r.ctx.response.bodyBytesSent = out;
+      r.ctx.response.bytesSent = (r.ctx.protocol === '' ? 0 : r.ctx.response.bytesSent - r.ctx.response.bodyBytesSent) + out;
+    })
+    : undefined;
   // The gzip filter: Vary after the core headers, then the compressed response's own header changes.
   if (r.conf.gzip.enabled) {
     const gz = gzipPlan(r.conf.gzip, gzipRequest(r), status, all);
@@ -1280,6 +1296,8 @@ export function writeHead(
         r.ctx.response.bytesSent = (r.ctx.protocol === '' ? 0 : bytes) + r.ctx.response.bodyBytesSent;
         r.ctx.userVars.set('gzip_ratio', gzipRatio(into, out));
       });
+      // Installed last, so it rewrites before gzip compresses.
+      subBody?.();
     });
     return;
   }
@@ -1290,7 +1308,7 @@ export function writeHead(
       keepAlive, phrase, flat, bytes, length,
     };
   }
-  sendHead(r, res, status, phrase, flat, bytes, length);
+  sendHead(r, res, status, phrase, flat, bytes, length, subBody);
 }
 
 /** The last header list writeHead built without add_header, expires and gzip, with what it came from. */

@@ -431,10 +431,10 @@ source_charset   HSLl 1    str    U charset conversion is not implemented
 override_charset HSLl f    flag   U charset conversion is not implemented
 charset_types    HSL  +    arr    S
 charset_map      H    B2   -      U charset conversion is not implemented
-sub_filter       HSL  2    arr    U response body substitution is not implemented
-sub_filter_once  HSL  f    flag   U response body substitution is not implemented
-sub_filter_types HSL  +    arr    U response body substitution is not implemented
-sub_filter_last_modified HSL f flag U response body substitution is not implemented
+sub_filter       HSL  2    arr    S
+sub_filter_once  HSL  f    flag   S
+sub_filter_types HSL  +    arr    S
+sub_filter_last_modified HSL f flag S
 addition_types   HSL  +    arr    U the addition module is not implemented
 add_before_body  HSL  1    str    U the addition module is not implemented
 add_after_body   HSL  1    str    U the addition module is not implemented

@@ -60,7 +60,7 @@ export const MODULE_FLAGS: readonly ModuleFlag[] = [
   { module: 'http_realip_module', optional: true, served: true, directive: 'set_real_ip_from' },
   { module: 'http_gzip_static_module', optional: true, served: false, directive: 'gzip_static' },
   { module: 'http_auth_request_module', optional: true, served: true, directive: 'auth_request' },
-  { module: 'http_sub_module', optional: true, served: false, directive: 'sub_filter' },
+  { module: 'http_sub_module', optional: true, served: true, directive: 'sub_filter' },
   { module: 'http_addition_module', optional: true, served: false, directive: 'add_before_body' },
   { module: 'http_dav_module', optional: true, served: false, directive: 'dav_methods' },
   { module: 'http_flv_module', optional: true, served: false, directive: 'flv' },
