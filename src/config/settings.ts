@@ -272,6 +272,12 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
   if (rateNode) conf.limitRate = rateNode.args[0]!;
   const lra = last(byName, 'limit_rate_after');
   if (lra) conf.limitRateAfter = parseSize(lra.args[0]!) ?? 0;
+  const dsl = last(byName, 'disable_symlinks');
+  if (dsl) {
+    const mode = dsl.args[0]!;
+    const from = dsl.args.find((a) => a.startsWith('from='))?.slice(5);
+    conf.disableSymlinks = mode === 'off' ? undefined : { mode: mode as 'on' | 'if_not_owner', ...(from !== undefined ? { from } : {}) };
+  }
   const sfPairs = own(byName, 'sub_filter');
   const sfOnce = last(byName, 'sub_filter_once');
   const sfTypes = last(byName, 'sub_filter_types');

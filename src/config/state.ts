@@ -279,6 +279,8 @@ export interface LocationConf {
   secureLink?: { variable?: string; md5?: string };
   /** secure_link_secret (the older form). */
   secureLinkSecret?: string;
+  /** disable_symlinks (absent: off); `from` may hold variables. */
+  disableSymlinks?: { mode: 'on' | 'if_not_owner'; from?: string };
   /** sub_filter and the rest (always there; without strings it does nothing). */
   subFilter: SubFilterSettings;
   /** empty_gif: the location answers with a 1×1 transparent GIF. */

@@ -28,6 +28,7 @@ import { secureLink, secureLinkExpires } from './secure-link.ts';
 import { setRateLimit } from './limit-rate.ts';
 import { SubrequestResponse } from './subrequest-response.ts';
 import { installSubFilter, subFilterApplies, subFilterHeaders } from './sub-filter.ts';
+import { symlinkRefusal } from './symlinks.ts';
 import { clientRefusal, sniNameOf } from './tls-peer.ts';
 import { matchServerName } from '../config/select.ts';
 import { addHeaders, expiresHeaders } from './headers.ts';
@@ -995,7 +996,14 @@ function emptyGifContent(r: RequestState, req: IncomingMessage, res: ServerRespo
 }
 
 function tryFilesContent(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, root: DocRoot): ContentOutcome | Promise<ContentOutcome> {
-  const tf = tryFiles(compileTryFiles(r.conf.tryFiles!, compiled), root, r.ctx);
+  const ds = r.conf.disableSymlinks;
+  const refused = ds && ((path: string): boolean => {
+    const why = symlinkRefusal(r.conf, path, r.ctx);
+    // try_files logs a link it may not follow at crit (a missing directory, not at all).
+    if (why?.errno === 40) logError(r, opts, 'crit', `openat() "${path}" failed (40: ${why.text})`);
+    return why !== undefined;
+  });
+  const tf = tryFiles(compileTryFiles(r.conf.tryFiles!, compiled), root, r.ctx, refused || undefined);
   if (tf.kind === 'status') return { kind: 'status', status: tf.status };
   if (tf.kind === 'named') return { kind: 'named', name: tf.name };
   if (tf.kind === 'redirect') return { kind: 'redirect-internal', uri: tf.uri, args: tf.args };
@@ -1013,6 +1021,14 @@ function fileContent(r: RequestState, req: IncomingMessage, res: ServerResponse,
   if (uri.endsWith('/')) return indexContent(r, res, opts, root);
   const file = filePath(root, uri, r.addUriToAlias);
   if (file === undefined) return { kind: 'status', status: 404 };
+  if (conf.disableSymlinks) {
+    const refused = symlinkRefusal(conf, file, r.ctx);
+    if (refused) {
+      const status = refused.errno === 40 ? 403 : 404;
+      if (status !== 404 || conf.logNotFound) logError(r, opts, 'error', `openat() "${file}" failed (${refused.errno}: ${refused.text})`);
+      return { kind: 'status', status };
+    }
+  }
   const result = serveStaticSync(file, { method: r.method, uri, args: r.ctx.args, headers: req.headers }, {
     etag: conf.etag, ifModifiedSince: conf.ifModifiedSince,
     // A response the gzip filter will compress loses its length, and with it ranges (nginx's filter order).

@@ -199,7 +199,7 @@ export type TryFilesResult =
   | { kind: 'redirect'; uri: string; args: string };
 
 /** ngx_http_try_files_handler, with nginx's alias quirks (prefix stripped only from variable arguments). */
-export function tryFiles(list: readonly TryFilesArg[], root: DocRoot, ctx: VarContext): TryFilesResult {
+export function tryFiles(list: readonly TryFilesArg[], root: DocRoot, ctx: VarContext, refused?: (path: string) => boolean): TryFilesResult {
   const base = root.kind === 'alias' || root.kind === 'regexAlias' ? root.path : (root.path.length > 1 && root.path.endsWith('/') ? root.path.slice(0, -1) : root.path);
   const aliasLen = root.kind === 'alias' ? root.locationPrefix.length : 0;
   for (let i = 0; i < list.length; i++) {
@@ -220,6 +220,8 @@ export function tryFiles(list: readonly TryFilesArg[], root: DocRoot, ctx: VarCo
     // Blocking stat, as nginx's workers do; a missing file returns undefined instead of throwing
     // (misses are the common case here, and an exception per miss is costly).
     const path = base + name;
+    // disable_symlinks: a candidate it refuses is not there for try_files.
+    if (refused?.(path)) continue;
     if (!arg.testDir && isFileThisIteration(path)) return tryFilesFound(root, arg, name, ctx, aliasLen);
     let st;
     try {

@@ -126,7 +126,7 @@ gzip_vary        HSL  f    flag   S
 gzip_http_version HSL 1    enum:1.0|1.1 S
 gzip_proxied     HSL  +    mask:off|expired|no-cache|no-store|private|no_last_modified|no_etag|auth|any S
 gzip_disable     HSL  +    arr    S
-disable_symlinks HSL  12   -      U symlink policies are not implemented
+disable_symlinks HSL  12   -      S
 output_buffers   HSL  2    bufs   I output buffering is Node.js's
 max_ranges       HSL  1    num    S
 if_modified_since HSL 1    enum:off|exact|before S
