@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 
 after(removeTempDirs);
 
-const GOOD = 'pid @DIR@/nginx.pid;\nevents {}\nhttp {\n  server {\n    listen 127.0.0.1:18400;\n    sub_filter a b;\n  }\n}\n';
+const GOOD = 'pid @DIR@/nginx.pid;\nevents {}\nhttp {\n  server {\n    listen 127.0.0.1:18400;\n    ssi on;\n  }\n}\n';
 const BAD = 'events {}\nhttp {\n  include inc.conf;\n}\n';
 
 test('success: the two nginx lines, then bext warnings as nginx: [warn] … in FILE:LINE', async () => {
@@ -22,7 +22,7 @@ test('success: the two nginx lines, then bext warnings as nginx: [warn] … in F
     `nginx: the configuration file ${conf} syntax is ok`,
     `nginx: configuration file ${conf} test is successful`,
   ]);
-  assert.ok(lines.includes(`nginx: [warn] the "sub_filter" directive is not supported by bext (response body substitution is not implemented), ignored in ${conf}:6`), r.stderr);
+  assert.ok(lines.includes(`nginx: [warn] the "ssi" directive is not supported by bext (server-side includes are not implemented), ignored in ${conf}:6`), r.stderr);
   assert.equal(r.stdout, '');
 });
 
@@ -31,7 +31,7 @@ test('-q hides only the success lines', async () => {
   const r = await runOurs(dir, { quiet: true });
   assert.equal(r.code, 0);
   assert.doesNotMatch(r.stderr, /syntax is ok|test is successful/);
-  assert.match(r.stderr, /\[warn\] the "sub_filter" directive/);
+  assert.match(r.stderr, /\[warn\] the "ssi" directive/);
 });
 
 test('failure: error line, "test failed", exit 1, nothing dumped; -e FILE gets the timestamped line', async () => {
@@ -69,7 +69,7 @@ test('--json: a report on stdout and nothing on stderr', async () => {
   const report = JSON.parse(ok.stdout);
   assert.equal(report.ok, true);
   assert.equal(report.file, join(good, 'nginx.conf'));
-  assert.ok(report.warnings.some((w: { directive?: string; line?: number }) => w.directive === 'sub_filter' && w.line === 6));
+  assert.ok(report.warnings.some((w: { directive?: string; line?: number }) => w.directive === 'ssi' && w.line === 6));
 
   const bad = writeConfigDir({ 'nginx.conf': BAD, 'inc.conf': 'foo;\n' });
   const failed = await runOurs(bad, { json: true });
