@@ -822,7 +822,8 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
   private queueLimited(chunk: Buffer, limit: RateLimit): boolean {
     this.limited ??= { queue: [], limit, complete: false };
     this.limited.queue.push(chunk);
-    this.pumpLimited();
+    // A pump waiting on its timer goes on when it fires; a second one would not wait.
+    if (!this.limited.timer) this.pumpLimited();
     return this.limited.queue.length === 0;
   }
 
@@ -864,7 +865,7 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
       // limit_rate: the response ends once what waits to go has gone (the upstream is free now).
       this.limited.complete = true;
       this.handBack(true);
-      this.pumpLimited();
+      if (!this.limited.timer) this.pumpLimited();
       return;
     }
     if (this.last) this.inp.res.end(this.last);
