@@ -10,6 +10,7 @@ import { parseRequestTarget, BadUriError, escapeUri, type ParsedUri } from './ur
 import { validateHost, selectServer, findLocation } from './select.ts';
 import { newVarContext, compiled, evaluate, requestHeader, setVariable, UserVars, type VarContext } from './variables.ts';
 import type { ConfNode } from '../nginx/types.ts';
+import { parseTime } from '../nginx/values.ts';
 import {
   applyRewrite, compileIfCondition, compileRewrite, evaluateIf, evaluateReturn, type IfCondition, type ReturnOutcome, type ReturnDirective,
 } from './rewrite.ts';
@@ -777,7 +778,7 @@ function runPreaccess(r: RequestState, res: ServerResponse, opts: PipelineOption
 /** access (allow/deny, auth_basic), then content. */
 async function accessPhaseThenContent(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean): Promise<void> {
   const denied = hasAccessRules(r.conf) ? await accessPhase(r, req, opts) : undefined;
-  if (denied !== undefined) return finalize(r, req, res, opts, quotedOrPlus, denied);
+  if (denied !== undefined) return refuse(r, req, res, opts, quotedOrPlus, denied);
   const pending = content(r, req, res, opts);
   const outcome = pending instanceof Promise ? await pending : pending;
   return afterContentThenPhases(r, req, res, opts, quotedOrPlus, outcome);
@@ -792,6 +793,16 @@ const hasAccessRules = (conf: LocationConf) => conf.access.length > 0 || conf.li
  * refusal answers; with `satisfy any` one handler letting the request in is enough, and when all
  * refuse a 401 (with its challenge) wins over a 403 (ngx_http_core_access_phase).
  */
+/** The access phase's refusal; a 401 waits auth_delay first (ngx_http_core_auth_delay). */
+async function refuse(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean, status: number): Promise<void> {
+  if (status === 401) {
+    const delay = inheritedDirective(r, 'auth_delay');
+    const ms = delay ? parseTime(delay.args[0]!, false) ?? 0 : 0;
+    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+  }
+  return finalize(r, req, res, opts, quotedOrPlus, status);
+}
+
 async function accessPhase(r: RequestState, req: IncomingMessage, opts: PipelineOptions): Promise<number | undefined> {
   const any = inheritedDirective(r, 'satisfy')?.args[0] === 'any';
   let code: number | undefined;
@@ -920,7 +931,7 @@ async function runNamed(r: RequestState, named: Location, req: IncomingMessage, 
   const limited = hasPreaccess(r.conf) ? (await runPreaccess(r, res, opts)).status : undefined;
   if (limited !== undefined) return finalize(r, req, res, opts, quotedOrPlus, limited);
   const denied = hasAccessRules(r.conf) ? await accessPhase(r, req, opts) : undefined;
-  if (denied !== undefined) return finalize(r, req, res, opts, quotedOrPlus, denied);
+  if (denied !== undefined) return refuse(r, req, res, opts, quotedOrPlus, denied);
   const outcome = await content(r, req, res, opts);
   if (outcome.kind === 'done') return;
   if (outcome.kind === 'status') return finalize(r, req, res, opts, quotedOrPlus, outcome.status);

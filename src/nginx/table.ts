@@ -96,7 +96,7 @@ keepalive_requests HSL 1   num    S
 keepalive_time   HSL  1    msec   I connections are not closed after a total time
 keepalive_disable HSL 12   mask:none|msie6|safari I browser workarounds of nginx
 satisfy          HSL  1    enum:all|any S
-auth_delay       HSL  1    msec   U delays after failed authorization are not implemented
+auth_delay       HSL  1    msec   S
 internal         L    0    internal S
 lingering_close  HSL  1    enum:off|on|always I connection teardown is Node.js's
 lingering_time   HSL  1    msec   I connection teardown is Node.js's

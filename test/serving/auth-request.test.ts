@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { errorLinesOf, haveNginx, makeSite, report, runCases, startPair, wrapConfig, type Case, type Pair } from './harness.ts';
+import { errorLinesOf, haveNginx, makeSite, report, runCases, send, startPair, wrapConfig, type Case, type Pair } from './harness.ts';
 
 let pair: Pair | undefined;
 let auth: Server | undefined;
@@ -59,13 +59,14 @@ before(async () => {
     location /deny/ { auth_request /auth-deny; }
     location = /auth-deny { return 403; }
     location /missing/ { auth_request /nowhere/at/all; }
+    location /delayed/ { auth_request /auth; auth_delay 600ms; }
     location /any/ {
       satisfy any;
       allow 10.0.0.0/8;
       deny all;
       auth_request /auth;
     }
-  }`), makeSite({ 'private/a.txt': 'secret\n', 'self/a.txt': 'self\n', 'deny/a.txt': 'no\n', 'missing/a.txt': 'm\n', 'any/a.txt': 'any\n' }), ['P1']);
+  }`), makeSite({ 'delayed/a.txt': 'd\n', 'private/a.txt': 'secret\n', 'self/a.txt': 'self\n', 'deny/a.txt': 'no\n', 'missing/a.txt': 'm\n', 'any/a.txt': 'any\n' }), ['P1']);
 });
 
 after(async () => {
@@ -100,4 +101,19 @@ test('auth_request: identical to nginx', { skip: !haveNginx, timeout: 60_000 }, 
   const [ours, theirs] = await errorLinesOf(pair!, pick);
   assert.deepEqual(ours, theirs);
   assert.equal(theirs.length, 2);
+});
+
+test('auth_delay holds a 401 back, and only a 401, as nginx does', { skip: !haveNginx, timeout: 30_000 }, async () => {
+  const p = pair!;
+  const timed = async (port: number, token: string) => {
+    const started = Date.now();
+    const r = await send(port, `GET /delayed/a.txt HTTP/1.0\r\nHost: localhost\r\nX-Token: ${token}\r\n\r\n`);
+    return { status: r.status, ms: Date.now() - started };
+  };
+  for (const [token, status, slow] of [['bad', 401, true], ['forbidden', 403, false], ['good', 200, false]] as const) {
+    const [n, b] = await Promise.all([timed(p.nginx.ports.P1!, token), timed(p.bext.ports.P1!, token)]);
+    assert.equal(n.status, status, token);
+    assert.equal(b.status, status, token);
+    for (const t of [n, b]) assert.equal(t.ms >= 550, slow, `${token}: ${t.ms} ms`);
+  }
 });
