@@ -253,6 +253,8 @@ export interface ErrorLogEntry {
   server?: string;
   /** The request line. */
   request?: string;
+  /** A subrequest's URI (auth_request's), after the request line. */
+  subrequest?: string;
   upstream?: string;
   host?: string;
   referrer?: string;
@@ -272,6 +274,7 @@ export function formatErrorLine(e: ErrorLogEntry): string {
   if (e.client !== undefined) line += `, client: ${e.client}`;
   if (e.server !== undefined) line += `, server: ${e.server}`;
   if (e.request !== undefined) line += `, request: "${e.request}"`;
+  if (e.subrequest !== undefined) line += `, subrequest: "${e.subrequest}"`;
   if (e.upstream !== undefined) line += `, upstream: "${e.upstream}"`;
   if (e.host !== undefined) line += `, host: "${e.host}"`;
   if (e.referrer !== undefined) line += `, referrer: "${e.referrer}"`;

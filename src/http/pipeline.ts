@@ -97,6 +97,8 @@ export interface RequestState {
   closeStatus?: number;
   /** The access log lines were written. */
   logged?: boolean;
+  /** A subrequest's URI (auth_request's): its error lines name it, as nginx's do. */
+  subrequest?: string;
 }
 
 /** $request_length before the body: request line and header lines as received. */
@@ -857,7 +859,10 @@ async function authRequest(r: RequestState, req: IncomingMessage, opts: Pipeline
     ...r.ctx, uri: q < 0 ? target : target.slice(0, q), args: q < 0 ? '' : target.slice(q + 1),
     userVars: (r.ctx.userVars as UserVars).copy(), response: new ResponseInfo(), captures: NO_CAPTURES, namedCaptures: {},
   };
-  const sub: RequestState = { ...r, ctx, method: 'GET', internal: true, extraHeaders: [], errStatus: undefined, errorPageDone: true, logged: true };
+  // Its URI is its own (nginx's valid_unparsed_uri is 0 for a subrequest): proxy_pass without a URI sends it.
+  const sub: RequestState = {
+    ...r, ctx, method: 'GET', internal: true, extraHeaders: [], errStatus: undefined, errorPageDone: true, logged: true, subrequest: ctx.uri, validUnparsedUri: false,
+  };
   ctx.paths = new RequestPaths(sub);
   const fake = new SubrequestResponse();
   const res = fake as unknown as ServerResponse;
@@ -898,7 +903,8 @@ export function logError(r: RequestState, opts: Pick<PipelineOptions, 'errorLog'
   const host = hostHeader === undefined ? undefined : Array.isArray(hostHeader) ? String(hostHeader[0]) : String(hostHeader);
   opts.errorLog({
     level, message, connection: r.ctx.connection, client: r.ctx.remoteAddr, server: r.server.primaryName,
-    request: r.ctx.requestLine, ...(upstream !== undefined ? { upstream } : {}), ...(host !== undefined ? { host } : {}),
+    request: r.ctx.requestLine, ...(r.subrequest !== undefined ? { subrequest: r.subrequest } : {}),
+    ...(upstream !== undefined ? { upstream } : {}), ...(host !== undefined ? { host } : {}),
     ...(referrer !== undefined ? { referrer: Array.isArray(referrer) ? String(referrer[0]) : String(referrer) } : {}),
   });
 }

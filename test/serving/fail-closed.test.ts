@@ -14,7 +14,7 @@ import { haveNginx, refusedPort } from '../http/oracle.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeCert, makeSite, report, runCases, startPair, wrapConfig, type Case, type Pair } from './harness.ts';
+import { errorLinesOf, makeCert, makeSite, report, runCases, startPair, wrapConfig, type Case, type Pair } from './harness.ts';
 
 let pair: Pair | undefined;
 const SECRET = 'db-password-in-source';
@@ -91,4 +91,9 @@ test('what bext cannot do answers as nginx does when that part fails', { skip: !
   assert.deepEqual(unexpected, [], unexpected.join('\n'));
   for (const o of outcomes) if (o.c.check) o.c.check(o.rawBext);
   assert.match(pair!.bext.errorLog(), /\[error\] \d+#\d+: \*\d+ fastcgi_pass is not supported by bext-masquerade: the request was not passed, client: 127\.0\.0\.1/);
+  // The authorization subrequest's failure is logged with its URI (", subrequest: "/auth""), as nginx logs it.
+  const pick = (log: string) => log.split('\n').filter((l) => l.includes('subrequest: ')).map((l) => l.replace(/^.*?\[(\w+)\] \d+#\d+: \*\d+ /, '[$1] ').replace(/:\d+\//g, ':PORT/'));
+  const [ours, theirs] = await errorLinesOf(pair!, pick);
+  assert.deepEqual(ours, theirs);
+  assert.ok(theirs.length > 0);
 });
