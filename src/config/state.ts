@@ -166,6 +166,37 @@ export interface ProxyPass {
   hasVariables: boolean;
 }
 
+/** fastcgi_pass: an address (`host:port`, `unix:/path`), an upstream{} name, or text with variables. */
+export interface FastcgiPass {
+  raw: string;
+  hasVariables: boolean;
+}
+
+export interface FastcgiParam {
+  name: string;
+  value: string;
+  /** `if_not_empty`: the parameter is left out when its value is empty. */
+  ifNotEmpty: boolean;
+}
+
+/** The fastcgi_* directives bext models (the rest are read from the levels per location). */
+export interface FastcgiSettings {
+  /** Not inherited (but by `if` and `limit_except` blocks), as proxy_pass. */
+  pass?: FastcgiPass;
+  /** fastcgi_param, inherited as a whole: a level with any replaces its parent's. */
+  params: readonly FastcgiParam[];
+  /** fastcgi_index: appended to $fastcgi_script_name when it ends with `/`. */
+  index: string;
+  /** fastcgi_split_path_info: the regex and its source (for error lines). */
+  split?: { source: string; regex: RegExp };
+  connectTimeoutMs: number;
+  readTimeoutMs: number;
+  sendTimeoutMs: number;
+  nextUpstream: readonly string[];
+  interceptErrors: boolean;
+  keepConn: boolean;
+}
+
 export interface HeaderSetting {
   name: string;
   value: string;
@@ -267,9 +298,11 @@ export interface LocationConf {
   addHeaders: readonly HeaderSetting[];
   expires?: Expires;
   proxyPass?: ProxyPass;
+  /** fastcgi_pass and the fastcgi_* settings in effect (http/fastcgi.ts). */
+  fastcgi: FastcgiSettings;
   /**
-   * A content handler bext does not implement (fastcgi_pass, uwsgi_pass …): such a location answers
-   * 502, never the files under its root (a PHP script's source).
+   * A content handler bext does not implement (uwsgi_pass, scgi_pass …): such a location answers
+   * 502, never the files under its root (a script's source).
    */
   unservedPass?: string;
   /** limit_rate (variables allowed; absent or 0: none) and limit_rate_after, in bytes. */

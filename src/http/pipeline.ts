@@ -18,6 +18,7 @@ import {
   absoluteLocation, detectBrowser, serverHeader, specialResponse, statusReason, closesWithoutResponse,
 } from './responses.ts';
 import { serveStaticSync, sendBody, mapUriToPath, isUnderRoot, documentRoot, httpDate, mimeTypeFor, conditionalStatus, type DocRoot } from './static.ts';
+import { scriptNameOf, splitPath, type FastcgiSplit } from './fastcgi-split.ts';
 import { resolveIndex, readAutoindexEntries, tryFiles, compileTryFiles } from './static-dir.ts';
 import { autoindexListing } from './autoindex-formats.ts';
 import { applyRealIp } from './realip.ts';
@@ -55,6 +56,8 @@ export interface PipelineOptions {
   errorLog?: (entry: ErrorLogEntry) => void;
   /** Content handler for proxy_pass locations; without it such locations answer 502. */
   proxy?: (req: IncomingMessage, res: ServerResponse, r: RequestState) => Promise<ContentOutcome>;
+  /** Content handler for fastcgi_pass locations (http/fastcgi.ts); without it they answer 502. */
+  fastcgi?: (req: IncomingMessage, res: ServerResponse, r: RequestState) => Promise<ContentOutcome>;
   /** stub_status text (default: the zones' totals in nginx's format). */
   stubStatus?: () => string | Promise<string>;
   /** Shared limit_req/limit_conn zones and stub_status totals (default: this process only). */
@@ -99,6 +102,8 @@ export interface RequestState {
   logged?: boolean;
   /** A subrequest's URI (auth_request's): its error lines name it, as nginx's do. */
   subrequest?: string;
+  /** $fastcgi_script_name's split, kept as nginx keeps its module context (fastcgi-split.ts). */
+  fastcgiSplit?: FastcgiSplit;
 }
 
 /** $request_length before the body: request line and header lines as received. */
@@ -350,7 +355,7 @@ const LOCATION_VARIABLE_DIRECTIVES = new Set(['valid_referers', 'secure_link', '
 function usesLocationVariables(state: RoutingState): boolean {
   let uses = locationVariableUse.get(state);
   if (uses === undefined) {
-    const scan = (nodes: readonly ConfNode[]): boolean => nodes.some((n) => LOCATION_VARIABLE_DIRECTIVES.has(n.directive) || (n.block !== undefined && scan(n.block)));
+    const scan = (nodes: readonly ConfNode[]): boolean => nodes.some((n) => LOCATION_VARIABLE_DIRECTIVES.has(n.directive) || n.directive.startsWith('fastcgi_') || (n.block !== undefined && scan(n.block)));
     locationVariableUse.set(state, (uses = scan(state.httpDirectives ?? [])));
   }
   return uses;
@@ -361,6 +366,8 @@ function locationVariable(r: RequestState, name: string): string | undefined {
     case 'invalid_referer': return invalidReferer(r.conf.validReferers, r.server.names, requestHeader(r.ctx, 'referer'));
     case 'secure_link': return secureLink(r.conf, r.ctx, r.ctx.rawUri);
     case 'secure_link_expires': return secureLinkExpires(r.conf, r.ctx);
+    case 'fastcgi_script_name': return scriptNameOf(r.conf.fastcgi, (r.fastcgiSplit = splitPath(r.conf.fastcgi, r.ctx.uri, r.fastcgiSplit)));
+    case 'fastcgi_path_info': return (r.fastcgiSplit = splitPath(r.conf.fastcgi, r.ctx.uri, r.fastcgiSplit)).pathInfo;
   }
   return undefined;
 }
@@ -916,6 +923,7 @@ function internalRedirect(r: RequestState, uri: string, args: string, opts: Pipe
   }
   r.ctx.uri = uri;
   r.ctx.args = args;
+  r.fastcgiSplit = undefined; // nginx clears every module's context
   r.internal = true;
   r.addUriToAlias = false;
   r.validUnparsedUri = false;
@@ -926,6 +934,7 @@ function internalRedirect(r: RequestState, uri: string, args: string, opts: Pipe
 async function runNamed(r: RequestState, named: Location, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, quotedOrPlus: boolean): Promise<void> {
   if (--r.uriChanges === 0) return finalize(r, req, res, opts, quotedOrPlus, 500);
   r.internal = true;
+  r.fastcgiSplit = undefined;
   r.location = named;
   r.conf = named.conf;
   const lr = runRewrite(r.conf.rewrite, r, quotedOrPlus, true);
@@ -961,16 +970,27 @@ function content(r: RequestState, req: IncomingMessage, res: ServerResponse, opt
   // limit_rate, or `set $limit_rate` (which wins), for the body about to go out.
   const rate = r.ctx.userVars.get('limit_rate') ?? (conf.limitRate === undefined ? undefined : evaluate(compiled(conf.limitRate), r.ctx));
   if (rate !== undefined) setRateLimit(res, rate, conf.limitRateAfter, r.ctx.startMs, r.ctx.response);
-  if (conf.proxyPass) {
+  const fastcgiPass = conf.fastcgi.pass;
+  if (conf.proxyPass || fastcgiPass) {
+    // nginx's try_files phase comes before every content handler: a file found becomes the URI.
+    if (conf.tryFiles && conf.tryFiles.length > 0) {
+      const tried = tryFilesPhase(r, opts, docRootFor(r));
+      if (tried) return tried;
+    }
     // The listeners leave `Expect: 100-continue` to the handler: nginx answers 100 only when it reads the body.
     if (req.headers.expect !== undefined && /^100-continue$/i.test(req.headers.expect)) res.writeContinue();
     bodyTimeout(r, req, res);
-    if (opts.proxy) return opts.proxy(req, res, r);
-    logError(r, opts, 'error', 'proxy_pass is not served by this build');
+    if (conf.proxyPass) {
+      if (opts.proxy) return opts.proxy(req, res, r);
+      logError(r, opts, 'error', 'proxy_pass is not served by this build');
+      return { kind: 'status', status: 502 };
+    }
+    if (opts.fastcgi) return opts.fastcgi(req, res, r);
+    logError(r, opts, 'error', 'fastcgi_pass is not served by this build');
     return { kind: 'status', status: 502 };
   }
   // A handler bext cannot run: 502, as nginx answers when its backend cannot be used. Falling
-  // through to the files would send a PHP script's source (and whatever secrets it holds).
+  // through to the files would send a script's source (and whatever secrets it holds).
   if (conf.unservedPass) {
     logError(r, opts, 'error', `${conf.unservedPass} is not supported by bext-masquerade: the request was not passed`);
     return { kind: 'status', status: 502 };
@@ -1013,6 +1033,11 @@ function emptyGifContent(r: RequestState, req: IncomingMessage, res: ServerRespo
 }
 
 function tryFilesContent(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, root: DocRoot): ContentOutcome | Promise<ContentOutcome> {
+  return tryFilesPhase(r, opts, root) ?? fileContent(r, req, res, opts, root);
+}
+
+/** try_files: the outcome when no file was found, else undefined with the file's URI in effect. */
+function tryFilesPhase(r: RequestState, opts: PipelineOptions, root: DocRoot): ContentOutcome | undefined {
   const ds = r.conf.disableSymlinks;
   const refused = ds && ((path: string): boolean => {
     const why = symlinkRefusal(r.conf, path, r.ctx);
@@ -1026,7 +1051,7 @@ function tryFilesContent(r: RequestState, req: IncomingMessage, res: ServerRespo
   if (tf.kind === 'redirect') return { kind: 'redirect-internal', uri: tf.uri, args: tf.args };
   r.ctx.uri = tf.uri;
   r.addUriToAlias = tf.addUriToAlias ?? false;
-  return fileContent(r, req, res, opts, root);
+  return undefined;
 }
 
 /** The static module: a directory's index or listing, or a file. */
@@ -1175,8 +1200,13 @@ function firstNonCore(all: readonly [string, string][], ownLocation: boolean, sk
  */
 export function writeHead(
   r: RequestState, res: ServerResponse, status: number, headers: [string, string][], lastModifiedSec?: number, reason?: string,
-  /** Server/Date the caller supplies itself (proxy_pass_header), so nginx's own are not added. */
-  passed?: { server: boolean; date: boolean },
+  /**
+   * Server/Date the caller supplies itself (proxy_pass_header), so nginx's own are not added;
+   * `list`: the headers are an upstream's list (FastCGI), kept in their order with Location,
+   * Last-Modified and ETag among them (ngx_http_upstream_rewrite_location leaves a relative
+   * Location as sent; only Content-Type and Content-Length are the header filter's own).
+   */
+  passed?: { server: boolean; date: boolean; list?: boolean },
 ): void {
   let compress = false;
   r.ctx.response.status = status;
@@ -1205,13 +1235,14 @@ export function writeHead(
   let modified: [string, string] | undefined;
   let location: [string, string] | undefined;
   let hasEtag = false;
+  const asList = passed?.list === true;
   for (const h of headers) {
     switch (h[0]) {
       case 'Content-Type': type ??= h; break;
       case 'Content-Length': contentLength ??= h; break;
-      case 'Last-Modified': modified ??= h; break;
-      case 'Location': location ??= h; break;
-      case 'ETag': hasEtag = true; break;
+      case 'Last-Modified': if (!asList) modified ??= h; break;
+      case 'Location': if (!asList) location ??= h; break;
+      case 'ETag': if (!asList) hasEtag = true; break;
     }
   }
   let all: [string, string][] = [];
@@ -1235,12 +1266,13 @@ export function writeHead(
   const added = r.conf.addHeaders.length > 0 ? addHeaders(r.conf.addHeaders, status, r.ctx) : NO_HEADERS;
   // A 416 went through the header filters once as a 200 (see content()): Content-Range and those
   // headers come before the ones the error page's own pass adds.
-  if (status === 416) for (const h of headers) if (listed(h[0], status)) all.push(h);
+  if (asList) for (const h of headers) if (h[0] !== 'Content-Type' && h[0] !== 'Content-Length') all.push(h);
+  if (status === 416 && !asList) for (const h of headers) if (listed(h[0], status)) all.push(h);
   // A challenge the access phase set (auth_basic, auth_request) is in the list before add_header's.
-  if (status === 401) for (const h of headers) if (h[0] === 'WWW-Authenticate') all.push(h);
+  if (status === 401 && !asList) for (const h of headers) if (h[0] === 'WWW-Authenticate') all.push(h);
   for (const h of expires) all.push(h);
   for (const h of added) all.push(h);
-  if (status !== 416) for (const h of headers) if (listed(h[0], status) && !(status === 401 && h[0] === 'WWW-Authenticate')) all.push(h);
+  if (status !== 416 && !asList) for (const h of headers) if (listed(h[0], status) && !(status === 401 && h[0] === 'WWW-Authenticate')) all.push(h);
   // The sub filter (before gzip, as in nginx's filter chain): its head changes, its body rewrite.
   let sub: SubFilterSettings | undefined;
   if (conf.subFilter.pairs.length > 0 && status !== 204 && status !== 304 && contentLength?.[1] !== '0' && subFilterApplies(conf.subFilter, type?.[1])) {

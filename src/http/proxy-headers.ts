@@ -6,6 +6,7 @@ import type { ConfNode } from '../nginx/types.ts';
 import { effectiveProxyHeaders } from '../config/settings.ts';
 import { compiled, requestHeader, type CompiledValue, type VarContext } from './variables.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
+import type { RequestState } from './pipeline.ts';
 
 /**
  * nginx's own defaults after Host and Connection: body framing is recomputed, and these
@@ -25,6 +26,15 @@ const INTERNAL_DEFAULTS = [
  * location, server, http): what settings.ts does not model is read from them.
  */
 export type ConfLevels = readonly (readonly ConfNode[])[];
+
+/** The request's levels, innermost first (intermediate nested locations are not reachable here). */
+export function confLevels(r: RequestState): ConfLevels {
+  const levels = [r.conf.directives];
+  if (r.location && r.location.conf !== r.conf) levels.push(r.location.conf.directives);
+  if (r.server.conf !== r.conf) levels.push(r.server.conf.directives);
+  levels.push(r.state.httpDirectives ?? []);
+  return levels;
+}
 
 /** A directive's values from the innermost level that has it (nginx's inheritance). */
 export function directiveArgs(levels: ConfLevels, name: string): string[][] {

@@ -6,24 +6,24 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { LocationConf } from '../config/state.ts';
-import type { ConfNode } from '../nginx/types.ts';
 import type { ErrorLogEntry } from './access-log.ts';
 import { logError, redirectContext, writeHead, type ContentOutcome, type RequestState } from './pipeline.ts';
 import { absoluteLocation } from './responses.ts';
 import { upstreamUri, parseProxyUrl, proxyTarget, redirectRules, rewriteRedirect, rewriteRefresh, type ProxyTarget } from './proxy-uri.ts';
 import {
-  directiveArgs, flagDirective, hiddenResponseHeaders, proxyVarContext, proxyVarValue, rawPairs, requestHeaderPlan,
+  confLevels, directiveArgs, flagDirective, hiddenResponseHeaders, proxyVarContext, proxyVarValue, rawPairs, requestHeaderPlan,
   type ConfLevels, type RequestHeaderPlan,
 } from './proxy-headers.ts';
 import {
-  GroupError, poolFor, selectorFor, UpstreamRegistry, type GroupRuntime, type LeanConn, type LeanSink, type PeerConns, type UpstreamConn,
+  GroupError, poolFor, UpstreamRegistry, type GroupRuntime, type LeanConn, type LeanSink, type PeerConns, type UpstreamConn,
 } from './upstream-groups.ts';
-import { freePeer, getPeer, startWalk, type Peer, type PeerWalk, type Selector } from './upstream-peers.ts';
-import { classifyUpstreamError, NEXT_STATUS, type Failure } from './proxy-errors.ts';
+import { freePeer, type Peer } from './upstream-peers.ts';
+import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
+import { accelRedirect, msec, nonIdempotent, publish, upstreamVarName, UpstreamRun } from './upstream-attempts.ts';
 import { sslName, type UpstreamTls } from './upstream-tls.ts';
 import { rateLimitOf, type RateLimit } from './limit-rate.ts';
 import { rewriteSetCookie } from './proxy-cookie.ts';
-import { compiled, evaluate, formatMsec, type CompiledValue, type VarContext } from './variables.ts';
+import { compiled, evaluate, type CompiledValue, type VarContext } from './variables.ts';
 import { BodyError, readRequestBody, SpooledBody, type RequestBody } from './request-body.ts';
 
 export interface ProxyHandlerOptions {
@@ -55,46 +55,6 @@ export function createUpgradeListener(handler: (req: IncomingMessage, res: Serve
   };
 }
 
-const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
-
-/**
- * Per-request record behind $upstream_addr / $upstream_status / $upstream_response_time; `used`:
- * whether the configuration names any $upstream_* variable at all (else none is set).
- */
-interface Tries { addr: string[]; status: string[]; time: string[]; connect: string[]; header: string[]; used: boolean }
-
-/** Whether any directive of the configuration mentions an $upstream_* variable, per state. */
-const upstreamVarUse = new WeakMap<RequestState['state'], boolean>();
-
-function usesUpstreamVars(state: RequestState['state']): boolean {
-  let used = upstreamVarUse.get(state);
-  if (used === undefined) {
-    const scan = (nodes: readonly ConfNode[]): boolean => nodes.some((n) => /upstream_/i.test(n.directive) || n.args.some((a) => /upstream_/i.test(a)) || (n.block !== undefined && scan(n.block)));
-    used = scan(state.httpDirectives ?? []);
-    upstreamVarUse.set(state, used);
-  }
-  return used;
-}
-
-/** formatMsec for a whole number of milliseconds, without toFixed (three times a request). */
-function msec(ms: number): string {
-  if (!(ms >= 0 && ms < 1e9 && Number.isInteger(ms))) return formatMsec(ms);
-  const frac = ms % 1000;
-  return `${(ms - frac) / 1000}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
-}
-
-const joined = (a: string[]): string => (a.length === 1 ? a[0]! : a.join(', '));
-
-/** Sets the $upstream_* variables; `pending` adds this try's response time as "-" (the body is still to come). */
-function publish(r: RequestState, t: Tries, pending = false): void {
-  if (!t.used) return;
-  const v = r.ctx.userVars;
-  v.set('upstream_addr', joined(t.addr));
-  v.set('upstream_status', joined(t.status));
-  v.set('upstream_response_time', pending ? (t.time.length ? `${t.time.join(', ')}, -` : '-') : joined(t.time));
-  v.set('upstream_connect_time', joined(t.connect));
-  v.set('upstream_header_time', joined(t.header));
-}
 
 /** What one attempt on one peer came to. */
 type Attempt =
@@ -366,28 +326,6 @@ function addHeader(out: UpstreamHeaders, name: string, lower: string, value: str
   out.list.push(name, value);
 }
 
-/** The request's levels, innermost first (intermediate nested locations are not reachable here). */
-function confLevels(r: RequestState): ConfLevels {
-  const levels = [r.conf.directives];
-  if (r.location && r.location.conf !== r.conf) levels.push(r.location.conf.directives);
-  if (r.server.conf !== r.conf) levels.push(r.server.conf.directives);
-  levels.push(r.state.httpDirectives ?? []);
-  return levels;
-}
-
-/** X-Accel-Redirect: an internal redirect (GET unless HEAD) to the URI or named location. */
-function accelRedirect(r: RequestState, target: string): ContentOutcome {
-  if (target.startsWith('@')) return { kind: 'named', name: target };
-  if (r.method !== 'HEAD') r.method = 'GET';
-  const q = target.indexOf('?');
-  let uri = q < 0 ? target : target.slice(0, q);
-  try {
-    uri = decodeURIComponent(uri);
-  } catch { /* kept as sent */ }
-  if (!uri.startsWith('/') || /(^|\/)\.\.?(\/|$)/.test(uri)) return { kind: 'status', status: 404 };
-  return { kind: 'redirect-internal', uri, args: q < 0 ? '' : target.slice(q + 1) };
-}
-
 type Upgrade = { socket: Duplex; head: Buffer };
 
 /**
@@ -395,20 +333,13 @@ type Upgrade = { socket: Duplex; head: Buffer };
  * (proxy_next_upstream). An attempt's end comes back to onAttempt, which answers or tries the
  * next peer.
  */
-class ProxyRun {
-  readonly walk: PeerWalk;
-  readonly select: Selector;
-  readonly tries: Tries;
-  resolve!: (o: ContentOutcome) => void;
-  /** The peer of the attempt under way. */
-  peer: Peer | undefined;
-
+class ProxyRun extends UpstreamRun {
   constructor(
     readonly plan: Plan,
-    readonly r: RequestState,
+    r: RequestState,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
-    readonly group: GroupRuntime,
+    group: GroupRuntime,
     readonly scheme: 'http' | 'https',
     /** How the connections to an https upstream are made and checked. */
     readonly tls: UpstreamTls | undefined,
@@ -420,37 +351,15 @@ class ProxyRun {
     readonly headers: UpstreamHeaders,
     readonly upgrade: Upgrade | undefined,
     readonly streaming: boolean,
-    readonly log: ProxyHandlerOptions,
+    log: ProxyHandlerOptions,
   ) {
-    this.tries = { addr: [], status: [], time: [], connect: [], header: [], used: usesUpstreamVars(r.state) };
-    this.walk = startWalk(group.peers);
-    if (plan.maxTries > 0 && this.walk.tries > plan.maxTries) this.walk.tries = plan.maxTries;
-    this.select = selectorFor(group, r.ctx);
-  }
-
-  /** Whether an upstream status may go to the next peer (proxy_next_upstream http_NNN). */
-  canRetry(status: number): boolean {
-    const ft = NEXT_STATUS.get(status);
-    if (!ft || !this.plan.next.has(ft) || this.walk.tries <= 1) return false;
-    return !NON_IDEMPOTENT.has(this.r.method) || this.plan.retryNonIdempotent;
+    super(r, group, plan.next, plan.maxTries, log);
   }
 
   /** Picks a peer and sends the request to it (or answers 502 when none is left). */
   next(): void {
-    const { r, tries, group } = this;
-    const peer = getPeer(this.walk, this.select);
-    if (!peer) {
-      logError(r, this.log, 'error', 'no live upstreams while connecting to upstream', `${this.scheme}://${group.name}${this.uri}`);
-      tries.addr.push(group.name);
-      tries.status.push('502');
-      tries.time.push('0.000');
-      publish(r, tries);
-      this.resolve({ kind: 'status', status: 502 });
-      return;
-    }
-    this.peer = peer;
-    tries.addr.push(peer.name);
-    attemptPeer(this, peer);
+    const peer = this.nextPeer((name) => `${this.scheme}://${name}${this.uri}`);
+    if (peer) attemptPeer(this, peer);
   }
 
   onAttempt(attempt: Attempt): void {
@@ -471,7 +380,7 @@ class ProxyRun {
       freePeer(walk, f.type !== 'http_403' && f.type !== 'http_404', () => {
         logError(r, this.log, 'warn', `upstream server temporarily disabled${f.action ? ` ${f.action}` : ''}`, upstreamUrl);
       });
-      const blocked = f.requestSent && ((NON_IDEMPOTENT.has(r.method) && !plan.retryNonIdempotent) || this.streaming);
+      const blocked = f.requestSent && ((nonIdempotent(r.method) && !plan.retryNonIdempotent) || this.streaming);
       if (walk.tries === 0 || !plan.next.has(f.type) || blocked) {
         publish(r, tries);
         this.resolve({ kind: 'status', status: f.status });
@@ -484,17 +393,6 @@ class ProxyRun {
 
 const DONE: ContentOutcome = { kind: 'done' };
 
-/** $upstream_http_NAME for a header name (lower case): built once per distinct name. */
-const varNames = new Map<string, string>();
-function upstreamVarName(lower: string): string {
-  let n = varNames.get(lower);
-  if (n === undefined) {
-    n = `upstream_http_${lower.replaceAll('-', '_')}`;
-    if (varNames.size > 1000) varNames.clear();
-    varNames.set(lower, n);
-  }
-  return n;
-}
 
 function attemptPeer(inp: ProxyRun, peer: Peer): void {
   const { headers } = inp;

@@ -53,6 +53,8 @@ export interface VarContext {
   requestBody?: Buffer;
   /** $request_body_file: the temporary file the body was read to otherwise. */
   requestBodyFile?: string;
+  /** The length of the body read whole (for $content_length of a chunked one). */
+  requestBodyLength?: number;
   /**
    * Variables that depend on the request's location ($invalid_referer, $secure_link,
    * $secure_link_expires): the pipeline sets it where a configuration uses them.
@@ -227,7 +229,8 @@ const BUILTIN: Record<string, Getter> = {
   binary_remote_addr: (c) => c.remoteAddr,
   remote_user: remoteUser,
   content_type: (c) => requestHeader(c, 'content-type'),
-  content_length: (c) => requestHeader(c, 'content-length'),
+  // A chunked body has none until it is read whole (then its length, as nginx counts it).
+  content_length: (c) => requestHeader(c, 'content-length') ?? (c.requestBodyLength === undefined ? undefined : String(c.requestBodyLength)),
   request_time: (c) => formatMsec(Math.max(0, Date.now() - c.startMs)),
   msec: () => formatMsec(Date.now()),
   time_local: () => formatTimeLocal(Date.now()),
@@ -252,6 +255,9 @@ const BUILTIN: Record<string, Getter> = {
   invalid_referer: (c) => c.locationVariable?.('invalid_referer') ?? '',
   secure_link: (c) => c.locationVariable?.('secure_link'),
   secure_link_expires: (c) => c.locationVariable?.('secure_link_expires'),
+  // Without any fastcgi_* directive in the configuration: the URI, unsplit.
+  fastcgi_script_name: (c) => c.locationVariable?.('fastcgi_script_name') ?? c.uri,
+  fastcgi_path_info: (c) => c.locationVariable?.('fastcgi_path_info') ?? '',
 };
 for (const name of SSL_VARIABLES) BUILTIN[`ssl_${name}`] = (c) => (c.tls ? sslVariable(c.tls.socket, name, c.tls.fallback) : undefined);
 

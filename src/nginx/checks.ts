@@ -172,6 +172,9 @@ export function checkDirectiveValue(state: ParseState, level: Level, node: ConfN
       return checkErrorPage(a, fail);
     case 'pass':
       return checkPass(level, node, () => duplicate(level, node, fail), fail);
+    case 'upstream_param': // ngx_http_upstream_param_set_slot
+      if (a.length === 3 && a[2] !== 'if_not_empty') fail(`invalid parameter "${a[2]}"`);
+      return;
     case 'log_format':
       return checkLogFormat(state, a, fail);
     case 'access_log':
@@ -334,9 +337,14 @@ function checkErrorPage(a: string[], fail: Fail): void {
 
 function checkPass(level: Level, node: ConfNode, duplicate: () => void, fail: Fail): void {
   duplicate();
-  if (node.directive !== 'proxy_pass') return;
   const url = node.args[0];
   if (hasVariables(url)) return;
+  if (node.directive === 'fastcgi_pass') {
+    const parsed = parseUrl(url);
+    if ('error' in parsed) fail(`${parsed.error} in upstream "${url}"`);
+    return;
+  }
+  if (node.directive !== 'proxy_pass') return;
   const target = upstreamUrl(url);
   if (target === undefined) return fail('invalid URL prefix');
   const parsed = parseUrl(target, { uriPart: true });

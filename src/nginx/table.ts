@@ -275,33 +275,33 @@ proxy_ssl_password_file HSL 1 -   U encrypted upstream client keys are not suppo
 proxy_ssl_crl    HSL  1    str    U certificate revocation lists are not supported
 
 // fastcgi
-fastcgi_pass     Ll   1    pass   U the FastCGI protocol is not implemented: such a location answers 502
-fastcgi_index    HSL  1    str    I FastCGI is not implemented (see fastcgi_pass)
-fastcgi_split_path_info L 1 -     I FastCGI is not implemented (see fastcgi_pass)
-fastcgi_param    HSL  23   arr    I FastCGI is not implemented (see fastcgi_pass)
+fastcgi_pass     Ll   1    pass   S
+fastcgi_index    HSL  1    str    S
+fastcgi_split_path_info HSL 1 -   S
+fastcgi_param    HSL  23   upstream_param S
 fastcgi_store    HSL  1    -      U fastcgi_store is not implemented
 fastcgi_buffering HSL f    flag   I responses are streamed to the client
-fastcgi_request_buffering HSL f flag I request bodies are streamed to the upstream
-fastcgi_ignore_client_abort HSL f flag I FastCGI is not implemented (see fastcgi_pass)
+fastcgi_request_buffering HSL f flag I the request body is read whole before it is passed
+fastcgi_ignore_client_abort HSL f flag I a client that goes away ends its FastCGI request
 fastcgi_bind     HSL  12   -      U binding the upstream connection's source address is not implemented
 fastcgi_socket_keepalive HSL f flag I socket options are Node.js's
-fastcgi_connect_timeout HSL 1 msec I FastCGI is not implemented (see fastcgi_pass)
-fastcgi_send_timeout HSL 1 msec   I FastCGI is not implemented (see fastcgi_pass)
-fastcgi_read_timeout HSL 1 msec   I FastCGI is not implemented (see fastcgi_pass)
+fastcgi_connect_timeout HSL 1 msec S
+fastcgi_send_timeout HSL 1 msec   I the time to send a request to the application is not limited
+fastcgi_read_timeout HSL 1 msec   S
 fastcgi_buffer_size HSL 1  size   I responses are streamed to the client
 fastcgi_buffers  HSL  2    bufs   I responses are streamed to the client
 fastcgi_busy_buffers_size HSL 1 size I responses are streamed to the client
-fastcgi_intercept_errors HSL f flag I FastCGI is not implemented (see fastcgi_pass)
-fastcgi_keep_conn HSL f    flag   I FastCGI is not implemented (see fastcgi_pass)
-fastcgi_pass_request_headers HSL f flag I FastCGI is not implemented (see fastcgi_pass)
-fastcgi_pass_request_body HSL f flag I FastCGI is not implemented (see fastcgi_pass)
-fastcgi_pass_header HSL 1  arr    I FastCGI is not implemented (see fastcgi_pass)
-fastcgi_hide_header HSL 1  arr    I FastCGI is not implemented (see fastcgi_pass)
-fastcgi_ignore_headers HSL + mask:X-Accel-Redirect|X-Accel-Expires|X-Accel-Limit-Rate|X-Accel-Buffering|X-Accel-Charset|Expires|Cache-Control|Set-Cookie|Vary I the X-Accel and caching headers are not acted on
+fastcgi_intercept_errors HSL f flag S
+fastcgi_keep_conn HSL f    flag   S
+fastcgi_pass_request_headers HSL f flag S
+fastcgi_pass_request_body HSL f flag S
+fastcgi_pass_header HSL 1  arr    S
+fastcgi_hide_header HSL 1  arr    S
+fastcgi_ignore_headers HSL + mask:X-Accel-Redirect|X-Accel-Expires|X-Accel-Limit-Rate|X-Accel-Buffering|X-Accel-Charset|Expires|Cache-Control|Set-Cookie|Vary S
 fastcgi_catch_stderr HSL 1 arr    U fastcgi_catch_stderr is not implemented
-fastcgi_next_upstream HSL + mask:error|timeout|invalid_header|http_500|http_503|http_403|http_404|http_429|non_idempotent|off|updating I FastCGI is not implemented (see fastcgi_pass)
-fastcgi_next_upstream_tries HSL 1 num I FastCGI is not implemented (see fastcgi_pass)
-fastcgi_next_upstream_timeout HSL 1 msec I FastCGI is not implemented (see fastcgi_pass)
+fastcgi_next_upstream HSL + mask:error|timeout|invalid_header|http_500|http_503|http_403|http_404|http_429|non_idempotent|off|updating S
+fastcgi_next_upstream_tries HSL 1 num S
+fastcgi_next_upstream_timeout HSL 1 msec I retries are bounded by fastcgi_next_upstream_tries only
 fastcgi_temp_path HSL 1234 path   I responses are not spooled to nginx temp files
 fastcgi_max_temp_file_size HSL 1 size I responses are not spooled to nginx temp files
 fastcgi_temp_file_write_size HSL 1 size I responses are not spooled to nginx temp files

@@ -15,6 +15,7 @@ import { LogFiles, type ErrorLogEntry } from '../http/access-log.ts';
 import { LocalZoneClient, type ZoneClient } from '../http/limit-zones.ts';
 import { createRequestHandler } from '../http/pipeline.ts';
 import { createProxyHandler, createUpgradeListener } from '../http/proxy.ts';
+import { createFastcgiHandler } from '../http/fastcgi.ts';
 import { StubStatusCounters } from '../http/stub-status.ts';
 import { IpcZoneClient } from './zones.ts';
 import { LogZoneClient, zoneLogFds } from './zone-log.ts';
@@ -62,7 +63,8 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
   const zones = cluster.isWorker ? workerZones(counters, log) : new LocalZoneClient(undefined, counters);
   // Upstream pools and balancer state are keyed by the state's groups: a swap gets fresh ones.
   const proxy = createProxyHandler({ errorLog: log, pems: () => current.pems });
-  const handler = createRequestHandler(getState, { logFiles, errorLog: log, zones, proxy });
+  const fastcgi = createFastcgiHandler({ errorLog: log });
+  const handler = createRequestHandler(getState, { logFiles, errorLog: log, zones, proxy, fastcgi });
   const upgrade = createUpgradeListener(handler); // websockets arrive as 'upgrade', not 'request'
   const clientError = createClientErrorHandler(getState, logFiles);
   const refuseConnect = createConnectHandler(getState, logFiles);
@@ -132,6 +134,7 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
       await logFiles.flushAll();
       await proxy.close(); // idle upstream keep-alive connections
+      await fastcgi.close();
     },
   };
 }

@@ -79,9 +79,8 @@ export const MODULE_FLAGS: readonly ModuleFlag[] = [
   { module: 'http_mirror_module', optional: false, served: false, directive: 'mirror' },
   { module: 'http_upstream_random_module', optional: false, served: false, directive: 'random' },
   { module: 'http-cache', optional: false, served: false, directive: 'proxy_cache' },
-  // FastCGI is not implemented (its locations answer 502): `--without-http_fastcgi_module`.
-  { module: 'http_fastcgi_module', optional: false, served: false, directive: 'fastcgi_pass' },
   // On by default and served: no flag is printed, listed so the test checks them too.
+  { module: 'http_fastcgi_module', optional: false, served: true, directive: 'fastcgi_pass' },
   { module: 'http_upstream_hash_module', optional: false, served: true, directive: 'hash' },
   { module: 'http_upstream_ip_hash_module', optional: false, served: true, directive: 'ip_hash' },
   { module: 'http_upstream_least_conn_module', optional: false, served: true, directive: 'least_conn' },

@@ -1,0 +1,131 @@
+// What proxy_pass and fastcgi_pass share about one request's tries over an upstream group: the
+// walk over its peers with nginx's retry rules, the $upstream_* variables (one entry per try), and
+// X-Accel-Redirect's internal redirect.
+import type { ConfNode } from '../nginx/types.ts';
+import type { ErrorLogEntry } from './access-log.ts';
+import { logError, type ContentOutcome, type RequestState } from './pipeline.ts';
+import { NEXT_STATUS } from './proxy-errors.ts';
+import { selectorFor, type GroupRuntime } from './upstream-groups.ts';
+import { getPeer, startWalk, type Peer, type PeerWalk, type Selector } from './upstream-peers.ts';
+import { formatMsec } from './variables.ts';
+
+const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
+
+/** Whether nginx would not send this method to another peer once the request went out. */
+export const nonIdempotent = (method: string): boolean => NON_IDEMPOTENT.has(method);
+
+/**
+ * One request's walk over a group's peers (proxy_next_upstream, fastcgi_next_upstream): the
+ * handlers extend it with how they talk to a peer.
+ */
+export abstract class UpstreamRun {
+  readonly walk: PeerWalk;
+  readonly select: Selector;
+  readonly tries: Tries;
+  resolve!: (o: ContentOutcome) => void;
+  /** The peer of the try under way. */
+  peer: Peer | undefined;
+
+  constructor(
+    readonly r: RequestState,
+    readonly group: GroupRuntime,
+    /** *_next_upstream's conditions, *_next_upstream_tries (0: no limit). */
+    readonly conditions: ReadonlySet<string>,
+    maxTries: number,
+    readonly log: { errorLog?: (entry: ErrorLogEntry) => void },
+  ) {
+    this.tries = { addr: [], status: [], time: [], connect: [], header: [], used: usesUpstreamVars(r.state) };
+    this.walk = startWalk(group.peers);
+    if (maxTries > 0 && this.walk.tries > maxTries) this.walk.tries = maxTries;
+    this.select = selectorFor(group, r.ctx);
+  }
+
+  /** Whether an upstream status may go to the next peer (next_upstream http_NNN). */
+  canRetry(status: number): boolean {
+    const ft = NEXT_STATUS.get(status);
+    if (!ft || !this.conditions.has(ft) || this.walk.tries <= 1) return false;
+    return !NON_IDEMPOTENT.has(this.r.method) || this.conditions.has('non_idempotent');
+  }
+
+  /** The next peer to try, or undefined once none is left (logged and answered 502, as nginx does). */
+  nextPeer(upstream: (groupName: string) => string): Peer | undefined {
+    const { r, tries, group } = this;
+    const peer = getPeer(this.walk, this.select);
+    if (!peer) {
+      logError(r, this.log, 'error', 'no live upstreams while connecting to upstream', upstream(group.name));
+      tries.addr.push(group.name);
+      tries.status.push('502');
+      tries.time.push('0.000');
+      publish(r, tries);
+      this.resolve({ kind: 'status', status: 502 });
+      return undefined;
+    }
+    this.peer = peer;
+    tries.addr.push(peer.name);
+    return peer;
+  }
+}
+
+/**
+ * Per-request record behind $upstream_addr / $upstream_status / $upstream_response_time; `used`:
+ * whether the configuration names any $upstream_* variable at all (else none is set).
+ */
+export interface Tries { addr: string[]; status: string[]; time: string[]; connect: string[]; header: string[]; used: boolean }
+
+/** Whether any directive of the configuration mentions an $upstream_* variable, per state. */
+const upstreamVarUse = new WeakMap<RequestState['state'], boolean>();
+
+export function usesUpstreamVars(state: RequestState['state']): boolean {
+  let used = upstreamVarUse.get(state);
+  if (used === undefined) {
+    const scan = (nodes: readonly ConfNode[]): boolean => nodes.some((n) => /upstream_/i.test(n.directive) || n.args.some((a) => /upstream_/i.test(a)) || (n.block !== undefined && scan(n.block)));
+    used = scan(state.httpDirectives ?? []);
+    upstreamVarUse.set(state, used);
+  }
+  return used;
+}
+
+/** formatMsec for a whole number of milliseconds, without toFixed (three times a request). */
+export function msec(ms: number): string {
+  if (!(ms >= 0 && ms < 1e9 && Number.isInteger(ms))) return formatMsec(ms);
+  const frac = ms % 1000;
+  return `${(ms - frac) / 1000}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
+}
+
+const joined = (a: string[]): string => (a.length === 1 ? a[0]! : a.join(', '));
+
+/** Sets the $upstream_* variables; `pending` adds this try's response time as "-" (the body is still to come). */
+export function publish(r: RequestState, t: Tries, pending = false): void {
+  if (!t.used) return;
+  const v = r.ctx.userVars;
+  v.set('upstream_addr', joined(t.addr));
+  v.set('upstream_status', joined(t.status));
+  v.set('upstream_response_time', pending ? (t.time.length ? `${t.time.join(', ')}, -` : '-') : joined(t.time));
+  v.set('upstream_connect_time', joined(t.connect));
+  v.set('upstream_header_time', joined(t.header));
+}
+
+/** $upstream_http_NAME for a header name (lower case): built once per distinct name. */
+const varNames = new Map<string, string>();
+export function upstreamVarName(lower: string): string {
+  let n = varNames.get(lower);
+  if (n === undefined) {
+    n = `upstream_http_${lower.replaceAll('-', '_')}`;
+    if (varNames.size > 1000) varNames.clear();
+    varNames.set(lower, n);
+  }
+  return n;
+}
+
+/** X-Accel-Redirect: an internal redirect (GET unless HEAD) to the URI or named location. */
+export function accelRedirect(r: RequestState, target: string): ContentOutcome {
+  if (target.startsWith('@')) return { kind: 'named', name: target };
+  if (r.method !== 'HEAD') r.method = 'GET';
+  const q = target.indexOf('?');
+  let uri = q < 0 ? target : target.slice(0, q);
+  try {
+    uri = decodeURIComponent(uri);
+  } catch { /* kept as sent */ }
+  if (!uri.startsWith('/') || /(^|\/)\.\.?(\/|$)/.test(uri)) return { kind: 'status', status: 404 };
+  return { kind: 'redirect-internal', uri, args: q < 0 ? '' : target.slice(q + 1) };
+}
