@@ -13,11 +13,13 @@ import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
 import { GroupError, UpstreamRegistry, type GroupRuntime } from './upstream-groups.ts';
 import { freePeer, type Peer } from './upstream-peers.ts';
-import { accelRedirect, msec, nonIdempotent, publish, upstreamVarName, UpstreamRun } from './upstream-attempts.ts';
+import { accelRedirect, carryAccelHeaders, msec, nonIdempotent, publish, upstreamVarName, UpstreamRun } from './upstream-attempts.ts';
 import { BodyError, readRequestBody, SpooledBody, type RequestBody } from './request-body.ts';
 import { compiled, evaluate, type CompiledValue } from './variables.ts';
+import { rateLimitOf, writeLimited } from './limit-rate.ts';
 import { ParamsTooBig, RecordReader, requestHead, STDIN_END, stdinRecords, type RecordSink } from './fastcgi-records.ts';
 import { splitPath } from './fastcgi-split.ts';
+import { clientHeaderLines } from './request-headers.ts';
 
 export interface FastcgiHandlerOptions {
   errorLog?: (entry: ErrorLogEntry) => void;
@@ -129,8 +131,9 @@ export function createFastcgiHandler(opts: FastcgiHandlerOptions = {}): FastcgiH
       const cl = req.headers['content-length'];
       b = readRequestBody(req, r.conf.clientBody, cl === undefined ? undefined : Number(cl), r.conf.clientMaxBodySize, (level, message) => logError(r, opts, level, message));
       b.then((body) => {
-        // $content_length of a chunked body, once read (ngx_http_variable_content_length).
-        r.ctx.requestBodyLength = body.length;
+        // $content_length of a chunked body, once read (ngx_http_variable_content_length); an
+        // HTTP/2 request without DATA has none.
+        if (body.length > 0 || req.headers['transfer-encoding'] !== undefined) r.ctx.requestBodyLength = body.length;
         if (body instanceof SpooledBody) {
           r.ctx.requestBodyFile = body.path;
           if (res.closed) body.release();
@@ -212,11 +215,9 @@ function parameters(plan: Plan, r: RequestState, req: IncomingMessage): [string,
     pairs.push([p.name, v]);
   }
   if (plan.passHeaders) {
-    const raw = req.rawHeaders;
+    const raw = clientHeaderLines(req);
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i]!;
-      // HTTP/2's pseudo-headers are the request line, not headers.
-      if (name.charCodeAt(0) === 0x3a) continue;
       // nginx changes the case of ASCII letters only.
       if (plan.replacedHeaders.size > 0 && plan.replacedHeaders.has(name.replace(/[A-Z]+/g, lower).replaceAll('-', '_'))) continue;
       pairs.push([`HTTP_${name.replace(/[a-z]+/g, upper).replaceAll('-', '_')}`, raw[i + 1]!]);
@@ -260,6 +261,7 @@ class IdleConnections {
     s.once('error', drop);
     s.once('data', drop);
     s.setTimeout(group.keepaliveTimeoutMs, drop);
+    s.resume(); // it may have been paused by a slow client or limit_rate
     list.push(s);
   }
 
@@ -334,6 +336,8 @@ class Attempt implements RecordSink {
   private ended = false;
   private timer: NodeJS.Timeout | undefined;
   private statusPushed = false;
+  /** Body pieces still going out under limit_rate, in order. */
+  private limited: Promise<void> | undefined;
 
   constructor(private readonly run: FastcgiRun, private readonly peer: Peer) {}
 
@@ -556,6 +560,7 @@ class Attempt implements RecordSink {
     const accel = plan.accelRedirects ? fields.find(([, l]) => l === 'x-accel-redirect')?.[2] : undefined;
     if (accel) {
       this.socket?.destroy();
+      carryAccelHeaders(r, fields);
       this.settle(accelRedirect(r, accel));
       return;
     }
@@ -576,6 +581,18 @@ class Attempt implements RecordSink {
     if (r.method === 'HEAD' || this.settled) return;
     r.ctx.response.bodyBytesSent += data.length;
     r.ctx.response.bytesSent += data.length;
+    const limit = rateLimitOf(res);
+    if (limit) {
+      // limit_rate: the application waits while what it sent goes out at the rate.
+      this.disarm();
+      this.socket?.pause();
+      this.limited = (this.limited ?? Promise.resolve()).then(() => writeLimited(res, data, limit, false)).then(() => {
+        if (this.ended) return;
+        this.armRead();
+        this.socket?.resume();
+      });
+      return;
+    }
     if (!res.write(data)) {
       // The client is slow: the application waits, and no read timeout runs meanwhile.
       this.disarm();
@@ -594,7 +611,8 @@ class Attempt implements RecordSink {
     this.disarm();
     const { run } = this;
     const s = this.socket!;
-    run.res.end();
+    if (this.limited) void this.limited.then(() => run.res.end());
+    else run.res.end();
     const keep = endRequest && run.r.conf.fastcgi.keepConn && run.group.keepalive > 0 && !s.destroyed;
     if (keep) run.idle.put(this.peer, run.group, s);
     else s.destroy();

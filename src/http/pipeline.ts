@@ -104,6 +104,8 @@ export interface RequestState {
   subrequest?: string;
   /** $fastcgi_script_name's split, kept as nginx keeps its module context (fastcgi-split.ts). */
   fastcgiSplit?: FastcgiSplit;
+  /** What an X-Accel-Redirect answer leaves on the file response it leads to (upstream-attempts.ts). */
+  accelCarried?: { type?: string; list: [string, string][] };
 }
 
 /** $request_length before the body: request line and header lines as received. */
@@ -1098,13 +1100,16 @@ function fileContent(r: RequestState, req: IncomingMessage, res: ServerResponse,
   // max_ranges 0: the range filter steps aside before it would add Accept-Ranges. (A copy: results
   // may be shared, see static.ts.)
   const headers = conf.maxRanges === 0 ? result.headers.filter(([k]) => k !== 'Accept-Ranges') : result.headers;
-  writeHead(r, res, status, headers, result.lastModifiedSec);
+  writeHead(r, res, status, headers, result.lastModifiedSec, undefined, r.accelCarried ? CARRIED : undefined);
   const len = contentLengthOf(headers);
   r.ctx.response.bodyBytesSent = r.method === 'HEAD' || status === 304 ? 0 : len;
   r.ctx.response.bytesSent += r.ctx.response.bodyBytesSent;
   const streaming = sendBody(res, result.body);
   return streaming ? streaming.then(() => DONE) : DONE;
 }
+
+/** writeHead's marker for a file answered after X-Accel-Redirect: the upstream's headers it keeps come first. */
+const CARRIED = { server: false, date: false, accel: true };
 
 let lastRoot: DocRoot | undefined;
 let lastUri = '';
@@ -1204,9 +1209,11 @@ export function writeHead(
    * Server/Date the caller supplies itself (proxy_pass_header), so nginx's own are not added;
    * `list`: the headers are an upstream's list (FastCGI), kept in their order with Location,
    * Last-Modified and ETag among them (ngx_http_upstream_rewrite_location leaves a relative
-   * Location as sent; only Content-Type and Content-Length are the header filter's own).
+   * Location as sent; only Content-Type and Content-Length are the header filter's own);
+   * `location`: an upstream Location proxy_redirect rewrote, the header filter's own; `accel`: a
+   * file after X-Accel-Redirect, with the upstream's Content-Type and the headers it kept first.
    */
-  passed?: { server: boolean; date: boolean; list?: boolean },
+  passed?: { server: boolean; date: boolean; list?: boolean; location?: string; accel?: boolean },
 ): void {
   let compress = false;
   r.ctx.response.status = status;
@@ -1236,6 +1243,9 @@ export function writeHead(
   let location: [string, string] | undefined;
   let hasEtag = false;
   const asList = passed?.list === true;
+  if (passed?.location !== undefined) location = ['Location', passed.location];
+  const carried = passed?.accel ? r.accelCarried : undefined;
+  if (carried?.type !== undefined) type = ['Content-Type', carried.type];
   for (const h of headers) {
     switch (h[0]) {
       case 'Content-Type': type ??= h; break;
@@ -1261,6 +1271,7 @@ export function writeHead(
   if (location && ownLocation) all.push(['Location', absoluteLocation(location[1], redirectContext(r))]);
   const firstCount = all.length - firstStart;
   if (location && !ownLocation) all.push(location);
+  if (carried) for (const h of carried.list) all.push(h);
   if (hasEtag) for (const h of headers) if (h[0] === 'ETag') all.push(h);
   const expires = r.conf.expires ? expiresHeaders(r.conf.expires, status, now, lastModifiedSec) : NO_HEADERS;
   const added = r.conf.addHeaders.length > 0 ? addHeaders(r.conf.addHeaders, status, r.ctx) : NO_HEADERS;

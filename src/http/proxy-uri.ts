@@ -112,6 +112,11 @@ export function redirectRules(conf: LocationConf, locationName: string, location
 
 /** Applies the first matching rule to a Location value (unchanged if none matches). */
 export function rewriteRedirect(value: string, rules: readonly RedirectRule[], ctx: VarContext): string {
+  return rewriteRedirectMatch(value, rules, ctx) ?? value;
+}
+
+/** The value the first matching rule makes of a Location, or undefined when none matches. */
+export function rewriteRedirectMatch(value: string, rules: readonly RedirectRule[], ctx: VarContext): string | undefined {
   for (const rule of rules) {
     if (rule.regex) {
       const m = rule.regex.exec(value);
@@ -122,7 +127,7 @@ export function rewriteRedirect(value: string, rules: readonly RedirectRule[], c
     const from = compiled(rule.from).isStatic ? rule.from : evaluate(compiled(rule.from), ctx);
     if (value.startsWith(from)) return evaluate(compiled(rule.to), ctx) + value.slice(from.length);
   }
-  return value;
+  return undefined;
 }
 
 /** Refresh: only the part after `url=` is a redirect target. */

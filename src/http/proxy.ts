@@ -9,7 +9,7 @@ import type { LocationConf } from '../config/state.ts';
 import type { ErrorLogEntry } from './access-log.ts';
 import { logError, redirectContext, writeHead, type ContentOutcome, type RequestState } from './pipeline.ts';
 import { absoluteLocation } from './responses.ts';
-import { upstreamUri, parseProxyUrl, proxyTarget, redirectRules, rewriteRedirect, rewriteRefresh, type ProxyTarget } from './proxy-uri.ts';
+import { upstreamUri, parseProxyUrl, proxyTarget, redirectRules, rewriteRedirect, rewriteRedirectMatch, rewriteRefresh, type ProxyTarget } from './proxy-uri.ts';
 import {
   confLevels, directiveArgs, flagDirective, hiddenResponseHeaders, proxyVarContext, proxyVarValue, rawPairs, requestHeaderPlan,
   type ConfLevels, type RequestHeaderPlan,
@@ -19,10 +19,11 @@ import {
 } from './upstream-groups.ts';
 import { freePeer, type Peer } from './upstream-peers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
-import { accelRedirect, msec, nonIdempotent, publish, upstreamVarName, UpstreamRun } from './upstream-attempts.ts';
+import { accelRedirect, carryAccelHeaders, msec, nonIdempotent, publish, upstreamVarName, UpstreamRun } from './upstream-attempts.ts';
 import { sslName, type UpstreamTls } from './upstream-tls.ts';
 import { rateLimitOf, type RateLimit } from './limit-rate.ts';
 import { rewriteSetCookie } from './proxy-cookie.ts';
+import { clientHeaderLines } from './request-headers.ts';
 import { compiled, evaluate, type CompiledValue, type VarContext } from './variables.ts';
 import { BodyError, readRequestBody, SpooledBody, type RequestBody } from './request-body.ts';
 
@@ -259,7 +260,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
     // undici; one in a file, streamed from it, from the header list. proxy_pass_request_body off sends
     // the client's announced length without the body, as nginx does.
     const length = hasBody ? bodyLength : !passBody && clientLength !== undefined ? Number(clientLength) : undefined;
-    const headers = upstreamHeaders(plan.headers, ctx, target, length, req.rawHeaders, passBody && Buffer.isBuffer(body));
+    const headers = upstreamHeaders(plan.headers, ctx, target, length, clientHeaderLines(req), passBody && Buffer.isBuffer(body));
     const method = plan.method ? evaluate(plan.method, ctx) : r.method;
     const tls = target.scheme === 'https' ? upstreamTls(r, plan, target) : undefined;
     const run = new ProxyRun(plan, r, req, res, group, target.scheme, tls, method, uri, body, hasBody, headers, upgrade, streaming, opts);
@@ -307,8 +308,6 @@ function upstreamHeaders(
   if (plan.passClient) {
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i]!;
-      // HTTP/2's pseudo-headers (:method, :path, :authority …) are the request line, not headers.
-      if (name.charCodeAt(0) === 0x3a) continue;
       const lower = name.toLowerCase();
       if (!plan.names.has(lower)) addHeader(out, name, lower, raw[i + 1]!, bufferedBody);
     }
@@ -663,6 +662,9 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
       else if (l === 'transfer-encoding') chunkedBody = true;
     }
     if (accel && inp.plan.accelRedirects) {
+      const triples: [string, string, string][] = [];
+      for (let i = 0; i < n; i += 3) triples.push([fields[i]!, fields[i + 1]!, fields[i + 2]!]);
+      carryAccelHeaders(r, triples);
       this.settle({ kind: 'accel', target: accel });
       this.abort?.(new Error('x-accel-redirect'));
       return;
@@ -677,8 +679,24 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
     if (conf.addHeaders.length > 0) publish(r, tries, true);
     const hidden = inp.plan.hidden;
     const out: [string, string][] = [];
-    for (let i = 0; i < n; i += 3) if (!hidden.has(fields[i + 1]!)) out.push(clientHeader(inp, fields[i]!, fields[i + 1]!, fields[i + 2]!));
-    writeHead(r, res, r.errStatus ?? statusCode, out, undefined, r.errStatus ? undefined : statusText || undefined, inp.plan.passed);
+    let ownLocation: string | undefined;
+    for (let i = 0; i < n; i += 3) {
+      const l = fields[i + 1]!;
+      if (hidden.has(l)) continue;
+      if (l === 'location') {
+        // ngx_http_upstream_rewrite_location: a Location proxy_redirect rewrote to a relative one is
+        // nginx's own (made absolute by the header filter); any other stays in the list as it is.
+        const rewritten = rewriteRedirectMatch(fields[i + 2]!, inp.plan.rules, r.ctx);
+        if (rewritten !== undefined && ownLocation === undefined && rewritten.startsWith('/') && conf.absoluteRedirect) ownLocation = rewritten;
+        else out.push([fields[i]!, rewritten ?? fields[i + 2]!]);
+        continue;
+      }
+      out.push(clientHeader(inp, fields[i]!, l, fields[i + 2]!));
+    }
+    // The upstream's headers in its order, then expires and add_header (nginx's filter order);
+    // nginx's own Server and Date unless proxy_pass_header passes the upstream's (sent or not).
+    const passed = { ...inp.plan.passed, list: true, ...(ownLocation !== undefined ? { location: ownLocation } : {}) };
+    writeHead(r, res, r.errStatus ?? statusCode, out, undefined, r.errStatus ? undefined : statusText || undefined, passed);
     this.headSent = true;
     r.ctx.response.bodyBytesSent = 0;
     this.resumeUpstream = resume;
@@ -799,7 +817,6 @@ function clientHeader(inp: ProxyRun, k: string, l: string, v: string): [string, 
     case 'refresh': return [k, rewriteRefresh(v, inp.plan.rules, inp.r.ctx)];
     case 'content-type': return ['Content-Type', v];
     case 'content-length': return ['Content-Length', v];
-    case 'last-modified': return ['Last-Modified', v];
     case 'set-cookie': {
       const rw = inp.r.conf.proxyCookie;
       return rw.domains || rw.paths || rw.flags ? [k, rewriteSetCookie(v, rw, inp.r.ctx)] : [k, v];

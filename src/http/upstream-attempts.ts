@@ -118,6 +118,25 @@ export function upstreamVarName(lower: string): string {
 }
 
 /** X-Accel-Redirect: an internal redirect (GET unless HEAD) to the URI or named location. */
+/** The upstream headers an X-Accel-Redirect response keeps (their `redirect` flag in ngx_http_upstream_headers_in). */
+const CARRIED = new Set(['content-type', 'set-cookie', 'content-disposition', 'cache-control', 'expires', 'accept-ranges']);
+
+/**
+ * Keeps what nginx copies from an X-Accel-Redirect answer to the response the redirect makes: its
+ * Content-Type (the static module sets none then) and those headers, in the upstream's order.
+ * `fields`: name, lower-case name, value.
+ */
+export function carryAccelHeaders(r: RequestState, fields: Iterable<readonly [string, string, string]>): void {
+  let type: string | undefined;
+  const list: [string, string][] = [];
+  for (const [k, l, v] of fields) {
+    if (!CARRIED.has(l)) continue;
+    if (l === 'content-type') type ??= v;
+    else list.push([k, v]);
+  }
+  if (type !== undefined || list.length > 0) r.accelCarried = { ...(type !== undefined ? { type } : {}), list };
+}
+
 export function accelRedirect(r: RequestState, target: string): ContentOutcome {
   if (target.startsWith('@')) return { kind: 'named', name: target };
   if (r.method !== 'HEAD') r.method = 'GET';

@@ -3,10 +3,15 @@
 // padded to 8 bytes, the keep-connection flag), stderr before and after the head (logged as nginx
 // logs it), a head split over records, LF-only lines, lines nginx refuses, a bad record version,
 // an end before any output, silence (fastcgi_read_timeout), fastcgi_next_upstream to a second
-// peer, and connections kept by fastcgi_keep_conn.
+// peer, connections kept by fastcgi_keep_conn, and HTTP/2's header fields (HTTP_HOST from
+// :authority, the cookie fields joined), and limit_rate on the answer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { errorLinesOf, haveNginx, makeSite, report, runCases, startPair, wrapConfig, type Case, type Pair } from '../serving/harness.ts';
+import http2 from 'node:http2';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { errorLinesOf, haveNginx, makeCert, makeSite, report, runCases, send, startPair, wrapConfig, type Case, type Pair } from '../serving/harness.ts';
 import { startScripted, type Scripted } from './scripted.ts';
 
 let pair: Pair | undefined;
@@ -18,6 +23,7 @@ before(async () => {
   a = await startScripted('A');
   b = await startScripted('B');
   const params = 'fastcgi_param DOCUMENT_URI $document_uri; fastcgi_param SERVER_PORT $server_port; fastcgi_param REQUEST_METHOD $request_method; fastcgi_param CONTENT_LENGTH $content_length;';
+  const { cert, key } = await makeCert(mkdtempSync(join(tmpdir(), 'bext-fastcgi-')), 'h2.test');
   pair = await startPair(wrapConfig(`
   upstream two {
     server 127.0.0.1:${a.port};
@@ -40,13 +46,34 @@ before(async () => {
       fastcgi_next_upstream error timeout http_503;
       fastcgi_pass two;
     }
+    location /rated/ {
+      rewrite ^/rated(/.*)$ $1 break;
+      limit_rate 20k;
+      ${params}
+      fastcgi_pass 127.0.0.1:${a.port};
+    }
+    location /h2/ {
+      rewrite ^/h2(/.*)$ $1 break;
+      ${params}
+      fastcgi_pass 127.0.0.1:${a.port};
+    }
     location /k/ {
       rewrite ^/k(/.*)$ $1 break;
       ${params}
       fastcgi_keep_conn on;
       fastcgi_pass kept;
     }
-  }`), makeSite({}), ['P1']);
+  }
+  server {
+    listen 127.0.0.1:@P2@ ssl http2;
+    server_name h2.test;
+    ssl_certificate ${cert};
+    ssl_certificate_key ${key};
+    location / {
+      ${params}
+      fastcgi_pass 127.0.0.1:${a.port};
+    }
+  }`), makeSite({}), ['P1', 'P2']);
 });
 
 after(async () => {
@@ -90,9 +117,60 @@ test('fastcgi_keep_conn with keepalive: one connection for three requests, as ng
   assert.equal(outcomes[2]!.nginx.body, 'connections=1\n');
 });
 
+/** One HTTP/2 request: the status and body /echo answers (ports normalised by the caller). */
+async function h2(port: number, path: string, headers: Record<string, string | string[]>, body?: string): Promise<string> {
+  const client = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, servername: 'h2.test' });
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const req = client.request({ ':path': path, ':authority': `h2.test:${port}`, ...(body !== undefined ? { ':method': 'POST' } : {}), ...headers });
+      let text = '';
+      let status = 0;
+      req.on('response', (h) => { status = Number(h[':status']); });
+      req.setEncoding('latin1');
+      req.on('data', (c: string) => (text += c));
+      req.on('end', () => resolve(`${status}\n${text.replaceAll(String(port), 'PORT')}`));
+      req.on('error', reject);
+      req.end(body);
+    });
+  } finally {
+    client.close();
+  }
+}
+
+test('fastcgi_pass over HTTP/2: HTTP_HOST from :authority, one HTTP_COOKIE, as nginx sends them', { skip: !haveNginx, timeout: 30_000 }, async () => {
+  const p = pair!;
+  for (const [headers, body] of [
+    [{ cookie: ['a=1', 'b=2'], 'x-dup': ['1', '2'], 'user-agent': 'h2/1' }, undefined],
+    [{ 'content-type': 'text/plain' }, 'posted over h2'],
+    [{}, undefined],
+  ] as [Record<string, string | string[]>, string | undefined][]) {
+    const [ours, theirs] = [await h2(p.bext.ports.P2!, '/echo', headers, body), await h2(p.nginx.ports.P2!, '/echo', headers, body)];
+    assert.equal(ours, theirs);
+  }
+  const sample = await h2(p.nginx.ports.P2!, '/echo', { cookie: ['a=1', 'b=2'] });
+  assert.match(sample, /HTTP_HOST=h2\.test:PORT/);
+  assert.match(sample, /HTTP_COOKIE=a=1; b=2/);
+});
+
+test('limit_rate slows a FastCGI answer as it slows nginx\'s', { skip: !haveNginx, timeout: 30_000 }, async () => {
+  const timed = async (port: number) => {
+    const started = Date.now();
+    const r = await send(port, 'GET /rated/big HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', { timeoutMs: 10_000 });
+    return { ms: Date.now() - started, length: r.body.length };
+  };
+  const [ours, theirs] = await Promise.all([timed(pair!.bext.ports.P1!), timed(pair!.nginx.ports.P1!)]);
+  // 60,000 bytes at 20 KiB/s, a second's worth per second begun since the request's second: one
+  // to two seconds, by where in its second the request began (unlimited, a few milliseconds).
+  assert.ok(theirs.ms >= 1000 && theirs.ms < 4000, `nginx took ${theirs.ms} ms`);
+  assert.ok(ours.ms >= 1000 && ours.ms < 4000, `bext took ${ours.ms} ms`);
+  assert.equal(ours.length, theirs.length);
+});
+
 test('fastcgi_pass, protocol edges: the error lines are nginx\'s', { skip: !haveNginx, timeout: 30_000 }, async () => {
   const pick = (log: string) => log.split('\n')
-    .filter((l) => /\[(error|warn|crit|alert)\]/.test(l))
+    // bext streams answers instead of buffering them (fastcgi_buffering is accepted and ignored):
+    // nginx's line about spooling the rate-limited one to a file has no counterpart.
+    .filter((l) => /\[(error|warn|crit|alert)\]/.test(l) && !l.includes('an upstream response is buffered to a temporary file'))
     .map((l) => l.replace(/^.*?\[(\w+)\] \d+#\d+: \*\d+ /, '[$1] ').replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT').replace(/bext-serving-(nginx|bext)-\w+/g, 'PREFIX'))
     .sort();
   const [ours, theirs] = await errorLinesOf(pair!, pick);

@@ -121,6 +121,8 @@ function answer(sock: Socket, req: Request, name: string, connectionCount: numbe
         + `body=${body.length} ${createHash('md5').update(body).digest('hex')}\n${params}\n`;
       return finish(record(STDOUT, `Content-Type: text/plain\r\n\r\n${text}`));
     }
+    case '/big':
+      return finish(record(STDOUT, 'Content-Type: text/plain\r\n\r\n'), ...Array.from({ length: 4 }, () => record(STDOUT, 'z'.repeat(15_000))));
     case '/connections':
       return finish(record(STDOUT, `Content-Type: text/plain\r\n\r\nconnections=${connectionCount}\n`));
     case '/stderr':
