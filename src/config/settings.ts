@@ -8,7 +8,7 @@ import { parseFlag, parseOffset, parseSize, parseTime, parseUrl, upstreamUrl } f
 import { confError, fullPath, hasVariables, warn, type ConvertContext } from './context.ts';
 import { captureCount, compileRegex } from './regex.ts';
 import type {
-  AccessLog, ClientBodySettings, ErrorPage, Expires, FastcgiSettings, GzipSettings, HeaderSetting, IfCondition, LimitReqRef, CookieRewrite, CookieRule, LocationConf, LogTarget, ProxyPass, ProxySsl, RewriteOp, ValidReferers,
+  AccessLog, CgiSettings, ClientBodySettings, ErrorPage, Expires, FastcgiSettings, GzipSettings, HeaderSetting, IfCondition, LimitReqRef, CookieRewrite, CookieRule, LocationConf, LogTarget, ProxyPass, ProxySsl, RewriteOp, ValidReferers,
 } from './state.ts';
 
 export type LevelKind = 'http' | 'server' | 'location' | 'if' | 'limit_except';
@@ -43,7 +43,13 @@ const CHARSET_DEFAULT_TYPES: readonly string[] = [
 /** Directives whose handler is an upstream pass: a location ending in `/` then auto-redirects. */
 export const PASS_DIRECTIVES = new Set(['proxy_pass', 'fastcgi_pass', 'uwsgi_pass', 'scgi_pass', 'memcached_pass', 'grpc_pass']);
 /** The pass directives bext has no client for. */
-const UNSERVED_PASS = ['uwsgi_pass', 'scgi_pass', 'memcached_pass', 'grpc_pass'];
+const UNSERVED_PASS = ['memcached_pass', 'grpc_pass'];
+
+/** *_param's defaults and the rest of a CGI-style module's settings at http level. */
+const CGI_DEFAULTS: CgiSettings = {
+  params: [], connectTimeoutMs: 60_000, readTimeoutMs: 60_000, sendTimeoutMs: 60_000,
+  nextUpstream: ['error', 'timeout'], interceptErrors: false, keepConn: false,
+};
 
 /** The values nginx uses when nothing is configured (http level's parent). */
 export function rootDefaults(prefix: string): LocationConf {
@@ -67,10 +73,9 @@ export function rootDefaults(prefix: string): LocationConf {
     proxySendTimeoutMs: 60_000,
     proxyNextUpstream: ['error', 'timeout'],
     proxyInterceptErrors: false,
-    fastcgi: {
-      params: [], index: '', connectTimeoutMs: 60_000, readTimeoutMs: 60_000, sendTimeoutMs: 60_000,
-      nextUpstream: ['error', 'timeout'], interceptErrors: false, keepConn: false,
-    },
+    fastcgi: { ...CGI_DEFAULTS, index: '' },
+    uwsgi: CGI_DEFAULTS,
+    scgi: CGI_DEFAULTS,
     clientMaxBodySize: 1024 * 1024,
     clientBody: { bufferSize: DEFAULT_CLIENT_BODY_BUFFER, tempPath: DEFAULT_CLIENT_BODY_TEMP_PATH, levels: [], inFileOnly: 'off' },
     access: [],
@@ -245,6 +250,8 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
     conf.proxyPass = undefined;
     conf.unservedPass = undefined;
     if (conf.fastcgi.pass) conf.fastcgi = { ...conf.fastcgi, pass: undefined };
+    if (conf.uwsgi.pass) conf.uwsgi = { ...conf.uwsgi, pass: undefined };
+    if (conf.scgi.pass) conf.scgi = { ...conf.scgi, pass: undefined };
   }
 
   for (const node of [last(byName, 'root'), last(byName, 'alias')]) {
@@ -312,6 +319,10 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
   if (ars.length) conf.authRequestSet = ars.map((n) => ({ name: n.args[0]!.slice(1), value: n.args[1]! }));
   const fastcgi = fastcgiSettings(conf.fastcgi, byName);
   if (fastcgi) conf.fastcgi = fastcgi;
+  const uwsgi = cgiSettings('uwsgi', conf.uwsgi, byName);
+  if (uwsgi) conf.uwsgi = uwsgi;
+  const scgi = cgiSettings('scgi', conf.scgi, byName);
+  if (scgi) conf.scgi = scgi;
   const unserved = UNSERVED_PASS.find((d) => last(byName, d));
   if (unserved) conf.unservedPass = unserved;
   const psh = own(byName, 'proxy_set_header');
@@ -627,34 +638,42 @@ function proxySsl(parent: ProxySsl, [verify, trusted, depth, name, serverName, c
   return s;
 }
 
-/** The fastcgi_* directives of one level merged onto the parent's (undefined: none at this level). */
-function fastcgiSettings(parent: FastcgiSettings, byName: ReadonlyMap<string, ConfNode[]>): FastcgiSettings | undefined {
-  const pass = last(byName, 'fastcgi_pass');
-  const params = own(byName, 'fastcgi_param');
-  const index = last(byName, 'fastcgi_index');
-  const split = last(byName, 'fastcgi_split_path_info');
-  const connect = last(byName, 'fastcgi_connect_timeout');
-  const read = last(byName, 'fastcgi_read_timeout');
-  const send = last(byName, 'fastcgi_send_timeout');
-  const next = last(byName, 'fastcgi_next_upstream');
-  const intercept = last(byName, 'fastcgi_intercept_errors');
-  const keepConn = last(byName, 'fastcgi_keep_conn');
-  if (!pass && !params.length && !index && !split && !connect && !read && !send && !next && !intercept && !keepConn) return undefined;
-  const s: FastcgiSettings = { ...parent };
+/** The *_* directives of one CGI-style module at one level merged onto the parent's (undefined: none here). */
+function cgiSettings<T extends CgiSettings>(prefix: 'fastcgi' | 'uwsgi' | 'scgi', parent: T, byName: ReadonlyMap<string, ConfNode[]>): T | undefined {
+  const pass = last(byName, `${prefix}_pass`);
+  const params = own(byName, `${prefix}_param`);
+  const connect = last(byName, `${prefix}_connect_timeout`);
+  const read = last(byName, `${prefix}_read_timeout`);
+  const send = last(byName, `${prefix}_send_timeout`);
+  const next = last(byName, `${prefix}_next_upstream`);
+  const intercept = last(byName, `${prefix}_intercept_errors`);
+  const keepConn = prefix === 'fastcgi' ? last(byName, 'fastcgi_keep_conn') : undefined;
+  if (!pass && !params.length && !connect && !read && !send && !next && !intercept && !keepConn) return undefined;
+  const s: T = { ...parent };
   if (pass) s.pass = { raw: pass.args[0]!, hasVariables: hasVariables(pass.args[0]!) };
   if (params.length) s.params = params.map((n) => ({ name: n.args[0]!, value: n.args[1]!, ifNotEmpty: n.args[2] === 'if_not_empty' }));
-  if (index) s.index = index.args[0]!;
-  if (split) {
-    const regex = compileRegex(split.args[0]!, false, split);
-    if (captureCount(regex) !== 2) throw confError(split, `pattern "${split.args[0]}" must have 2 captures`);
-    s.split = { source: split.args[0]!, regex };
-  }
   if (connect) s.connectTimeoutMs = time(connect, connect.args[0]!);
   if (read) s.readTimeoutMs = time(read, read.args[0]!);
   if (send) s.sendTimeoutMs = time(send, send.args[0]!);
   if (next) s.nextUpstream = next.args;
   if (intercept) s.interceptErrors = flag(intercept);
   if (keepConn) s.keepConn = flag(keepConn);
+  return s;
+}
+
+/** The fastcgi_* directives of one level: the common ones, fastcgi_index and fastcgi_split_path_info. */
+function fastcgiSettings(parent: FastcgiSettings, byName: ReadonlyMap<string, ConfNode[]>): FastcgiSettings | undefined {
+  const common = cgiSettings('fastcgi', parent, byName);
+  const index = last(byName, 'fastcgi_index');
+  const split = last(byName, 'fastcgi_split_path_info');
+  if (!common && !index && !split) return undefined;
+  const s: FastcgiSettings = common ?? { ...parent };
+  if (index) s.index = index.args[0]!;
+  if (split) {
+    const regex = compileRegex(split.args[0]!, false, split);
+    if (captureCount(regex) !== 2) throw confError(split, `pattern "${split.args[0]}" must have 2 captures`);
+    s.split = { source: split.args[0]!, regex };
+  }
   return s;
 }
 

@@ -166,7 +166,7 @@ export interface ProxyPass {
   hasVariables: boolean;
 }
 
-/** fastcgi_pass: an address (`host:port`, `unix:/path`), an upstream{} name, or text with variables. */
+/** *_pass: an address (`host:port`, `unix:/path`), an upstream{} name, or text with variables. */
 export interface FastcgiPass {
   raw: string;
   hasVariables: boolean;
@@ -179,22 +179,26 @@ export interface FastcgiParam {
   ifNotEmpty: boolean;
 }
 
-/** The fastcgi_* directives bext models (the rest are read from the levels per location). */
-export interface FastcgiSettings {
+/** The fastcgi_*, uwsgi_* or scgi_* directives bext models (the rest are read from the levels per location). */
+export interface CgiSettings {
   /** Not inherited (but by `if` and `limit_except` blocks), as proxy_pass. */
   pass?: FastcgiPass;
-  /** fastcgi_param, inherited as a whole: a level with any replaces its parent's. */
+  /** *_param, inherited as a whole: a level with any replaces its parent's. */
   params: readonly FastcgiParam[];
-  /** fastcgi_index: appended to $fastcgi_script_name when it ends with `/`. */
-  index: string;
-  /** fastcgi_split_path_info: the regex and its source (for error lines). */
-  split?: { source: string; regex: RegExp };
   connectTimeoutMs: number;
   readTimeoutMs: number;
   sendTimeoutMs: number;
   nextUpstream: readonly string[];
   interceptErrors: boolean;
+  /** fastcgi_keep_conn (always off for uwsgi and SCGI). */
   keepConn: boolean;
+}
+
+export interface FastcgiSettings extends CgiSettings {
+  /** fastcgi_index: appended to $fastcgi_script_name when it ends with `/`. */
+  index: string;
+  /** fastcgi_split_path_info: the regex and its source (for error lines). */
+  split?: { source: string; regex: RegExp };
 }
 
 export interface HeaderSetting {
@@ -300,8 +304,12 @@ export interface LocationConf {
   proxyPass?: ProxyPass;
   /** fastcgi_pass and the fastcgi_* settings in effect (http/fastcgi.ts). */
   fastcgi: FastcgiSettings;
+  /** uwsgi_pass and its settings (http/uwsgi.ts). */
+  uwsgi: CgiSettings;
+  /** scgi_pass and its settings (http/scgi.ts). */
+  scgi: CgiSettings;
   /**
-   * A content handler bext does not implement (uwsgi_pass, scgi_pass …): such a location answers
+   * A content handler bext does not implement (grpc_pass, memcached_pass): such a location answers
    * 502, never the files under its root (a script's source).
    */
   unservedPass?: string;

@@ -56,8 +56,10 @@ export interface PipelineOptions {
   errorLog?: (entry: ErrorLogEntry) => void;
   /** Content handler for proxy_pass locations; without it such locations answer 502. */
   proxy?: (req: IncomingMessage, res: ServerResponse, r: RequestState) => Promise<ContentOutcome>;
-  /** Content handler for fastcgi_pass locations (http/fastcgi.ts); without it they answer 502. */
+  /** Content handlers for fastcgi_pass, uwsgi_pass and scgi_pass (http/cgi-upstream.ts); without one they answer 502. */
   fastcgi?: (req: IncomingMessage, res: ServerResponse, r: RequestState) => Promise<ContentOutcome>;
+  uwsgi?: (req: IncomingMessage, res: ServerResponse, r: RequestState) => Promise<ContentOutcome>;
+  scgi?: (req: IncomingMessage, res: ServerResponse, r: RequestState) => Promise<ContentOutcome>;
   /** stub_status text (default: the zones' totals in nginx's format). */
   stubStatus?: () => string | Promise<string>;
   /** Shared limit_req/limit_conn zones and stub_status totals (default: this process only). */
@@ -972,8 +974,8 @@ function content(r: RequestState, req: IncomingMessage, res: ServerResponse, opt
   // limit_rate, or `set $limit_rate` (which wins), for the body about to go out.
   const rate = r.ctx.userVars.get('limit_rate') ?? (conf.limitRate === undefined ? undefined : evaluate(compiled(conf.limitRate), r.ctx));
   if (rate !== undefined) setRateLimit(res, rate, conf.limitRateAfter, r.ctx.startMs, r.ctx.response);
-  const fastcgiPass = conf.fastcgi.pass;
-  if (conf.proxyPass || fastcgiPass) {
+  const cgi = conf.fastcgi.pass ? 'fastcgi' : conf.uwsgi.pass ? 'uwsgi' : conf.scgi.pass ? 'scgi' : undefined;
+  if (conf.proxyPass || cgi) {
     // nginx's try_files phase comes before every content handler: a file found becomes the URI.
     if (conf.tryFiles && conf.tryFiles.length > 0) {
       const tried = tryFilesPhase(r, opts, docRootFor(r));
@@ -987,8 +989,9 @@ function content(r: RequestState, req: IncomingMessage, res: ServerResponse, opt
       logError(r, opts, 'error', 'proxy_pass is not served by this build');
       return { kind: 'status', status: 502 };
     }
-    if (opts.fastcgi) return opts.fastcgi(req, res, r);
-    logError(r, opts, 'error', 'fastcgi_pass is not served by this build');
+    const handler = opts[cgi!];
+    if (handler) return handler(req, res, r);
+    logError(r, opts, 'error', `${cgi}_pass is not served by this build`);
     return { kind: 'status', status: 502 };
   }
   // A handler bext cannot run: 502, as nginx answers when its backend cannot be used. Falling

@@ -19,13 +19,13 @@ import {
 } from './upstream-groups.ts';
 import { freePeer, type Peer } from './upstream-peers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
-import { accelRedirect, carryAccelHeaders, msec, nonIdempotent, publish, upstreamVarName, UpstreamRun } from './upstream-attempts.ts';
+import { accelRedirect, carryAccelHeaders, msec, nonIdempotent, publish, upstreamRequestBody, upstreamVarName, UpstreamRun } from './upstream-attempts.ts';
 import { sslName, type UpstreamTls } from './upstream-tls.ts';
 import { rateLimitOf, type RateLimit } from './limit-rate.ts';
 import { rewriteSetCookie } from './proxy-cookie.ts';
 import { clientHeaderLines } from './request-headers.ts';
 import { compiled, evaluate, type CompiledValue, type VarContext } from './variables.ts';
-import { BodyError, readRequestBody, SpooledBody, type RequestBody } from './request-body.ts';
+import { BodyError, SpooledBody, type RequestBody } from './request-body.ts';
 
 export interface ProxyHandlerOptions {
   errorLog?: (entry: ErrorLogEntry) => void;
@@ -217,26 +217,7 @@ export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
     return { kind: 'status', status: err.status };
   };
 
-  // The read body stays with the request: an internal redirect (X-Accel-Redirect, error_page) to
-  // another proxied location sends it again, as nginx does. A temporary file goes when the request does.
-  const bodies = new WeakMap<IncomingMessage, Promise<RequestBody>>();
-  function readBody(req: IncomingMessage, res: ServerResponse, r: RequestState): Promise<RequestBody> {
-    let b = bodies.get(req);
-    if (!b) {
-      const cl = req.headers['content-length'];
-      b = readRequestBody(req, r.conf.clientBody, cl === undefined ? undefined : Number(cl), r.conf.clientMaxBodySize, (level, message) => logError(r, opts, level, message));
-      b.then((body) => {
-        if (body instanceof SpooledBody) {
-          r.ctx.requestBodyFile = body.path;
-          // HTTP/2's compatibility response has no `closed`; its stream does.
-          if (res.closed || (res as unknown as { stream?: { closed?: boolean } }).stream?.closed) body.release();
-          else res.once('close', () => body.release());
-        } else r.ctx.requestBody = body;
-      }, () => {});
-      bodies.set(req, b);
-    }
-    return b;
-  }
+  const readBody = (req: IncomingMessage, res: ServerResponse, r: RequestState): Promise<RequestBody> => upstreamRequestBody(req, res, r, opts);
 
   function start(
     req: IncomingMessage, res: ServerResponse, r: RequestState, plan: Plan, target: ProxyTarget, group: GroupRuntime,

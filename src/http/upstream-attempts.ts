@@ -1,8 +1,10 @@
 // What proxy_pass and fastcgi_pass share about one request's tries over an upstream group: the
 // walk over its peers with nginx's retry rules, the $upstream_* variables (one entry per try), and
 // X-Accel-Redirect's internal redirect.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConfNode } from '../nginx/types.ts';
 import type { ErrorLogEntry } from './access-log.ts';
+import { readRequestBody, SpooledBody, type RequestBody } from './request-body.ts';
 import { logError, type ContentOutcome, type RequestState } from './pipeline.ts';
 import { NEXT_STATUS } from './proxy-errors.ts';
 import { selectorFor, type GroupRuntime } from './upstream-groups.ts';
@@ -147,4 +149,32 @@ export function accelRedirect(r: RequestState, target: string): ContentOutcome {
   } catch { /* kept as sent */ }
   if (!uri.startsWith('/') || /(^|\/)\.\.?(\/|$)/.test(uri)) return { kind: 'status', status: 404 };
   return { kind: 'redirect-internal', uri, args: q < 0 ? '' : target.slice(q + 1) };
+}
+
+const bodies = new WeakMap<IncomingMessage, Promise<RequestBody>>();
+
+/**
+ * The request body an upstream handler passes on, read once per request as nginx reads it (in
+ * memory, else a temporary file that goes with the request): an internal redirect to another
+ * upstream location (X-Accel-Redirect, error_page) sends it again.
+ */
+export function upstreamRequestBody(req: IncomingMessage, res: ServerResponse, r: RequestState, log: { errorLog?: (entry: ErrorLogEntry) => void }): Promise<RequestBody> {
+  let b = bodies.get(req);
+  if (!b) {
+    const cl = req.headers['content-length'];
+    b = readRequestBody(req, r.conf.clientBody, cl === undefined ? undefined : Number(cl), r.conf.clientMaxBodySize, (level, message) => logError(r, log, level, message));
+    b.then((body) => {
+      // $content_length of a chunked body, once read (ngx_http_variable_content_length); an
+      // HTTP/2 request without DATA has none.
+      if (body.length > 0 || req.headers['transfer-encoding'] !== undefined) r.ctx.requestBodyLength = body.length;
+      if (body instanceof SpooledBody) {
+        r.ctx.requestBodyFile = body.path;
+        // HTTP/2's compatibility response has no `closed`; its stream does.
+        if (res.closed || (res as unknown as { stream?: { closed?: boolean } }).stream?.closed) body.release();
+        else res.once('close', () => body.release());
+      } else r.ctx.requestBody = body;
+    }, () => {});
+    bodies.set(req, b);
+  }
+  return b;
 }

@@ -41,6 +41,7 @@ multi_accept     E    f    flag   I accept behaviour is chosen by Node.js
 accept_mutex     E    f    flag   I accept behaviour is chosen by Node.js
 accept_mutex_delay E  1    msec   I accept behaviour is chosen by Node.js
 worker_aio_requests E 1    num    I asynchronous I/O is chosen by Node.js
+epoll_events     E    1    -      I the event method is chosen by Node.js
 debug_connection E    1    arr    I debug logging of nginx's C code
 http             M    B0   http   S
 stream           M    B0   -      U the stream module (TCP/UDP proxying) is not implemented
@@ -57,6 +58,7 @@ request_pool_size HS  1    size   I memory pool sizing of nginx
 client_header_timeout HS 1 msec   S
 client_header_buffer_size HS 1 size I header buffers are sized by Node.js
 large_client_header_buffers HS 2 bufs I header buffers are sized by Node.js
+max_headers      HS   1    -      I the number of request header lines is not limited
 ignore_invalid_headers HS f flag  S
 merge_slashes    HS   f    flag   S
 underscores_in_headers HS f flag  S
@@ -89,6 +91,7 @@ tcp_nodelay      HSL  f    flag   I socket options are Node.js's
 send_timeout     HSL  1    msec   S
 send_lowat       HSL  1    size   I socket options are Node.js's
 postpone_output  HSL  1    size   I output buffering is Node.js's
+postpone_gzipping HSL 1   size   I output buffering is Node.js's
 limit_rate       HSLl 1    limit_rate S
 limit_rate_after HSLl 1    limit_rate S
 keepalive_timeout HSL 12   keepalive_timeout S
@@ -142,6 +145,7 @@ http2_max_requests HS 1    num    I HTTP/2 tuning of nginx
 http2_idle_timeout HS 1    msec   I HTTP/2 tuning of nginx
 http2_recv_timeout HS 1    msec   I HTTP/2 tuning of nginx
 http2_streams_index_size HS 1 num I HTTP/2 tuning of nginx
+http2_pool_size  HS   1    size   I HTTP/2 tuning of nginx
 http2_push       HSL  1    -      U HTTP/2 server push is not implemented
 http2_push_preload HSL f   flag   U HTTP/2 server push is not implemented
 
@@ -174,6 +178,7 @@ flv              L    0    -      U FLV streaming is not implemented
 mp4              L    0    -      U MP4 streaming is not implemented
 mp4_buffer_size  HSL  1    size   U MP4 streaming is not implemented
 mp4_max_buffer_size HSL 1  size   U MP4 streaming is not implemented
+mp4_start_key_frame HSL f flag   U MP4 streaming is not implemented
 dav_methods      HSL  +    mask:off|put|delete|mkcol|copy|move U WebDAV is not implemented
 dav_access       HSL  123  -      U WebDAV is not implemented
 create_full_put_path HSL f flag   U WebDAV is not implemented
@@ -319,35 +324,117 @@ fastcgi_cache_lock HSL f   flag   U response caching is not implemented
 fastcgi_cache_min_uses HSL 1 num  U response caching is not implemented
 fastcgi_cache_revalidate HSL f flag U response caching is not implemented
 fastcgi_cache_background_update HSL f flag U response caching is not implemented
+fastcgi_cache_lock_age HSL 1 msec U response caching is not implemented
+fastcgi_cache_lock_timeout HSL 1 msec U response caching is not implemented
+fastcgi_cache_max_range_offset HSL 1 off U response caching is not implemented
+fastcgi_send_lowat HSL 1 size  I send low-water marks are not set
+fastcgi_store_access HSL 123 - U fastcgi_store is not implemented
 
-// uwsgi, scgi, grpc, memcached
-uwsgi_pass       Ll   1    pass   U the uwsgi protocol is not implemented: such a location answers 502
-uwsgi_param      HSL  23   arr    U the uwsgi protocol is not implemented
-uwsgi_modifier1  HSL  1    num    U the uwsgi protocol is not implemented
-uwsgi_modifier2  HSL  1    num    U the uwsgi protocol is not implemented
-uwsgi_connect_timeout HSL 1 msec  U the uwsgi protocol is not implemented
-uwsgi_send_timeout HSL 1   msec   U the uwsgi protocol is not implemented
-uwsgi_read_timeout HSL 1   msec   U the uwsgi protocol is not implemented
-uwsgi_buffering  HSL  f    flag   U the uwsgi protocol is not implemented
-uwsgi_buffer_size HSL 1    size   U the uwsgi protocol is not implemented
-uwsgi_buffers    HSL  2    bufs   U the uwsgi protocol is not implemented
-uwsgi_intercept_errors HSL f flag U the uwsgi protocol is not implemented
-uwsgi_temp_path  HSL  1234 path   I responses are not spooled to nginx temp files
-uwsgi_pass_header HSL 1    arr    U the uwsgi protocol is not implemented
-uwsgi_hide_header HSL 1    arr    U the uwsgi protocol is not implemented
-uwsgi_next_upstream HSL +  mask:error|timeout|invalid_header|http_500|http_503|http_403|http_404|http_429|non_idempotent|off|updating U the uwsgi protocol is not implemented
-scgi_pass        Ll   1    pass   U the SCGI protocol is not implemented: such a location answers 502
-scgi_param       HSL  23   arr    U the SCGI protocol is not implemented
-scgi_connect_timeout HSL 1 msec   U the SCGI protocol is not implemented
-scgi_send_timeout HSL 1    msec   U the SCGI protocol is not implemented
-scgi_read_timeout HSL 1    msec   U the SCGI protocol is not implemented
-scgi_buffering   HSL  f    flag   U the SCGI protocol is not implemented
-scgi_buffer_size HSL  1    size   U the SCGI protocol is not implemented
-scgi_buffers     HSL  2    bufs   U the SCGI protocol is not implemented
-scgi_intercept_errors HSL f flag  U the SCGI protocol is not implemented
-scgi_temp_path   HSL  1234 path   I responses are not spooled to nginx temp files
-scgi_pass_header HSL  1    arr    U the SCGI protocol is not implemented
-scgi_hide_header HSL  1    arr    U the SCGI protocol is not implemented
+// uwsgi, scgi (served through http/cgi-upstream.ts as FastCGI is), grpc, memcached
+uwsgi_pass       Ll   1    pass   S
+uwsgi_param      HSL  23   upstream_param S
+uwsgi_modifier1  HSL  1    num    S
+uwsgi_modifier2  HSL  1    num    S
+uwsgi_string     HSL  1    -      U uwsgi_string is not sent
+uwsgi_connect_timeout HSL 1 msec S
+uwsgi_send_timeout HSL 1 msec I the time to send a request to the application is not limited
+uwsgi_read_timeout HSL 1 msec S
+uwsgi_intercept_errors HSL f flag S
+uwsgi_pass_request_headers HSL f flag S
+uwsgi_pass_request_body HSL f flag S
+uwsgi_pass_header HSL 1 arr S
+uwsgi_hide_header HSL 1 arr S
+uwsgi_ignore_headers HSL + mask:X-Accel-Redirect|X-Accel-Expires|X-Accel-Limit-Rate|X-Accel-Buffering|X-Accel-Charset|Expires|Cache-Control|Set-Cookie|Vary S
+uwsgi_next_upstream HSL + mask:error|timeout|invalid_header|http_500|http_503|http_403|http_404|http_429|non_idempotent|off|updating S
+uwsgi_next_upstream_tries HSL 1 num S
+uwsgi_next_upstream_timeout HSL 1 msec I retries are bounded by uwsgi_next_upstream_tries only
+uwsgi_buffering HSL f flag I responses are streamed to the client
+uwsgi_buffer_size HSL 1 size I responses are streamed to the client
+uwsgi_buffers HSL 2 bufs I responses are streamed to the client
+uwsgi_busy_buffers_size HSL 1 size I responses are streamed to the client
+uwsgi_request_buffering HSL f flag I the request body is read whole before it is passed
+uwsgi_ignore_client_abort HSL f flag I a client that goes away ends its uwsgi request
+uwsgi_socket_keepalive HSL f flag I socket options are Node.js's
+uwsgi_temp_path HSL 1234 path I responses are not spooled to nginx temp files
+uwsgi_max_temp_file_size HSL 1 size I responses are not spooled to nginx temp files
+uwsgi_temp_file_write_size HSL 1 size I responses are not spooled to nginx temp files
+uwsgi_store HSL 1 - U uwsgi_store is not implemented
+uwsgi_store_access HSL 123 - U uwsgi_store is not implemented
+uwsgi_bind HSL 12 - U binding the upstream connection's source address is not implemented
+uwsgi_limit_rate HSL 1 size U upstream rate limiting is not implemented
+uwsgi_force_ranges HSL f flag U byte ranges of uwsgi responses are not implemented
+uwsgi_cache HSL 1 - U response caching is not implemented
+uwsgi_cache_key HSL 1 - U response caching is not implemented
+uwsgi_cache_path H ++ - U response caching is not implemented
+uwsgi_cache_valid HSL + arr U response caching is not implemented
+uwsgi_cache_bypass HSL + arr U response caching is not implemented
+uwsgi_no_cache HSL + arr U response caching is not implemented
+uwsgi_cache_use_stale HSL + - U response caching is not implemented
+uwsgi_cache_methods HSL + - U response caching is not implemented
+uwsgi_cache_lock HSL f flag U response caching is not implemented
+uwsgi_cache_lock_age HSL 1 msec U response caching is not implemented
+uwsgi_cache_lock_timeout HSL 1 msec U response caching is not implemented
+uwsgi_cache_min_uses HSL 1 num U response caching is not implemented
+uwsgi_cache_revalidate HSL f flag U response caching is not implemented
+uwsgi_cache_background_update HSL f flag U response caching is not implemented
+uwsgi_cache_max_range_offset HSL 1 off U response caching is not implemented
+uwsgi_ssl_protocols HSL + - U uwsgi over TLS (suwsgi) is not implemented
+uwsgi_ssl_ciphers HSL 1 - U uwsgi over TLS (suwsgi) is not implemented
+uwsgi_ssl_name HSL 1 - U uwsgi over TLS (suwsgi) is not implemented
+uwsgi_ssl_server_name HSL f flag U uwsgi over TLS (suwsgi) is not implemented
+uwsgi_ssl_verify HSL f flag U uwsgi over TLS (suwsgi) is not implemented
+uwsgi_ssl_verify_depth HSL 1 num U uwsgi over TLS (suwsgi) is not implemented
+uwsgi_ssl_trusted_certificate HSL 1 - U uwsgi over TLS (suwsgi) is not implemented
+uwsgi_ssl_crl HSL 1 - U uwsgi over TLS (suwsgi) is not implemented
+uwsgi_ssl_certificate HSL 1 - U uwsgi over TLS (suwsgi) is not implemented
+uwsgi_ssl_certificate_key HSL 1 - U uwsgi over TLS (suwsgi) is not implemented
+uwsgi_ssl_password_file HSL 1 - U uwsgi over TLS (suwsgi) is not implemented
+uwsgi_ssl_session_reuse HSL f flag U uwsgi over TLS (suwsgi) is not implemented
+uwsgi_ssl_conf_command HSL 2 - U uwsgi over TLS (suwsgi) is not implemented
+scgi_pass        Ll   1    pass   S
+scgi_param       HSL  23   upstream_param S
+scgi_connect_timeout HSL 1 msec S
+scgi_send_timeout HSL 1 msec I the time to send a request to the application is not limited
+scgi_read_timeout HSL 1 msec S
+scgi_intercept_errors HSL f flag S
+scgi_pass_request_headers HSL f flag S
+scgi_pass_request_body HSL f flag S
+scgi_pass_header HSL 1 arr S
+scgi_hide_header HSL 1 arr S
+scgi_ignore_headers HSL + mask:X-Accel-Redirect|X-Accel-Expires|X-Accel-Limit-Rate|X-Accel-Buffering|X-Accel-Charset|Expires|Cache-Control|Set-Cookie|Vary S
+scgi_next_upstream HSL + mask:error|timeout|invalid_header|http_500|http_503|http_403|http_404|http_429|non_idempotent|off|updating S
+scgi_next_upstream_tries HSL 1 num S
+scgi_next_upstream_timeout HSL 1 msec I retries are bounded by scgi_next_upstream_tries only
+scgi_buffering HSL f flag I responses are streamed to the client
+scgi_buffer_size HSL 1 size I responses are streamed to the client
+scgi_buffers HSL 2 bufs I responses are streamed to the client
+scgi_busy_buffers_size HSL 1 size I responses are streamed to the client
+scgi_request_buffering HSL f flag I the request body is read whole before it is passed
+scgi_ignore_client_abort HSL f flag I a client that goes away ends its SCGI request
+scgi_socket_keepalive HSL f flag I socket options are Node.js's
+scgi_temp_path HSL 1234 path I responses are not spooled to nginx temp files
+scgi_max_temp_file_size HSL 1 size I responses are not spooled to nginx temp files
+scgi_temp_file_write_size HSL 1 size I responses are not spooled to nginx temp files
+scgi_store HSL 1 - U scgi_store is not implemented
+scgi_store_access HSL 123 - U scgi_store is not implemented
+scgi_bind HSL 12 - U binding the upstream connection's source address is not implemented
+scgi_limit_rate HSL 1 size U upstream rate limiting is not implemented
+scgi_force_ranges HSL f flag U byte ranges of SCGI responses are not implemented
+scgi_cache HSL 1 - U response caching is not implemented
+scgi_cache_key HSL 1 - U response caching is not implemented
+scgi_cache_path H ++ - U response caching is not implemented
+scgi_cache_valid HSL + arr U response caching is not implemented
+scgi_cache_bypass HSL + arr U response caching is not implemented
+scgi_no_cache HSL + arr U response caching is not implemented
+scgi_cache_use_stale HSL + - U response caching is not implemented
+scgi_cache_methods HSL + - U response caching is not implemented
+scgi_cache_lock HSL f flag U response caching is not implemented
+scgi_cache_lock_age HSL 1 msec U response caching is not implemented
+scgi_cache_lock_timeout HSL 1 msec U response caching is not implemented
+scgi_cache_min_uses HSL 1 num U response caching is not implemented
+scgi_cache_revalidate HSL f flag U response caching is not implemented
+scgi_cache_background_update HSL f flag U response caching is not implemented
+scgi_cache_max_range_offset HSL 1 off U response caching is not implemented
 grpc_pass        Ll   1    pass   U gRPC proxying is not implemented: such a location answers 502
 grpc_set_header  HSL  2    arr    U gRPC proxying is not implemented
 grpc_connect_timeout HSL 1 msec   U gRPC proxying is not implemented
@@ -362,6 +449,20 @@ grpc_ssl_verify  HSL  f    flag   U gRPC proxying is not implemented
 grpc_ssl_certificate HSL 1 -      U gRPC proxying is not implemented
 grpc_ssl_certificate_key HSL 1 -  U gRPC proxying is not implemented
 grpc_next_upstream HSL +   mask:error|timeout|invalid_header|http_500|http_502|http_503|http_504|http_403|http_404|http_429|non_idempotent|off U gRPC proxying is not implemented
+grpc_next_upstream_tries HSL 1 num U gRPC proxying is not implemented
+grpc_next_upstream_timeout HSL 1 msec U gRPC proxying is not implemented
+grpc_bind HSL 12 - U gRPC proxying is not implemented
+grpc_ignore_headers HSL + - U gRPC proxying is not implemented
+grpc_ssl_protocols HSL + - U gRPC proxying is not implemented
+grpc_ssl_ciphers HSL 1 - U gRPC proxying is not implemented
+grpc_ssl_name HSL 1 - U gRPC proxying is not implemented
+grpc_ssl_server_name HSL f flag U gRPC proxying is not implemented
+grpc_ssl_session_reuse HSL f flag U gRPC proxying is not implemented
+grpc_ssl_trusted_certificate HSL 1 - U gRPC proxying is not implemented
+grpc_ssl_verify_depth HSL 1 num U gRPC proxying is not implemented
+grpc_ssl_crl HSL 1 - U gRPC proxying is not implemented
+grpc_ssl_password_file HSL 1 - U gRPC proxying is not implemented
+grpc_ssl_conf_command HSL 2 - U gRPC proxying is not implemented
 memcached_pass   Ll   1    pass   U the memcached module is not implemented: such a location answers 502
 
 // gzip
@@ -440,6 +541,11 @@ add_before_body  HSL  1    str    U the addition module is not implemented
 add_after_body   HSL  1    str    U the addition module is not implemented
 ssi              HSLl f    flag   U server-side includes are not implemented
 ssi_types        HSL  +    arr    U server-side includes are not implemented
+ssi_silent_errors HSL f flag U server-side includes are not implemented
+ssi_ignore_recycled_buffers HSL f flag U server-side includes are not implemented
+ssi_min_file_chunk HSL 1 size U server-side includes are not implemented
+ssi_value_length HSL 1 size U server-side includes are not implemented
+ssi_last_modified HSL f flag U server-side includes are not implemented
 secure_link      HSL  1    -      S
 secure_link_md5  HSL  1    -      S
 secure_link_secret L  1    str    S
@@ -453,6 +559,7 @@ userid_path      HSL  1    str    U the userid module is not implemented
 userid_p3p       HSL  1    str    U the userid module is not implemented
 userid_service   HSL  1    num    U the userid module is not implemented
 userid_mark      HSL  1    -      U the userid module is not implemented
+userid_flags     HSL  123  -      U the userid module is not implemented
 valid_referers   SL   +    arr    S
 referer_hash_max_size SL 1 num    I names are not kept in a hash table
 referer_hash_bucket_size SL 1 num I names are not kept in a hash table
@@ -465,6 +572,11 @@ memcached_send_timeout HSL 1 msec U the memcached module is not implemented
 memcached_read_timeout HSL 1 msec U the memcached module is not implemented
 memcached_buffer_size HSL 1 size  U the memcached module is not implemented
 memcached_next_upstream HSL + mask:error|timeout|invalid_response|not_found|off U the memcached module is not implemented
+memcached_next_upstream_tries HSL 1 num U the memcached module is not implemented
+memcached_next_upstream_timeout HSL 1 msec U the memcached module is not implemented
+memcached_bind HSL 12 - U the memcached module is not implemented
+memcached_socket_keepalive HSL f flag U the memcached module is not implemented
+memcached_gzip_flag HSL 1 - U the memcached module is not implemented
 proxy_ssl_conf_command HSL 2 arr  U OpenSSL configuration commands are not supported
 
 // dynamic modules of Debian's packages: known only after their load_module (MODULE_DIRECTIVES)

@@ -16,6 +16,8 @@ import { LocalZoneClient, type ZoneClient } from '../http/limit-zones.ts';
 import { createRequestHandler } from '../http/pipeline.ts';
 import { createProxyHandler, createUpgradeListener } from '../http/proxy.ts';
 import { createFastcgiHandler } from '../http/fastcgi.ts';
+import { createUwsgiHandler } from '../http/uwsgi.ts';
+import { createScgiHandler } from '../http/scgi.ts';
 import { StubStatusCounters } from '../http/stub-status.ts';
 import { IpcZoneClient } from './zones.ts';
 import { LogZoneClient, zoneLogFds } from './zone-log.ts';
@@ -64,7 +66,9 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
   // Upstream pools and balancer state are keyed by the state's groups: a swap gets fresh ones.
   const proxy = createProxyHandler({ errorLog: log, pems: () => current.pems });
   const fastcgi = createFastcgiHandler({ errorLog: log });
-  const handler = createRequestHandler(getState, { logFiles, errorLog: log, zones, proxy, fastcgi });
+  const uwsgi = createUwsgiHandler({ errorLog: log });
+  const scgi = createScgiHandler({ errorLog: log });
+  const handler = createRequestHandler(getState, { logFiles, errorLog: log, zones, proxy, fastcgi, uwsgi, scgi });
   const upgrade = createUpgradeListener(handler); // websockets arrive as 'upgrade', not 'request'
   const clientError = createClientErrorHandler(getState, logFiles);
   const refuseConnect = createConnectHandler(getState, logFiles);
@@ -134,7 +138,7 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
       await logFiles.flushAll();
       await proxy.close(); // idle upstream keep-alive connections
-      await fastcgi.close();
+      await Promise.all([fastcgi.close(), uwsgi.close(), scgi.close()]);
     },
   };
 }

@@ -71,8 +71,6 @@ export const MODULE_FLAGS: readonly ModuleFlag[] = [
   { module: 'http_random_index_module', optional: true, served: false, directive: 'random_index' },
   { module: 'http_ssi_module', optional: false, served: false, directive: 'ssi' },
   { module: 'http_userid_module', optional: false, served: false, directive: 'userid' },
-  { module: 'http_uwsgi_module', optional: false, served: false, directive: 'uwsgi_pass' },
-  { module: 'http_scgi_module', optional: false, served: false, directive: 'scgi_pass' },
   { module: 'http_grpc_module', optional: false, served: false, directive: 'grpc_pass' },
   { module: 'http_memcached_module', optional: false, served: false, directive: 'memcached_pass' },
   { module: 'http_browser_module', optional: false, served: false, directive: 'ancient_browser' },
@@ -81,6 +79,8 @@ export const MODULE_FLAGS: readonly ModuleFlag[] = [
   { module: 'http-cache', optional: false, served: false, directive: 'proxy_cache' },
   // On by default and served: no flag is printed, listed so the test checks them too.
   { module: 'http_fastcgi_module', optional: false, served: true, directive: 'fastcgi_pass' },
+  { module: 'http_uwsgi_module', optional: false, served: true, directive: 'uwsgi_pass' },
+  { module: 'http_scgi_module', optional: false, served: true, directive: 'scgi_pass' },
   { module: 'http_upstream_hash_module', optional: false, served: true, directive: 'hash' },
   { module: 'http_upstream_ip_hash_module', optional: false, served: true, directive: 'ip_hash' },
   { module: 'http_upstream_least_conn_module', optional: false, served: true, directive: 'least_conn' },

@@ -52,6 +52,8 @@ const cases: [string, string, string][] = [
   ['fastcgi_split_path_info with one capture', 'server { listen 18091;\nlocation / { fastcgi_split_path_info ^(.+)$; } }', 'pattern "^(.+)$" must have 2 captures in FILE:5'],
   ['fastcgi_pass port', 'server { listen 18091;\nlocation / { fastcgi_pass 127.0.0.1:abc; } }', 'invalid port in upstream "127.0.0.1:abc" in FILE:5'],
   ['fastcgi_pass socket without a path', 'server { listen 18091;\nlocation / { fastcgi_pass unix:; } }', 'no path in the unix domain socket in upstream "unix:" in FILE:5'],
+  ['uwsgi_pass port, with its scheme', 'server { listen 18091;\nlocation / { uwsgi_pass uwsgi://127.0.0.1:abc; } }', 'invalid port in upstream "127.0.0.1:abc" in FILE:5'],
+  ['scgi_pass socket without a path', 'server { listen 18091;\nlocation / { scgi_pass unix:; } }', 'no path in the unix domain socket in upstream "unix:" in FILE:5'],
   ['proxy_pass port out of range', 'server { listen 18091;\nlocation / { proxy_pass http://a:99999; } }', 'invalid port in upstream "a:99999" in FILE:5'],
   ['listen ipv6only bad flags', 'server {\nlisten 127.0.0.1:18091 ipv6only=oui; }', 'invalid ipv6only flags "oui" in FILE:5'],
   ['zone too small', 'limit_req_zone $binary_remote_addr zone=one:1k rate=1r/s;', 'zone "zone=one:1k" is too small in FILE:4'],

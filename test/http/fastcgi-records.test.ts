@@ -1,6 +1,6 @@
 // The FastCGI record codec on its own: long names and values (four-byte lengths), the 64 KiB limit
 // of the one PARAMS record nginx sends, STDIN pieces, and a reader fed one byte at a time (records,
-// padding and stderr arrive in any split). The differential tests (test/fastcgi/) check the same
+// padding and stderr arrive in any split). The differential tests (test/cgi/) check the same
 // bytes against nginx's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
