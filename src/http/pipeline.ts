@@ -137,6 +137,9 @@ interface ConnInfo {
 const connections = new WeakMap<Socket, ConnInfo>();
 let connectionCounter = 0;
 
+/** The connection's number in the error log (`*N`). */
+export const connectionIdOf = (socket: Socket): number => connInfo(socket).id;
+
 function connInfo(socket: Socket): ConnInfo {
   let c = connections.get(socket);
   if (!c) {

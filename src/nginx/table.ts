@@ -492,7 +492,7 @@ ssl_verify_depth HS   1    num    S
 ssl_client_certificate HS 1 str   S
 ssl_trusted_certificate HS 1 str  S
 ssl_prefer_server_ciphers HS f flag I cipher preference is Node.js's
-ssl_session_cache HS  12   ssl_session_cache I no server-side session cache: sessions resume by tickets only
+ssl_session_cache HS  12   ssl_session_cache S
 ssl_session_tickets HS f   flag   S
 ssl_session_ticket_key HS 1 arr   I ticket keys are made by the master for each generation, not read from files
 ssl_session_timeout HS 1   sec    S

@@ -13,9 +13,10 @@ import { addressKeyFor, matchServerName } from '../config/select.ts';
 import { unmapIPv4 } from '../http/access.ts';
 import { LogFiles, type ErrorLogEntry } from '../http/access-log.ts';
 import { LocalZoneClient, type ZoneClient } from '../http/limit-zones.ts';
-import { createRequestHandler } from '../http/pipeline.ts';
+import { connectionIdOf, createRequestHandler } from '../http/pipeline.ts';
 import { createProxyHandler, createUpgradeListener } from '../http/proxy.ts';
 import { createFastcgiHandler } from '../http/fastcgi.ts';
+import { attachSessionCache } from './ssl-session-cache.ts';
 import { createUwsgiHandler } from '../http/uwsgi.ts';
 import { createScgiHandler } from '../http/scgi.ts';
 import { StubStatusCounters } from '../http/stub-status.ts';
@@ -100,6 +101,21 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       server.on('connect', refuseConnect);
       // Plain HTTP on an ssl port reaches the pipeline, which answers 497 as nginx does.
       if (listen.ssl) routePlainHttp(server as tls.Server, plainServer(handler, clientError));
+      else if (listen.http2) {
+        // What a session's line names, read when it starts (a failed session's socket is unbound).
+        const peers = new WeakMap<http2.ServerHttp2Session, { connection: number; client: string; server: string }>();
+        server.on('session', (session: http2.ServerHttp2Session) => {
+          const socket = session.socket as Socket;
+          peers.set(session, {
+            connection: connectionIdOf(socket), client: unmapIPv4(socket.remoteAddress ?? ''),
+            server: `${unmapIPv4(socket.localAddress ?? '')}:${socket.localPort ?? 0}`,
+          });
+        });
+        server.on('sessionError', (err: Error, session: http2.ServerHttp2Session) => {
+          const peer = session && peers.get(session);
+          if (peer && /magic/i.test(err.message)) log({ level: 'info', message: 'invalid connection preface while processing HTTP/2 connection', ...peer });
+        });
+      }
       guardConnections(server, counters);
       await bind(server, listen);
       servers.push(server);
@@ -194,8 +210,13 @@ function createServer(
   // requireHostHeader: nginx answers a Host-less HTTP/1.1 request itself (400), through the log.
   // maxHeaderSize: nginx's 4 × 8k header buffers, not Node's 16k (which answers 431).
   const timeouts = timeoutsFor(getState(), listen);
+  // `listen … http2` without ssl is HTTP/2 with prior knowledge only (nginx 1.22 closes a
+  // connection that does not begin with the preface, as Node's cleartext HTTP/2 server does).
+  if (!listen.ssl && listen.http2) return closeSessionsOnClose(http2.createServer()) as unknown as Server;
   if (!listen.ssl) return withFastPath(http.createServer({ ...timeouts, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES }));
   const fallback = getState().tables.get(listen.key)?.defaultServer.tls;
+  // ssl_session_cache of the address's default server as configured now (a reload keeps the server).
+  const defaultTls = (): TlsSettings | undefined => getState().tables.get(listen.key)?.defaultServer.tls;
   const options: tls.TlsOptions = {
     // The server's own context (used when SNI picks nothing else): the default server's certificate.
     // A default server with ssl_reject_handshake gives no certificate: a handshake without SNI fails.
@@ -232,9 +253,12 @@ function createServer(
     // bext's handling hands over (as it does for every server).
     const h2 = closeSessionsOnClose(http2.createSecureServer({ ...options, allowHTTP1: true }));
     serveFastHttp1(h2 as unknown as http.Server, (socket) => (socket as tls.TLSSocket).alpnProtocol !== 'h2');
+    attachSessionCache(h2, defaultTls);
     return h2 as unknown as Server;
   }
-  return withFastPath(https.createServer({ ...options, ...timeouts, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES }));
+  const server = withFastPath(https.createServer({ ...options, ...timeouts, requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES }));
+  attachSessionCache(server, defaultTls);
+  return server;
 }
 
 /**
@@ -265,7 +289,7 @@ function withFastPath<S extends http.Server>(server: S): S {
  * closes once its streams in progress are done; node's server.close() would leave them open. The
  * HTTP/1 connections this server also takes (no h2 in ALPN) end after their response.
  */
-function closeSessionsOnClose(server: http2.Http2SecureServer): http2.Http2SecureServer {
+function closeSessionsOnClose<S extends http2.Http2SecureServer | http2.Http2Server>(server: S): S {
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (session) => {
     sessions.add(session);

@@ -17,6 +17,7 @@ import type { ToMaster, ToWorker, WorkerConfig } from './ipc.ts';
 import { mainSettings, fromPrefix, type MainSettings } from './settings.ts';
 import { removePidFile, writePidFile } from './pid-file.ts';
 import { ZoneRegistry } from './zones.ts';
+import { SessionCacheMaster } from './ssl-session-cache.ts';
 import { ZoneLogKeeper } from './zone-log.ts';
 import type { ServeOptions } from './options.ts';
 
@@ -90,6 +91,7 @@ export class Master {
     this.installSignals();
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     this.zones.attach();
+    new SessionCacheMaster().attach();
     const noLog = this.zoneLog.open();
     if (!noLog) this.zoneLog.attach();
     else this.log.log('warn', `limit_req zones: no zone log (${noLog.message}); the workers ask the master for every limit_req decision`);

@@ -1,13 +1,15 @@
 // Differential: HTTP/1 on a `listen … ssl http2` port (clients that offer no h2 in ALPN, plain
 // HTTP by mistake), which most certbot-made and hand-made HTTPS servers have. bext serves these
 // with its own HTTP/1 connection handling, as on an `ssl` port: the same answers as nginx's,
-// 497 for plain HTTP (and error_page 497 turning it into a redirect).
+// 497 for plain HTTP (and error_page 497 turning it into a redirect). A `listen … http2` port
+// without ssl speaks HTTP/2 with prior knowledge only: HTTP/1 there is closed, with nginx's line.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeCert, makeSite, report, runCases, startPair, wrapConfig, type Case, type Pair, haveNginx } from './harness.ts';
+import http2 from 'node:http2';
+import { errorLinesOf, makeCert, makeSite, report, runCases, startPair, wrapConfig, type Case, type Pair, haveNginx } from './harness.ts';
 
 let pair: Pair | undefined;
 
@@ -31,7 +33,13 @@ before(async () => {
     ssl_certificate_key ${key};
     error_page 497 https://$host:@P2@$request_uri;
     root @SITE@;
-  }`), site, ['P1', 'P2']);
+  }
+  server {
+    listen 127.0.0.1:@P3@ http2;
+    server_name h2c.test;
+    root @SITE@;
+    location /ret { return 200 "ret $scheme $server_protocol $http_x_test\n"; }
+  }`), site, ['P1', 'P2', 'P3']);
 });
 
 after(async () => {
@@ -55,4 +63,42 @@ const cases: Case[] = [
 test('HTTP/1 on an ssl http2 port, TLS and plain: identical to nginx', { skip: !haveNginx, timeout: 60_000 }, async () => {
   const { unexpected } = report('http2 port', await runCases(pair!, cases));
   assert.deepEqual(unexpected, []);
+});
+
+/** One request over cleartext HTTP/2 (prior knowledge): status and body. */
+async function h2c(port: number, path: string): Promise<string> {
+  const client = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const req = client.request({ ':path': path, ':authority': 'h2c.test', 'x-test': 'yes' });
+      let body = '';
+      let status = 0;
+      req.on('response', (h) => { status = Number(h[':status']); });
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => resolve(`${status} ${body}`));
+      req.on('error', reject);
+      req.end();
+    });
+  } finally {
+    client.close();
+  }
+}
+
+test('a plain http2 port: HTTP/2 with prior knowledge served, HTTP/1 closed with nginx\'s line', { skip: !haveNginx, timeout: 30_000 }, async () => {
+  const p = pair!;
+  for (const path of ['/ret', '/a/b.txt', '/nope']) assert.equal(await h2c(p.bext.ports.P3!, path), await h2c(p.nginx.ports.P3!, path), path);
+  assert.equal(await h2c(p.nginx.ports.P3!, '/ret'), '200 ret http HTTP/2.0 yes\n');
+  // HTTP/1.1 there: no HTTP/1 answer, only HTTP/2 frames (their SETTINGS differ, as on any HTTP/2
+  // connection: Node's defaults are not nginx's) and the close.
+  const [o] = await runCases(p, [{ name: 'HTTP/1.1 on it: closed', port: 'P3', target: '/a/b.txt', host: 'h2c.test' }]);
+  for (const side of [o!.nginx, o!.bext]) {
+    assert.equal(side.status, 'closed');
+    assert.ok(side.body.startsWith('\u0000\u0000'), JSON.stringify(side.body.slice(0, 20)));
+  }
+  const pick = (log: string) => log.split('\n').filter((l) => l.includes('invalid connection preface'))
+    .map((l) => l.replace(/^.*?\[(\w+)\] \d+#\d+: \*\d+ /, '[$1] ').replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT'));
+  const [ours, theirs] = await errorLinesOf(p, pick);
+  assert.deepEqual(ours, theirs);
+  assert.equal(theirs.length, 1);
 });
