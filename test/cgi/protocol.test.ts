@@ -7,11 +7,10 @@
 // :authority, the cookie fields joined), and limit_rate on the answer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http2 from 'node:http2';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { errorLinesOf, haveNginx, makeCert, makeSite, report, runCases, send, startPair, wrapConfig, type Case, type Pair } from '../serving/harness.ts';
+import { errorLinesOf, h2Request, haveNginx, makeCert, makeSite, report, runCases, send, startPair, wrapConfig, type Case, type Pair } from '../serving/harness.ts';
 import { startScripted, type Scripted } from './scripted.ts';
 
 let pair: Pair | undefined;
@@ -117,25 +116,9 @@ test('fastcgi_keep_conn with keepalive: one connection for three requests, as ng
   assert.equal(outcomes[2]!.nginx.body, 'connections=1\n');
 });
 
-/** One HTTP/2 request: the status and body /echo answers (ports normalised by the caller). */
-async function h2(port: number, path: string, headers: Record<string, string | string[]>, body?: string): Promise<string> {
-  const client = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, servername: 'h2.test' });
-  try {
-    return await new Promise<string>((resolve, reject) => {
-      const req = client.request({ ':path': path, ':authority': `h2.test:${port}`, ...(body !== undefined ? { ':method': 'POST' } : {}), ...headers });
-      let text = '';
-      let status = 0;
-      req.on('response', (h) => { status = Number(h[':status']); });
-      req.setEncoding('latin1');
-      req.on('data', (c: string) => (text += c));
-      req.on('end', () => resolve(`${status}\n${text.replaceAll(String(port), 'PORT')}`));
-      req.on('error', reject);
-      req.end(body);
-    });
-  } finally {
-    client.close();
-  }
-}
+/** One HTTP/2 request: the status and the body /echo answers, its own port as PORT. */
+const h2 = async (port: number, path: string, headers: Record<string, string | string[]>, body?: string): Promise<string> =>
+  (await h2Request(port, path, headers, { servername: 'h2.test', authority: `h2.test:${port}`, ...(body !== undefined ? { body } : {}) })).replaceAll(String(port), 'PORT');
 
 test('fastcgi_pass over HTTP/2: HTTP_HOST from :authority, one HTTP_COOKIE, as nginx sends them', { skip: !haveNginx, timeout: 30_000 }, async () => {
   const p = pair!;

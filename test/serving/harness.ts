@@ -2,6 +2,7 @@
 // text, each on its own free ports, and the same raw request goes to both. Responses are compared on
 // the status line, the order of the header names, a fixed set of header values and the body, after
 // the instance's own ports are mapped back to their placeholders (`Location: http://h:@P1@/x`).
+import http2 from 'node:http2';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -486,4 +487,35 @@ export async function accessLogDiff(pair: Pair, declared: Case[] = []): Promise<
   const onlyNginx = [...cn].filter(([l, k]) => (cb.get(l) ?? 0) < k).map(([l]) => l);
   const onlyBext = [...cb].filter(([l, k]) => (cn.get(l) ?? 0) < k).map(([l]) => l);
   return { onlyNginx, onlyBext, lines: n.length };
+}
+
+/**
+ * One HTTP/2 request, over TLS (certificate not checked) or, `plain`, cleartext with prior
+ * knowledge: `STATUS BODY`. `body` makes it a POST.
+ */
+export async function h2Request(
+  port: number, path: string, headers: Record<string, string | string[]>,
+  opts: { plain?: boolean; servername?: string; authority?: string; body?: string } = {},
+): Promise<string> {
+  const client = opts.plain
+    ? http2.connect(`http://127.0.0.1:${port}`)
+    : http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, ...(opts.servername ? { servername: opts.servername } : {}) });
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const req = client.request({
+        ':path': path, ':authority': opts.authority ?? opts.servername ?? 'localhost',
+        ...(opts.body !== undefined ? { ':method': 'POST' } : {}), ...headers,
+      });
+      let body = '';
+      let status = 0;
+      req.on('response', (h) => { status = Number(h[':status']); });
+      req.setEncoding('latin1');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => resolve(`${status} ${body}`));
+      req.on('error', reject);
+      req.end(opts.body);
+    });
+  } finally {
+    client.close();
+  }
 }

@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import http2 from 'node:http2';
-import { errorLinesOf, makeCert, makeSite, report, runCases, startPair, wrapConfig, type Case, type Pair, haveNginx } from './harness.ts';
+import { errorLinesOf, h2Request, makeCert, makeSite, report, runCases, startPair, wrapConfig, type Case, type Pair, haveNginx } from './harness.ts';
 
 let pair: Pair | undefined;
 
@@ -66,24 +65,7 @@ test('HTTP/1 on an ssl http2 port, TLS and plain: identical to nginx', { skip: !
 });
 
 /** One request over cleartext HTTP/2 (prior knowledge): status and body. */
-async function h2c(port: number, path: string): Promise<string> {
-  const client = http2.connect(`http://127.0.0.1:${port}`);
-  try {
-    return await new Promise<string>((resolve, reject) => {
-      const req = client.request({ ':path': path, ':authority': 'h2c.test', 'x-test': 'yes' });
-      let body = '';
-      let status = 0;
-      req.on('response', (h) => { status = Number(h[':status']); });
-      req.setEncoding('utf8');
-      req.on('data', (c: string) => (body += c));
-      req.on('end', () => resolve(`${status} ${body}`));
-      req.on('error', reject);
-      req.end();
-    });
-  } finally {
-    client.close();
-  }
-}
+const h2c = (port: number, path: string): Promise<string> => h2Request(port, path, { 'x-test': 'yes' }, { plain: true, authority: 'h2c.test' });
 
 test('a plain http2 port: HTTP/2 with prior knowledge served, HTTP/1 closed with nginx\'s line', { skip: !haveNginx, timeout: 30_000 }, async () => {
   const p = pair!;

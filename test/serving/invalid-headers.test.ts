@@ -6,11 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import http2 from 'node:http2';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { errorLinesOf, freePort, haveNginx, makeCert, makeSite, report, runCases, startPair, wrapConfig, type Case, type Pair } from './harness.ts';
+import { errorLinesOf, freePort, haveNginx, makeCert, makeSite, report, runCases, startPair, wrapConfig, type Case, type Pair, h2Request } from './harness.ts';
 
 let pair: Pair | undefined;
 let upstream: Server | undefined;
@@ -98,24 +97,7 @@ const CASES: Case[] = [
 ];
 
 /** One HTTP/2 GET with `headers` (lowercase names, as HTTP/2 sends them): status and body. */
-async function h2get(port: number, path: string, headers: Record<string, string>): Promise<string> {
-  const client = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, servername: 'h2.test' });
-  try {
-    return await new Promise<string>((resolve, reject) => {
-      const req = client.request({ ':path': path, ':authority': 'h2.test', ...headers });
-      let body = '';
-      let status = 0;
-      req.on('response', (h) => { status = Number(h[':status']); });
-      req.setEncoding('utf8');
-      req.on('data', (c: string) => (body += c));
-      req.on('end', () => resolve(`${status} ${body}`));
-      req.on('error', reject);
-      req.end();
-    });
-  } finally {
-    client.close();
-  }
-}
+const h2get = (port: number, path: string, headers: Record<string, string>): Promise<string> => h2Request(port, path, headers, { servername: 'h2.test' });
 
 test('HTTP/2: header fields nginx skips are skipped alike', { skip: !haveNginx, timeout: 30_000 }, async () => {
   // Valid fields alone too: proxied, the pseudo-headers (:path …) are not headers for the upstream.
