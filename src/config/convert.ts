@@ -54,6 +54,7 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
   const mergeSlashesHttp = lastFlag(http, 'merge_slashes') ?? true;
   const ignoreInvalidHttp = lastFlag(http, 'ignore_invalid_headers') ?? true;
   const underscoresHttp = lastFlag(http, 'underscores_in_headers') ?? false;
+  const maxHeadersHttp = lastNumber(http, 'max_headers') ?? 1000;
 
   // One hostname() (a system call) for all server blocks, not one each.
   const host = hostname();
@@ -80,6 +81,7 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
       mergeSlashes: lastFlag(block, 'merge_slashes') ?? mergeSlashesHttp,
       ignoreInvalidHeaders: lastFlag(block, 'ignore_invalid_headers') ?? ignoreInvalidHttp,
       underscoresInHeaders: lastFlag(block, 'underscores_in_headers') ?? underscoresHttp,
+      maxHeaders: lastNumber(block, 'max_headers') ?? maxHeadersHttp,
       file: node.file,
       line: node.line,
     };
@@ -139,6 +141,11 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
 function lastFlag(nodes: readonly ConfNode[], name: string): boolean | undefined {
   const n = nodes.filter((x) => x.directive === name).pop();
   return n ? n.args[0]!.toLowerCase() === 'on' : undefined;
+}
+
+function lastNumber(nodes: readonly ConfNode[], name: string): number | undefined {
+  const n = nodes.filter((x) => x.directive === name).pop();
+  return n ? Number(n.args[0]) : undefined;
 }
 
 /**

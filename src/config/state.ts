@@ -476,6 +476,8 @@ export interface ServerConf {
   /** ignore_invalid_headers and underscores_in_headers (read from the server the head is parsed under). */
   ignoreInvalidHeaders: boolean;
   underscoresInHeaders: boolean;
+  /** max_headers (Debian's backport; 1000 by default): a request with more header lines is refused, 400. */
+  maxHeaders: number;
   /** Set when any of the server's listens has `ssl`. */
   tls?: TlsSettings;
   file: string;

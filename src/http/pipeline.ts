@@ -137,6 +137,14 @@ interface ConnInfo {
 const connections = new WeakMap<Socket, ConnInfo>();
 let connectionCounter = 0;
 
+/** The request's header lines (HTTP/2's pseudo-headers are its request line). */
+function headerLines(req: IncomingMessage): number {
+  if (req.httpVersionMajor < 2) return req.rawHeaders.length / 2;
+  let n = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.charCodeAt(0) !== 0x3a) n++;
+  return n;
+}
+
 /** The connection's number in the error log (`*N`). */
 export const connectionIdOf = (socket: Socket): number => connInfo(socket).id;
 
@@ -647,6 +655,11 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
   if (invalidLines) for (const line of invalidLines) logError(r, opts, 'info', line);
 
   if (refused || badRequest) return sendSpecial(r, res, refused ?? 400);
+  // max_headers (Debian's nginx): more header lines than that is refused as a head too large (494).
+  if (req.rawHeaders.length > 2 * server.maxHeaders && headerLines(req) > server.maxHeaders) {
+    logError(r, opts, 'info', 'client sent too many header lines while reading client request headers');
+    return sendSpecial(r, res, 494);
+  }
   const te = transferEncodingStatus(req);
   if (te) {
     logError(r, opts, 'info', 'client sent unknown "Transfer-Encoding"');

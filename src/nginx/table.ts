@@ -58,7 +58,7 @@ request_pool_size HS  1    size   I memory pool sizing of nginx
 client_header_timeout HS 1 msec   S
 client_header_buffer_size HS 1 size I header buffers are sized by Node.js
 large_client_header_buffers HS 2 bufs I header buffers are sized by Node.js
-max_headers      HS   1    -      I the number of request header lines is not limited
+max_headers      HS   1    num    S
 ignore_invalid_headers HS f flag  S
 merge_slashes    HS   f    flag   S
 underscores_in_headers HS f flag  S

@@ -79,7 +79,7 @@ function buildState(port: number): RoutingState {
   const named = loc('named', '@fallback', c({ rewrite: [op<'return'>({ op: 'return', code: 200, text: 'fallback $uri' })] }));
   const server: ServerConf = {
     index: 0, names: [{ name: 'localhost', kind: 'exact' }], primaryName: 'localhost', listenKeys: [`127.0.0.1:${port}`],
-    conf: srv, locations: level(locations), named: new Map([['@fallback', named]]), mergeSlashes: true, ignoreInvalidHeaders: true, underscoresInHeaders: false, ...at,
+    conf: srv, locations: level(locations), named: new Map([['@fallback', named]]), mergeSlashes: true, ignoreInvalidHeaders: true, underscoresInHeaders: false, maxHeaders: 1000, ...at,
   };
   const table: ServerTable = {
     key: `127.0.0.1:${port}`, servers: [server], defaultServer: server, exact: new Map([['localhost', server]]),

@@ -85,7 +85,7 @@ const SERVERS_NGINX = `
   server { listen 127.0.0.1:PORT; server_name ~^(?<sub>[a-z]+)\\.regex\\.test$; return 200 "regex:$sub"; }
   server { listen 127.0.0.1:PORT; server_name ""; return 200 "empty"; }`;
 const srv = (tag: string, extra: Partial<ServerConf> = {}): ServerConf => ({
-  index: 0, names: [], primaryName: tag, listenKeys: [], conf: conf(tag), locations: level(), named: new Map(), mergeSlashes: true, ignoreInvalidHeaders: true, underscoresInHeaders: false, ...at, ...extra,
+  index: 0, names: [], primaryName: tag, listenKeys: [], conf: conf(tag), locations: level(), named: new Map(), mergeSlashes: true, ignoreInvalidHeaders: true, underscoresInHeaders: false, maxHeaders: 1000, ...at, ...extra,
 });
 const S = {
   first: srv('first'), dflt: srv('default'), starEx: srv('star-example'), starWww: srv('star-www-example'),
