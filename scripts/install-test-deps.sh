@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs what the test suite runs against: real nginx (the differential oracle), php8.2-fpm and
-# uWSGI with Python 3 (real FastCGI, uwsgi and SCGI applications), openssl (test certificates), the packaging tools (dpkg-deb, rpmbuild,
-# lintian), tmux (the wizard's terminal test), then the project's npm dependencies. Debian 12, as root.
+# Installs what the test suite runs against: real nginx (the differential oracle), php8.2-fpm,
+# uWSGI with Python 3 and memcached (real FastCGI, uwsgi, SCGI and memcached backends), openssl
+# (test certificates), the packaging tools (dpkg-deb, rpmbuild, lintian), tmux (the wizard's
+# terminal test), then the project's npm dependencies. Debian 12, as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-apt_packages=(nginx php8.2-fpm uwsgi-core uwsgi-plugin-python3 openssl curl dpkg-dev rpm lintian fakeroot tmux)
+apt_packages=(nginx php8.2-fpm uwsgi-core uwsgi-plugin-python3 memcached openssl curl dpkg-dev rpm lintian fakeroot tmux)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -43,7 +43,7 @@ const CHARSET_DEFAULT_TYPES: readonly string[] = [
 /** Directives whose handler is an upstream pass: a location ending in `/` then auto-redirects. */
 export const PASS_DIRECTIVES = new Set(['proxy_pass', 'fastcgi_pass', 'uwsgi_pass', 'scgi_pass', 'memcached_pass', 'grpc_pass']);
 /** The pass directives bext has no client for. */
-const UNSERVED_PASS = ['memcached_pass', 'grpc_pass'];
+const UNSERVED_PASS = ['grpc_pass'];
 
 /** *_param's defaults and the rest of a CGI-style module's settings at http level. */
 const CGI_DEFAULTS: CgiSettings = {
@@ -76,6 +76,7 @@ export function rootDefaults(prefix: string): LocationConf {
     fastcgi: { ...CGI_DEFAULTS, index: '' },
     uwsgi: CGI_DEFAULTS,
     scgi: CGI_DEFAULTS,
+    memcached: CGI_DEFAULTS,
     clientMaxBodySize: 1024 * 1024,
     clientBody: { bufferSize: DEFAULT_CLIENT_BODY_BUFFER, tempPath: DEFAULT_CLIENT_BODY_TEMP_PATH, levels: [], inFileOnly: 'off' },
     access: [],
@@ -252,6 +253,7 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
     if (conf.fastcgi.pass) conf.fastcgi = { ...conf.fastcgi, pass: undefined };
     if (conf.uwsgi.pass) conf.uwsgi = { ...conf.uwsgi, pass: undefined };
     if (conf.scgi.pass) conf.scgi = { ...conf.scgi, pass: undefined };
+    if (conf.memcached.pass) conf.memcached = { ...conf.memcached, pass: undefined };
   }
 
   for (const node of [last(byName, 'root'), last(byName, 'alias')]) {
@@ -323,6 +325,8 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
   if (uwsgi) conf.uwsgi = uwsgi;
   const scgi = cgiSettings('scgi', conf.scgi, byName);
   if (scgi) conf.scgi = scgi;
+  const memcached = cgiSettings('memcached', conf.memcached, byName);
+  if (memcached) conf.memcached = memcached;
   const unserved = UNSERVED_PASS.find((d) => last(byName, d));
   if (unserved) conf.unservedPass = unserved;
   const psh = own(byName, 'proxy_set_header');
@@ -639,7 +643,7 @@ function proxySsl(parent: ProxySsl, [verify, trusted, depth, name, serverName, c
 }
 
 /** The *_* directives of one CGI-style module at one level merged onto the parent's (undefined: none here). */
-function cgiSettings<T extends CgiSettings>(prefix: 'fastcgi' | 'uwsgi' | 'scgi', parent: T, byName: ReadonlyMap<string, ConfNode[]>): T | undefined {
+function cgiSettings<T extends CgiSettings>(prefix: 'fastcgi' | 'uwsgi' | 'scgi' | 'memcached', parent: T, byName: ReadonlyMap<string, ConfNode[]>): T | undefined {
   const pass = last(byName, `${prefix}_pass`);
   const params = own(byName, `${prefix}_param`);
   const connect = last(byName, `${prefix}_connect_timeout`);

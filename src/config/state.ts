@@ -308,8 +308,10 @@ export interface LocationConf {
   uwsgi: CgiSettings;
   /** scgi_pass and its settings (http/scgi.ts). */
   scgi: CgiSettings;
+  /** memcached_pass and its timeouts and next_upstream (http/memcached.ts; no parameters). */
+  memcached: CgiSettings;
   /**
-   * A content handler bext does not implement (grpc_pass, memcached_pass): such a location answers
+   * A content handler bext does not implement (grpc_pass): such a location answers
    * 502, never the files under its root (a script's source).
    */
   unservedPass?: string;

@@ -13,8 +13,8 @@ import { confLevels, directiveArgs, flagDirective } from './proxy-headers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
 import { GroupError, UpstreamRegistry, type GroupRuntime } from './upstream-groups.ts';
-import { freePeer, type Peer } from './upstream-peers.ts';
-import { accelRedirect, carryAccelHeaders, msec, nonIdempotent, publish, upstreamRequestBody, upstreamVarName, UpstreamRun } from './upstream-attempts.ts';
+import type { Peer } from './upstream-peers.ts';
+import { accelRedirect, carryAccelHeaders, nonIdempotent, PeerTry, publish, upstreamRequestBody, upstreamVarName, UpstreamRun, type FailedTry } from './upstream-attempts.ts';
 import { BodyError, SpooledBody, type RequestBody } from './request-body.ts';
 import { compiled, evaluate, type CompiledValue } from './variables.ts';
 import { rateLimitOf, writeLimited } from './limit-rate.ts';
@@ -48,8 +48,7 @@ export interface CgiProtocol {
 }
 
 const NOT_COPIED = ['connection', 'keep-alive', 'transfer-encoding'];
-/** A failed try, with the level nginx logs it at when not `error`. */
-type Failed = { kind: 'failed'; failure: Failure & { level?: ErrorLogEntry['level'] } };
+type Failed = FailedTry;
 
 const CONNECTING = 'while connecting to upstream';
 const READING_HEADER = 'while reading response header from upstream';
@@ -296,26 +295,8 @@ class CgiRun extends UpstreamRun {
   }
 
   onAttempt(outcome: ContentOutcome | Failed): void {
-    const { r, plan, tries, walk } = this;
-    if (outcome.kind !== 'failed') {
-      freePeer(walk, false);
-      publish(r, tries);
-      this.resolve(outcome);
-      return;
-    }
-    const f = outcome.failure;
-    const upstream = this.upstream(this.peer!);
-    if (f.message) logError(r, this.log, f.level ?? 'error', f.message, upstream);
-    freePeer(walk, f.type !== 'http_403' && f.type !== 'http_404', () => {
-      logError(r, this.log, 'warn', `upstream server temporarily disabled${f.action ? ` ${f.action}` : ''}`, upstream);
-    });
-    const blocked = f.requestSent && nonIdempotent(r.method) && !plan.next.has('non_idempotent');
-    if (walk.tries === 0 || !plan.next.has(f.type) || blocked) {
-      publish(r, tries);
-      this.resolve({ kind: 'status', status: f.status });
-      return;
-    }
-    this.next();
+    const { plan, r } = this;
+    this.tryEnded(outcome, this.upstream(this.peer!), (f) => plan.next.has(f.type) && !(f.requestSent && nonIdempotent(r.method) && !plan.next.has('non_idempotent')));
   }
 }
 
@@ -325,28 +306,19 @@ const ERRNO: Record<string, string> = {
 };
 
 /** One try on one peer: connect (or reuse), send, read the answer, pass it on or report why not. */
-class Attempt implements RecordSink {
-  private readonly started = Date.now();
-  private socket: Socket | undefined;
+class Attempt extends PeerTry<CgiRun> implements RecordSink {
   /** FastCGI's records; the other protocols' bytes are the answer itself. */
   private readonly reader: { push(d: Buffer): void };
   /** Body bytes a Content-Length still announces (uwsgi and SCGI end there; -1: until the close). */
   private remaining = -1;
   private headerBytes: Buffer[] = [];
-  private headSent = false;
-  private settled = false;
   private ended = false;
-  private timer: NodeJS.Timeout | undefined;
-  private statusPushed = false;
   /** Body pieces still going out under limit_rate, in order. */
   private limited: Promise<void> | undefined;
 
-  constructor(private readonly run: CgiRun, private readonly peer: Peer) {
+  constructor(run: CgiRun, peer: Peer) {
+    super(run, peer);
     this.reader = run.protocol.records ? new RecordReader(this) : { push: (d) => this.stdout(d) };
-  }
-
-  private elapsed(): string {
-    return this.run.tries.used ? msec(Date.now() - this.started) : '';
   }
 
   start(): void {
@@ -375,16 +347,6 @@ class Attempt implements RecordSink {
     });
     s.on('error', (e) => this.onSocketError(e));
     s.on('close', () => this.onSocketClose());
-  }
-
-  private arm(ms: number, fire: () => void): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(fire, ms);
-  }
-
-  private disarm(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
   }
 
   private armRead(): void {
@@ -455,31 +417,8 @@ class Attempt implements RecordSink {
     this.finish(false);
   }
 
-  /** A failure: before the head, the run tries the next peer or answers; after it, the client's connection is cut. */
-  private fail(f: Failed['failure']): void {
-    if (this.settled) return;
-    this.disarm();
-    this.socket?.destroy();
-    if (this.headSent) {
-      logError(this.run.r, this.run.log, 'error', f.message, this.run.upstream(this.peer));
-      this.run.res.destroy();
-      this.settle({ kind: 'done' });
-      return;
-    }
-    this.settle({ kind: 'failed', failure: f });
-  }
-
-  private settle(outcome: ContentOutcome | Failed): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.disarm();
+  protected override onSettle(): void {
     this.run.res.removeListener('close', this.onClientClose);
-    const tries = this.run.tries;
-    if (!this.statusPushed) tries.status.push(outcome.kind === 'failed' ? String(outcome.failure.upstreamStatus ?? outcome.failure.status) : '');
-    tries.time.push(this.elapsed());
-    if (tries.header.length < tries.time.length) tries.header.push('-');
-    if (tries.connect.length < tries.time.length) tries.connect.push('-');
-    this.run.onAttempt(outcome);
   }
 
   // ---- RecordSink
@@ -561,7 +500,6 @@ class Attempt implements RecordSink {
     }
     tries.status.push(String(status));
     tries.header.push(this.elapsed());
-    this.statusPushed = true;
     if (run.canRetry(status)) {
       this.socket?.destroy();
       this.settle({ kind: 'failed', failure: { type: `http_${status}` as Failure['type'], status, requestSent: true, message: '', action: READING_HEADER } });

@@ -2,13 +2,14 @@
 // walk over its peers with nginx's retry rules, the $upstream_* variables (one entry per try), and
 // X-Accel-Redirect's internal redirect.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { ConfNode } from '../nginx/types.ts';
 import type { ErrorLogEntry } from './access-log.ts';
 import { readRequestBody, SpooledBody, type RequestBody } from './request-body.ts';
 import { logError, type ContentOutcome, type RequestState } from './pipeline.ts';
-import { NEXT_STATUS } from './proxy-errors.ts';
+import { NEXT_STATUS, type Failure } from './proxy-errors.ts';
 import { selectorFor, type GroupRuntime } from './upstream-groups.ts';
-import { getPeer, startWalk, type Peer, type PeerWalk, type Selector } from './upstream-peers.ts';
+import { freePeer, getPeer, startWalk, type Peer, type PeerWalk, type Selector } from './upstream-peers.ts';
 import { formatMsec } from './variables.ts';
 
 const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
@@ -47,6 +48,34 @@ export abstract class UpstreamRun {
     const ft = NEXT_STATUS.get(status);
     if (!ft || !this.conditions.has(ft) || this.walk.tries <= 1) return false;
     return !NON_IDEMPOTENT.has(this.r.method) || this.conditions.has('non_idempotent');
+  }
+
+  /** Sends the request to the next peer, or answers once none is left. */
+  abstract next(): void;
+
+  /**
+   * A try ended: an answer resolves the request; a failure is logged, counts against its peer
+   * (not a 403 or 404), and goes to the next peer when `retry` allows it and tries are left.
+   */
+  tryEnded(outcome: ContentOutcome | { kind: 'failed'; failure: Failure & { level?: ErrorLogEntry['level'] } }, upstream: string, retry: (f: Failure) => boolean): void {
+    const { r, tries, walk } = this;
+    if (outcome.kind !== 'failed') {
+      freePeer(walk, false);
+      publish(r, tries);
+      this.resolve(outcome);
+      return;
+    }
+    const f = outcome.failure;
+    if (f.message) logError(r, this.log, f.level ?? 'error', f.message, upstream);
+    freePeer(walk, f.type !== 'http_403' && f.type !== 'http_404', () => {
+      logError(r, this.log, 'warn', `upstream server temporarily disabled${f.action ? ` ${f.action}` : ''}`, upstream);
+    });
+    if (walk.tries === 0 || !retry(f)) {
+      publish(r, tries);
+      this.resolve({ kind: 'status', status: f.status });
+      return;
+    }
+    this.next();
   }
 
   /** The next peer to try, or undefined once none is left (logged and answered 502, as nginx does). */
@@ -177,4 +206,77 @@ export function upstreamRequestBody(req: IncomingMessage, res: ServerResponse, r
     bodies.set(req, b);
   }
   return b;
+}
+
+/** A failed try, with the level nginx logs it at when not `error`. */
+export type FailedTry = { kind: 'failed'; failure: Failure & { level?: ErrorLogEntry['level'] } };
+
+/** What a try needs of its run. */
+interface TryRun {
+  r: RequestState;
+  res: ServerResponse;
+  tries: Tries;
+  log: { errorLog?: (entry: ErrorLogEntry) => void };
+  upstream(peer: Peer): string;
+  onAttempt(outcome: ContentOutcome | FailedTry): void;
+}
+
+/**
+ * One try on one peer over a socket of its own (the CGI modules, memcached): its timer (connect,
+ * then read timeout), and how it ends: once, with its $upstream_* entries completed.
+ */
+export abstract class PeerTry<R extends TryRun> {
+  protected readonly started = Date.now();
+  protected socket: Socket | undefined;
+  protected settled = false;
+  /** The response head went to the client: a failure now cuts the client's connection. */
+  protected headSent = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(protected readonly run: R, protected readonly peer: Peer) {}
+
+  protected elapsed(): string {
+    return this.run.tries.used ? msec(Date.now() - this.started) : '';
+  }
+
+  protected arm(ms: number, fire: () => void): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(fire, ms);
+  }
+
+  protected disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** A failure: before the head, the run tries the next peer or answers; after it, the client's connection is cut. */
+  protected fail(f: FailedTry['failure']): void {
+    if (this.settled) return;
+    this.disarm();
+    this.socket?.destroy();
+    if (this.headSent) {
+      logError(this.run.r, this.run.log, 'error', f.message, this.run.upstream(this.peer));
+      this.run.res.destroy();
+      this.settle({ kind: 'done' });
+      return;
+    }
+    this.settle({ kind: 'failed', failure: f });
+  }
+
+  /** Called once as the try ends (listeners to drop). */
+  protected onSettle(): void {}
+
+  protected settle(outcome: ContentOutcome | FailedTry): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.disarm();
+    this.onSettle();
+    const tries = this.run.tries;
+    // A status is pushed when the head is read; a try that ended before has its failure's.
+    if (tries.status.length < tries.addr.length) tries.status.push(outcome.kind === 'failed' ? String(outcome.failure.upstreamStatus ?? outcome.failure.status) : '');
+    tries.time.push(this.elapsed());
+    if (tries.header.length < tries.time.length) tries.header.push('-');
+    if (tries.connect.length < tries.time.length) tries.connect.push('-');
+    this.run.onAttempt(outcome);
+  }
 }

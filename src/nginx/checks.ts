@@ -339,7 +339,7 @@ function checkPass(level: Level, node: ConfNode, duplicate: () => void, fail: Fa
   duplicate();
   const url = node.args[0];
   if (hasVariables(url)) return;
-  if (node.directive === 'fastcgi_pass' || node.directive === 'uwsgi_pass' || node.directive === 'scgi_pass') {
+  if (node.directive === 'fastcgi_pass' || node.directive === 'uwsgi_pass' || node.directive === 'scgi_pass' || node.directive === 'memcached_pass') {
     // uwsgi_pass may name its scheme (uwsgi://; suwsgi:// is TLS, which bext does not speak).
     const address = node.directive === 'uwsgi_pass' ? url.replace(/^uwsgi:\/\//i, '') : url;
     const parsed = parseUrl(address);

@@ -463,7 +463,7 @@ grpc_ssl_verify_depth HSL 1 num U gRPC proxying is not implemented
 grpc_ssl_crl HSL 1 - U gRPC proxying is not implemented
 grpc_ssl_password_file HSL 1 - U gRPC proxying is not implemented
 grpc_ssl_conf_command HSL 2 - U gRPC proxying is not implemented
-memcached_pass   Ll   1    pass   U the memcached module is not implemented: such a location answers 502
+memcached_pass   Ll   1    pass   S
 
 // gzip
 gzip             HSLl f    flag   S
@@ -567,16 +567,16 @@ ancient_browser  HSL  +    arr    U browser detection is not implemented
 modern_browser   HSL  12   -      U browser detection is not implemented
 ancient_browser_value HSL 1 -     U browser detection is not implemented
 modern_browser_value HSL 1 -      U browser detection is not implemented
-memcached_connect_timeout HSL 1 msec U the memcached module is not implemented
-memcached_send_timeout HSL 1 msec U the memcached module is not implemented
-memcached_read_timeout HSL 1 msec U the memcached module is not implemented
-memcached_buffer_size HSL 1 size  U the memcached module is not implemented
-memcached_next_upstream HSL + mask:error|timeout|invalid_response|not_found|off U the memcached module is not implemented
-memcached_next_upstream_tries HSL 1 num U the memcached module is not implemented
-memcached_next_upstream_timeout HSL 1 msec U the memcached module is not implemented
+memcached_connect_timeout HSL 1 msec S
+memcached_send_timeout HSL 1 msec I the time to send a request to memcached is not limited
+memcached_read_timeout HSL 1 msec S
+memcached_buffer_size HSL 1 size  I responses are streamed to the client
+memcached_next_upstream HSL + mask:error|timeout|invalid_response|not_found|off S
+memcached_next_upstream_tries HSL 1 num S
+memcached_next_upstream_timeout HSL 1 msec I retries are bounded by memcached_next_upstream_tries only
 memcached_bind HSL 12 - U the memcached module is not implemented
-memcached_socket_keepalive HSL f flag U the memcached module is not implemented
-memcached_gzip_flag HSL 1 - U the memcached module is not implemented
+memcached_socket_keepalive HSL f flag I socket options are Node.js's
+memcached_gzip_flag HSL 1 num S
 proxy_ssl_conf_command HSL 2 arr  U OpenSSL configuration commands are not supported
 
 // dynamic modules of Debian's packages: known only after their load_module (MODULE_DIRECTIVES)

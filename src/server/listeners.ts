@@ -19,6 +19,7 @@ import { createFastcgiHandler } from '../http/fastcgi.ts';
 import { attachSessionCache } from './ssl-session-cache.ts';
 import { createUwsgiHandler } from '../http/uwsgi.ts';
 import { createScgiHandler } from '../http/scgi.ts';
+import { createMemcachedHandler } from '../http/memcached.ts';
 import { StubStatusCounters } from '../http/stub-status.ts';
 import { IpcZoneClient } from './zones.ts';
 import { LogZoneClient, zoneLogFds } from './zone-log.ts';
@@ -69,7 +70,8 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
   const fastcgi = createFastcgiHandler({ errorLog: log });
   const uwsgi = createUwsgiHandler({ errorLog: log });
   const scgi = createScgiHandler({ errorLog: log });
-  const handler = createRequestHandler(getState, { logFiles, errorLog: log, zones, proxy, fastcgi, uwsgi, scgi });
+  const memcached = createMemcachedHandler({ errorLog: log });
+  const handler = createRequestHandler(getState, { logFiles, errorLog: log, zones, proxy, fastcgi, uwsgi, scgi, memcached });
   const upgrade = createUpgradeListener(handler); // websockets arrive as 'upgrade', not 'request'
   const clientError = createClientErrorHandler(getState, logFiles);
   const refuseConnect = createConnectHandler(getState, logFiles);
@@ -154,7 +156,7 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
       await logFiles.flushAll();
       await proxy.close(); // idle upstream keep-alive connections
-      await Promise.all([fastcgi.close(), uwsgi.close(), scgi.close()]);
+      await Promise.all([fastcgi.close(), uwsgi.close(), scgi.close(), memcached.close()]);
     },
   };
 }

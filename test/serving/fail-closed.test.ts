@@ -1,10 +1,10 @@
 // Differential: what bext cannot do fails closed, as nginx does when that part fails.
-// - Locations whose handler bext has no client for (grpc_pass, memcached_pass): their backends here
-//   refuse connections, so nginx answers 502; bext answers 502
+// - Locations whose handler bext has no client for (grpc_pass): their backends here refuse
+//   connections, so nginx answers 502; bext answers 502
 //   too, and never the files under the location's root. Before, such a location fell through to the
-//   static handler: a PHP site's scripts, secrets included, went out as text. fastcgi_pass, uwsgi_pass
-//   and scgi_pass are served now (test/cgi/): with their application down they answer 502 with
-//   nginx's line, never the source.
+//   static handler: a PHP site's scripts, secrets included, went out as text. fastcgi_pass, uwsgi_pass,
+//   scgi_pass (test/cgi/) and memcached_pass (test/proxy/memcached.test.ts) are served now: with
+//   their backend down they answer 502 with nginx's line, never the source.
 // - auth_request with its authorization server down: 500, as nginx answers (auth-request.test.ts
 //   tests it working).
 // - ssl_verify_client on without a client certificate, and proxy_ssl_verify on to a dead upstream:
