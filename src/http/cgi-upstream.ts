@@ -74,6 +74,8 @@ interface Plan {
   next: ReadonlySet<string>;
   maxTries: number;
   accelRedirects: boolean;
+  /** fastcgi_catch_stderr: text in STDERR before the head that makes the answer invalid. */
+  catchStderr: readonly string[];
   /** *_pass without variables: its address, parsed once, and its group once resolved. */
   target?: ProxyTarget;
   group?: GroupRuntime;
@@ -110,6 +112,7 @@ function buildPlan(r: RequestState, protocol: CgiProtocol): Plan {
     next: new Set(settings.nextUpstream),
     maxTries: Number(directiveArgs(levels, `${name}_next_upstream_tries`).pop()?.[0] ?? 0),
     accelRedirects: !ignored.has('x-accel-redirect'),
+    catchStderr: directiveArgs(levels, `${name}_catch_stderr`).map((a) => a[0]!),
     ...(target ? { target } : {}),
   };
 }
@@ -452,6 +455,10 @@ class Attempt extends PeerTry<CgiRun> implements RecordSink {
     const text = data.subarray(0, end).toString('latin1');
     const during = this.headSent ? READING_BODY : READING_HEADER;
     logError(this.run.r, this.run.log, 'error', `FastCGI sent in stderr: "${text}" ${during}`, this.run.upstream(this.peer));
+    // fastcgi_catch_stderr: before the head, such text makes the answer invalid (next upstream or 502).
+    if (!this.headSent && this.run.plan.catchStderr.some((p) => text.includes(p))) {
+      this.fail({ type: 'invalid_header', status: 502, requestSent: true, message: '', action: READING_HEADER });
+    }
   }
 
   end(): void {

@@ -303,7 +303,7 @@ fastcgi_pass_request_body HSL f flag S
 fastcgi_pass_header HSL 1  arr    S
 fastcgi_hide_header HSL 1  arr    S
 fastcgi_ignore_headers HSL + mask:X-Accel-Redirect|X-Accel-Expires|X-Accel-Limit-Rate|X-Accel-Buffering|X-Accel-Charset|Expires|Cache-Control|Set-Cookie|Vary S
-fastcgi_catch_stderr HSL 1 arr    U fastcgi_catch_stderr is not implemented
+fastcgi_catch_stderr HSL 1 arr    S
 fastcgi_next_upstream HSL + mask:error|timeout|invalid_header|http_500|http_503|http_403|http_404|http_429|non_idempotent|off|updating S
 fastcgi_next_upstream_tries HSL 1 num S
 fastcgi_next_upstream_timeout HSL 1 msec I retries are bounded by fastcgi_next_upstream_tries only

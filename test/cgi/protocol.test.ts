@@ -3,7 +3,7 @@
 // padded to 8 bytes, the keep-connection flag), stderr before and after the head (logged as nginx
 // logs it), a head split over records, LF-only lines, lines nginx refuses, a bad record version,
 // an end before any output, silence (fastcgi_read_timeout), fastcgi_next_upstream to a second
-// peer, connections kept by fastcgi_keep_conn, and HTTP/2's header fields (HTTP_HOST from
+// peer, fastcgi_catch_stderr, connections kept by fastcgi_keep_conn, and HTTP/2's header fields (HTTP_HOST from
 // :authority, the cookie fields joined), and limit_rate on the answer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,7 +43,14 @@ before(async () => {
     location /retry {
       ${params}
       fastcgi_next_upstream error timeout http_503;
+      add_header X-Up "$upstream_addr $upstream_status $upstream_http_content_type";
       fastcgi_pass two;
+    }
+    location /catch/ {
+      rewrite ^/catch(/.*)$ $1 break;
+      fastcgi_catch_stderr "Fatal error";
+      ${params}
+      fastcgi_pass 127.0.0.1:${a.port};
     }
     location /rated/ {
       rewrite ^/rated(/.*)$ $1 break;
@@ -97,7 +104,9 @@ const cases: Case[] = [
   get('closed without answering', '/close-early'),
   get('too slow: fastcgi_read_timeout', '/slow', { timeoutMs: 5000 }),
   get('many headers', '/headers-many', { compare: ['set-cookie', 'x-h39'] }),
-  get('next upstream on 503', '/retry'),
+  get('next upstream on 503, with the $upstream_* variables', '/retry', { compare: ['x-up'] }),
+  get('fastcgi_catch_stderr: a fatal error before the head', '/catch/stderr-fatal'),
+  get('fastcgi_catch_stderr: stderr without the text', '/catch/stderr'),
 ];
 
 test('fastcgi_pass, protocol edges: identical to nginx', { skip: !haveNginx, timeout: 60_000 }, async () => {
@@ -106,6 +115,8 @@ test('fastcgi_pass, protocol edges: identical to nginx', { skip: !haveNginx, tim
   assert.deepEqual(unexpected, []);
   assert.match(outcomes[1]!.nginx.body, /stdin-records=32768\+0,32768\+0,4464\+0,0\+0/);
   assert.equal(outcomes[13]!.nginx.body, 'answered by B\n');
+  assert.match(outcomes[13]!.nginx.headers['x-up'] ?? '', /^127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+ 503, 200 text\/plain$/);
+  assert.deepEqual([outcomes[14]!.nginx.status, outcomes[15]!.nginx.status], [502, 200]);
 });
 
 test('fastcgi_keep_conn with keepalive: one connection for three requests, as nginx', { skip: !haveNginx, timeout: 30_000 }, async () => {

@@ -135,6 +135,8 @@ function answer(sock: Socket, req: Request, name: string, connectionCount: numbe
         record(STDERR, ''),
         record(STDOUT, 'second part\n', 4),
       );
+    case '/stderr-fatal':
+      return finish(record(STDERR, 'PHP Fatal error: boom\n'), record(STDOUT, 'Content-Type: text/plain\r\n\r\nhalf a page\n'));
     case '/lf':
       return finish(record(STDOUT, 'Status: 203 Whatever It Says\nContent-Type: text/plain\nX-Lf: yes\n\nbody\n'));
     case '/no-colon':
