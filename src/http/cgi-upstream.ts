@@ -8,7 +8,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CgiSettings, LocationConf } from '../config/state.ts';
 import type { ErrorLogEntry } from './access-log.ts';
-import { logError, writeHead, type ContentOutcome, type RequestState } from './pipeline.ts';
+import { headSource, logError, writeHead, type ContentOutcome, type RequestState } from './pipeline.ts';
 import { confLevels, directiveArgs, flagDirective } from './proxy-headers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
@@ -529,7 +529,7 @@ class Attempt extends PeerTry<CgiRun> implements RecordSink {
     const out: [string, string][] = [];
     for (const [k, l, v] of fields) if (!plan.hidden.has(l)) out.push([CANONICAL[l] ?? k, v]);
     // nginx's own Server and Date go out unless the application sent its own (these modules hide neither).
-    const passed = { list: true, server: !plan.hidden.has('server') && fields.some(([, l]) => l === 'server'), date: !plan.hidden.has('date') && fields.some(([, l]) => l === 'date') };
+    const passed = headSource(!plan.hidden.has('server') && fields.some(([, l]) => l === 'server'), !plan.hidden.has('date') && fields.some(([, l]) => l === 'date'), true);
     writeHead(r, res, r.errStatus ?? status, out, undefined, r.errStatus ? undefined : reason, passed);
     this.headSent = true;
     r.ctx.response.bodyBytesSent = 0;

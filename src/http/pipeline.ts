@@ -147,6 +147,24 @@ function headerLines(req: IncomingMessage): number {
   return n;
 }
 
+/**
+ * Where a head's headers come from, for writeHead (every field always present: one object shape
+ * for the hot path). `server`/`date`: the caller supplies its own; `list`: an upstream's list
+ * (FastCGI, proxied), kept in its order; `location`: a Location the header filter makes its own;
+ * `accel`: a file answered after X-Accel-Redirect.
+ */
+export interface HeadSource {
+  server: boolean;
+  date: boolean;
+  list: boolean;
+  location: string | undefined;
+  accel: boolean;
+}
+
+export function headSource(server: boolean, date: boolean, list = false, location?: string, accel = false): HeadSource {
+  return { server, date, list, location, accel };
+}
+
 /** The connection's number in the error log (`*N`). */
 export const connectionIdOf = (socket: Socket): number => connInfo(socket).id;
 
@@ -1130,7 +1148,7 @@ function fileContent(r: RequestState, req: IncomingMessage, res: ServerResponse,
 }
 
 /** writeHead's marker for a file answered after X-Accel-Redirect: the upstream's headers it keeps come first. */
-const CARRIED = { server: false, date: false, accel: true };
+const CARRIED = headSource(false, false, false, undefined, true);
 
 let lastRoot: DocRoot | undefined;
 let lastUri = '';
@@ -1234,7 +1252,7 @@ export function writeHead(
    * `location`: an upstream Location proxy_redirect rewrote, the header filter's own; `accel`: a
    * file after X-Accel-Redirect, with the upstream's Content-Type and the headers it kept first.
    */
-  passed?: { server: boolean; date: boolean; list?: boolean; location?: string; accel?: boolean },
+  passed?: HeadSource,
 ): void {
   let compress = false;
   r.ctx.response.status = status;

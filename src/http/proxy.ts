@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { LocationConf } from '../config/state.ts';
 import type { ErrorLogEntry } from './access-log.ts';
-import { logError, redirectContext, writeHead, type ContentOutcome, type RequestState } from './pipeline.ts';
+import { headSource, logError, redirectContext, writeHead, type ContentOutcome, type HeadSource, type RequestState } from './pipeline.ts';
 import { absoluteLocation } from './responses.ts';
 import { upstreamUri, parseProxyUrl, proxyTarget, redirectRules, rewriteRedirect, rewriteRedirectMatch, rewriteRefresh, type ProxyTarget } from './proxy-uri.ts';
 import {
@@ -89,7 +89,9 @@ interface Plan {
   retryNonIdempotent: boolean;
   hidden: ReadonlySet<string>;
   accelRedirects: boolean;
-  passed: { server: boolean; date: boolean };
+  passed: HeadSource;
+  /** The same for an upstream's answer: its headers are a list kept in order. */
+  listed: HeadSource;
   headers: RequestHeaderPlan;
   locationIsPrefix: boolean;
   rules: ReturnType<typeof redirectRules>;
@@ -123,7 +125,8 @@ function buildPlan(r: RequestState): Plan {
     sslSessionReuse: flagDirective(levels, 'proxy_ssl_session_reuse', true),
     maxTries: Number(directiveArgs(levels, 'proxy_next_upstream_tries').pop()?.[0] ?? 0),
     next, retryNonIdempotent: next.has('non_idempotent'),
-    hidden, accelRedirects: !ignored.has('x-accel-redirect'), passed: { server: !hidden.has('server'), date: !hidden.has('date') },
+    hidden, accelRedirects: !ignored.has('x-accel-redirect'),
+    passed: headSource(!hidden.has('server'), !hidden.has('date')), listed: headSource(!hidden.has('server'), !hidden.has('date'), true),
     headers: requestHeaderPlan(conf, levels),
     locationIsPrefix, rules: redirectRules(conf, loc?.name ?? '', locationIsPrefix),
     ...(target ? { target } : {}),
@@ -676,7 +679,7 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
     }
     // The upstream's headers in its order, then expires and add_header (nginx's filter order);
     // nginx's own Server and Date unless proxy_pass_header passes the upstream's (sent or not).
-    const passed = { ...inp.plan.passed, list: true, ...(ownLocation !== undefined ? { location: ownLocation } : {}) };
+    const passed = ownLocation === undefined ? inp.plan.listed : headSource(inp.plan.passed.server, inp.plan.passed.date, true, ownLocation);
     writeHead(r, res, r.errStatus ?? statusCode, out, undefined, r.errStatus ? undefined : statusText || undefined, passed);
     this.headSent = true;
     r.ctx.response.bodyBytesSent = 0;
