@@ -12,7 +12,7 @@ import { headSource, logError, writeHead, type ContentOutcome, type RequestState
 import { confLevels, directiveArgs, flagDirective } from './proxy-headers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
-import { GroupError, UpstreamRegistry, type GroupRuntime } from './upstream-groups.ts';
+import { GroupError, UpstreamRegistry, type GroupRuntime, type IdleStack, type KeepaliveCache } from './upstream-groups.ts';
 import type { Peer } from './upstream-peers.ts';
 import { accelRedirect, carryAccelHeaders, nonIdempotent, PeerTry, publish, upstreamRequestBody, upstreamVarName, UpstreamRun, type FailedTry } from './upstream-attempts.ts';
 import { BodyError, SpooledBody, type RequestBody } from './request-body.ts';
@@ -225,14 +225,16 @@ function parameters(plan: Plan, r: RequestState, req: IncomingMessage): [string,
   return pairs;
 }
 
-/** Idle connections kept by fastcgi_keep_conn, per peer, at most the group's `keepalive` each. */
+/** Idle connections kept by fastcgi_keep_conn, per peer, in the group's keepalive cache. */
 class IdleConnections {
-  private readonly byPeer = new Map<Peer, Socket[]>();
+  private readonly byPeer = new Map<Peer, PeerIdle>();
 
   take(peer: Peer): Socket | undefined {
-    const list = this.byPeer.get(peer);
-    while (list && list.length > 0) {
-      const s = list.pop()!;
+    const idle = this.byPeer.get(peer);
+    let e: IdleSocket | undefined;
+    while (idle && (e = idle.list.pop()) !== undefined) {
+      idle.cache.idle--;
+      const s = e.s;
       if (!s.destroyed) {
         for (const event of ['close', 'error', 'data', 'timeout']) s.removeAllListeners(event);
         s.setTimeout(0);
@@ -243,17 +245,18 @@ class IdleConnections {
   }
 
   put(peer: Peer, group: GroupRuntime, s: Socket): void {
-    let list = this.byPeer.get(peer);
-    if (!list) this.byPeer.set(peer, (list = []));
-    if (list.length >= group.keepalive) {
-      s.destroy();
-      return;
-    }
+    let idle = this.byPeer.get(peer);
+    if (!idle) this.byPeer.set(peer, (idle = new PeerIdle(group.cache)));
+    const list = idle.list;
     for (const event of ['close', 'error', 'data', 'end', 'timeout']) s.removeAllListeners(event);
+    const e: IdleSocket = { s, stamp: group.cache.admit() };
     const drop = (): void => {
       s.destroy();
-      const i = list!.indexOf(s);
-      if (i >= 0) list!.splice(i, 1);
+      const i = list.indexOf(e);
+      if (i >= 0) {
+        list.splice(i, 1);
+        group.cache.idle--;
+      }
     };
     // The application may close an idle connection; keepalive_timeout closes it on our side.
     s.once('close', drop);
@@ -261,12 +264,37 @@ class IdleConnections {
     s.once('data', drop);
     s.setTimeout(group.keepaliveTimeoutMs, drop);
     s.resume(); // it may have been paused by a slow client or limit_rate
-    list.push(s);
+    list.push(e);
   }
 
   closeAll(): void {
-    for (const list of this.byPeer.values()) for (const s of list) s.destroy();
+    for (const idle of this.byPeer.values()) {
+      idle.cache.idle -= idle.list.length;
+      for (const e of idle.list.splice(0)) e.s.destroy();
+    }
     this.byPeer.clear();
+  }
+}
+
+interface IdleSocket { s: Socket; stamp: number }
+
+/** One peer's idle sockets, oldest first. */
+class PeerIdle implements IdleStack {
+  readonly list: IdleSocket[] = [];
+
+  constructor(readonly cache: KeepaliveCache) {
+    cache.add(this);
+  }
+
+  oldestStamp(): number {
+    return this.list[0]?.stamp ?? Infinity;
+  }
+
+  evictOldest(): void {
+    const e = this.list.shift();
+    if (e === undefined) return;
+    this.cache.idle--;
+    e.s.destroy();
   }
 }
 
@@ -329,6 +357,7 @@ class Attempt extends PeerTry<CgiRun> implements RecordSink {
     const reused = run.settings.keepConn && run.group.keepalive > 0 ? run.idle.take(peer) : undefined;
     run.res.on('close', this.onClientClose);
     if (reused) {
+      this.cached = true;
       this.socket = reused;
       this.listen(reused);
       this.connected();

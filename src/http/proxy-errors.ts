@@ -16,6 +16,8 @@ export interface Failure {
   action?: string;
   /** $upstream_status for this try when the upstream answered. */
   upstreamStatus?: number;
+  /** The try went over a kept (cached) connection: an error there earns one more try, as in nginx. */
+  cached?: boolean;
 }
 
 /** proxy_next_upstream http_NNN conditions by upstream status. */

@@ -360,9 +360,7 @@ class ProxyRun extends UpstreamRun {
       const f = attempt.failure;
       const upstreamUrl = `${this.scheme}://${this.peer!.name}${this.uri}`;
       if (f.message) logError(r, this.log, 'error', f.message, upstreamUrl);
-      freePeer(walk, f.type !== 'http_403' && f.type !== 'http_404', () => {
-        logError(r, this.log, 'warn', `upstream server temporarily disabled${f.action ? ` ${f.action}` : ''}`, upstreamUrl);
-      });
+      this.countFailure(f, upstreamUrl);
       const blocked = f.requestSent && ((nonIdempotent(r.method) && !plan.retryNonIdempotent) || this.streaming);
       if (walk.tries === 0 || !plan.next.has(f.type) || blocked) {
         publish(r, tries);
@@ -508,8 +506,12 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
   /** The connection, until it is handed back (response complete) or dropped (failure). */
   private conn: UpstreamConn | LeanConn | undefined;
 
+  /** The connection came from the keepalive cache (nginx's peer.cached). */
+  private readonly cached: boolean;
+
   constructor(private readonly inp: ProxyRun, private readonly peer: Peer, private readonly conns: PeerConns, conn: UpstreamConn | LeanConn) {
     this.conn = conn;
+    this.cached = conn.reused;
     inp.res.on('close', this.onClientClose);
   }
 
@@ -782,6 +784,7 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
     if (this.settled) return;
     const { inp } = this;
     const failure = classifyUpstreamError(err, this.headSent);
+    failure.cached = this.cached;
     if (!this.headSent) {
       this.settle({ kind: 'failed', failure });
       return;

@@ -67,15 +67,26 @@ export abstract class UpstreamRun {
     }
     const f = outcome.failure;
     if (f.message) logError(r, this.log, f.level ?? 'error', f.message, upstream);
-    freePeer(walk, f.type !== 'http_403' && f.type !== 'http_404', () => {
-      logError(r, this.log, 'warn', `upstream server temporarily disabled${f.action ? ` ${f.action}` : ''}`, upstream);
-    });
+    this.countFailure(f, upstream);
     if (walk.tries === 0 || !retry(f)) {
       publish(r, tries);
       this.resolve({ kind: 'status', status: f.status });
       return;
     }
     this.next();
+  }
+
+  /**
+   * ngx_http_upstream_next's bookkeeping of a failed try: it counts against its peer (not a 403 or
+   * 404), and an error on a cached connection gives the request one more try: the upstream may
+   * have closed that connection just as it was reused (its own idle timeout), which says nothing
+   * about a fresh one. nginx still counts the failure (its "TODO: inform balancer instead").
+   */
+  countFailure(f: Failure, upstream: string): void {
+    freePeer(this.walk, f.type !== 'http_403' && f.type !== 'http_404', () => {
+      logError(this.r, this.log, 'warn', `upstream server temporarily disabled${f.action ? ` ${f.action}` : ''}`, upstream);
+    });
+    if (f.cached && f.type === 'error') this.walk.tries++;
   }
 
   /** The next peer to try, or undefined once none is left (logged and answered 502, as nginx does). */
@@ -231,6 +242,8 @@ export abstract class PeerTry<R extends TryRun> {
   protected settled = false;
   /** The response head went to the client: a failure now cuts the client's connection. */
   protected headSent = false;
+  /** The socket came from the keepalive cache (an error on it earns one more try). */
+  protected cached = false;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(protected readonly run: R, protected readonly peer: Peer) {}
@@ -260,7 +273,7 @@ export abstract class PeerTry<R extends TryRun> {
       this.settle({ kind: 'done' });
       return;
     }
-    this.settle({ kind: 'failed', failure: f });
+    this.settle({ kind: 'failed', failure: this.cached ? { ...f, cached: true } : f });
   }
 
   /** Called once as the try ends (listeners to drop). */

@@ -23,6 +23,8 @@ export interface GroupRuntime {
   method: UpstreamGroup['method'];
   /** Cached idle connections (upstream `keepalive N`); 0 means a new connection per request. */
   keepalive: number;
+  /** The group's keepalive cache in this worker: `keepalive N` idle connections over all its peers. */
+  cache: KeepaliveCache;
   keepaliveTimeoutMs: number;
   keepaliveRequests: number;
   pools: Map<string, PeerConns>;
@@ -35,7 +37,55 @@ export interface GroupRuntime {
  * deadline moved on every read, watched by one timer per connection that is set again only when it
  * would fire late: no timer is made, refreshed or cleared per request.
  */
+/** A list of idle connections the keepalive cache can take its oldest from. */
+export interface IdleStack {
+  /** The admission stamp of its connection idle longest (Infinity when it holds none). */
+  oldestStamp(): number;
+  /** Closes that connection and takes it out. */
+  evictOldest(): void;
+}
+
+/**
+ * ngx_http_upstream_keepalive's cache of one upstream block in one worker: at most `keepalive N`
+ * idle connections over all the block's peers. A connection freed into a full cache takes the
+ * place of the one idle longest, which is closed: the cache keeps the freshest connections, the
+ * least likely to meet an upstream's own idle timeout.
+ */
+export class KeepaliveCache {
+  idle = 0;
+  private seq = 0;
+  private readonly stacks = new Set<IdleStack>();
+
+  constructor(readonly max: number) {}
+
+  add(stack: IdleStack): void {
+    this.stacks.add(stack);
+  }
+
+  /** Room for one more idle connection (the oldest closed if needed); returns its stamp. */
+  admit(): number {
+    if (this.idle >= this.max) {
+      let oldest: IdleStack | undefined;
+      let at = Infinity;
+      for (const st of this.stacks) {
+        const t = st.oldestStamp();
+        if (t < at) {
+          at = t;
+          oldest = st;
+        }
+      }
+      oldest?.evictOldest();
+    }
+    this.idle++;
+    return ++this.seq;
+  }
+}
+
 export class TimedConn {
+  /** Taken from the keepalive cache for the request it carries (nginx's peer.cached). */
+  reused = false;
+  /** Its KeepaliveCache stamp while idle. */
+  idleStamp = 0;
   private deadline = 0;
   private fireAt = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -543,7 +593,7 @@ export interface LeanTarget {
  * Lean connections (plain HTTP/1, see LeanConn) and undici Clients are cached side by side,
  * `keepalive N` counting both.
  */
-export class PeerConns {
+export class PeerConns implements IdleStack {
   private readonly idle: UpstreamConn[] = [];
   private readonly leanIdle: LeanConn[] = [];
   private readonly all = new Set<UpstreamConn>();
@@ -551,17 +601,23 @@ export class PeerConns {
   private leanWaiters: (() => void)[] = [];
   closed = false;
 
-  /** `maxIdle`: the `keepalive N` of the upstream block, the most idle connections kept per worker. */
+  /** `cache`: the upstream block's keepalive cache, shared by the pools of all its peers. */
   constructor(
-    private readonly origin: string, private readonly options: Client.Options, private readonly maxIdle = Infinity,
+    private readonly origin: string, private readonly options: Client.Options, private readonly cache: KeepaliveCache,
     readonly lean?: LeanTarget,
-  ) {}
+  ) {
+    cache.add(this);
+  }
 
   /** An idle connection (its socket may have closed meanwhile: undici connects again), or a new one. */
   acquire(): UpstreamConn {
     let c: UpstreamConn | undefined;
     while ((c = this.idle.pop()) !== undefined) {
-      if (!c.client.closed && !c.client.destroyed) return c;
+      this.cache.idle--;
+      if (!c.client.closed && !c.client.destroyed) {
+        c.reused = true;
+        return c;
+      }
       this.drop(c);
     }
     c = new UpstreamConn(new Client(this.origin, this.options));
@@ -574,9 +630,13 @@ export class PeerConns {
     const t = this.lean!;
     let c: LeanConn | undefined;
     while ((c = this.leanIdle.pop()) !== undefined) {
+      this.cache.idle--;
       c.idle = false;
       c.disarm();
-      if (!c.dead && !c.socket.destroyed && c.socket.readyState === 'open') return c;
+      if (!c.dead && !c.socket.destroyed && c.socket.readyState === 'open') {
+        c.reused = true;
+        return c;
+      }
       c.socket.destroy();
     }
     c = new LeanConn(t, this.onLeanClose);
@@ -584,12 +644,36 @@ export class PeerConns {
     return c;
   }
 
+  oldestStamp(): number {
+    return Math.min(this.idle[0]?.idleStamp ?? Infinity, this.leanIdle[0]?.idleStamp ?? Infinity);
+  }
+
+  evictOldest(): void {
+    const u = this.idle[0];
+    const l = this.leanIdle[0];
+    if (l !== undefined && (u === undefined || l.idleStamp < u.idleStamp)) {
+      // Its close event takes it out of leanIdle (onLeanClose): out now, so it is not counted twice.
+      this.leanIdle.shift();
+      this.cache.idle--;
+      l.idle = false;
+      l.close();
+    } else if (u !== undefined) {
+      this.idle.shift();
+      this.cache.idle--;
+      this.drop(u);
+      if (!u.client.closed && !u.client.destroyed) u.client.close().catch(() => {});
+    }
+  }
+
   private readonly onLeanClose = (c: LeanConn): void => {
     this.leanAll.delete(c);
     if (c.idle) {
       c.idle = false;
       const i = this.leanIdle.indexOf(c);
-      if (i >= 0) this.leanIdle.splice(i, 1);
+      if (i >= 0) {
+        this.leanIdle.splice(i, 1);
+        this.cache.idle--;
+      }
     }
     if (this.leanAll.size === 0 && this.leanWaiters.length) {
       const w = this.leanWaiters;
@@ -603,7 +687,8 @@ export class PeerConns {
     c.disarm();
     if (c instanceof LeanConn) {
       const t = this.lean!;
-      if (!this.closed && !c.dead && c.requests < t.keepaliveRequests && this.idle.length + this.leanIdle.length < this.maxIdle) {
+      if (!this.closed && !c.dead && c.requests < t.keepaliveRequests && this.cache.max > 0) {
+        c.idleStamp = this.cache.admit();
         c.idle = true;
         this.leanIdle.push(c);
         // keepalive_timeout: the idle connection is closed when it passes.
@@ -614,7 +699,8 @@ export class PeerConns {
       c.socket.destroy();
       return;
     }
-    if (!this.closed && !c.client.closed && !c.client.destroyed && this.idle.length + this.leanIdle.length < this.maxIdle) {
+    if (!this.closed && !c.client.closed && !c.client.destroyed && this.cache.max > 0) {
+      c.idleStamp = this.cache.admit();
       this.idle.push(c);
       return;
     }
@@ -642,8 +728,12 @@ export class PeerConns {
   /** Closes every connection once its request is over (graceful). */
   async close(): Promise<void> {
     this.closed = true;
+    this.cache.idle -= this.idle.length + this.leanIdle.length;
     this.idle.length = 0;
-    for (const c of this.leanIdle.splice(0)) c.socket.destroy();
+    for (const c of this.leanIdle.splice(0)) {
+      c.idle = false;
+      c.socket.destroy();
+    }
     // A busy lean connection is closed by release() when its response is complete.
     const leanDone = this.leanAll.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.leanWaiters.push(resolve));
     const all = [...this.all];
@@ -732,7 +822,7 @@ export class UpstreamRegistry {
     if (explicit) {
       return {
         name: explicit.name, peers: await buildPeers(explicit.servers), method: explicit.method,
-        keepalive: explicit.keepalive ?? 0, keepaliveTimeoutMs: explicit.keepaliveTimeoutMs,
+        keepalive: explicit.keepalive ?? 0, cache: new KeepaliveCache(explicit.keepalive || Infinity), keepaliveTimeoutMs: explicit.keepaliveTimeoutMs,
         keepaliveRequests: explicit.keepaliveRequests, ...common,
       };
     }
@@ -746,7 +836,7 @@ export class UpstreamRegistry {
       : (await resolveAddress(`${target.host}:${target.port}`, target.port)).map((a) => makePeer(IMPLICIT_SERVER, address, a));
     return {
       name: target.unix ? address : target.portGiven ? `${target.host}:${target.port}` : target.host,
-      peers: makePeerList(peers, []), method: { kind: 'round-robin' }, keepalive: 0,
+      peers: makePeerList(peers, []), method: { kind: 'round-robin' }, keepalive: 0, cache: new KeepaliveCache(Infinity),
       keepaliveTimeoutMs: 60_000, keepaliveRequests: 1000, ...common,
     };
   }
@@ -793,7 +883,7 @@ export function poolFor(g: GroupRuntime, peer: Peer, scheme: 'http' | 'https', c
       maxRequestsPerClient: g.keepaliveRequests,
       headersTimeout: 0,
       bodyTimeout: 0,
-    }, g.keepalive || Infinity, {
+    }, g.cache, {
       host: peer.host, port: peer.port || (scheme === 'https' ? 443 : 80), ...(peer.socketPath ? { socketPath: peer.socketPath } : {}),
       connectTimeoutMs,
       // What undici writes as Host without one: URL's host (no default port).

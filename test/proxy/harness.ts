@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseString } from '../../src/nginx/parser.ts';
@@ -151,8 +151,11 @@ export interface Ours {
 export async function startOurs(http: string): Promise<Ours> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bext-proxy-'));
+  // Bodies spool under the test's own directory, as the oracle's do (the master, which makes the
+  // default /var/lib/nginx/body, does not run here).
+  mkdirSync(join(dir, 'tmp'));
   const build = (body: string) => {
-    const text = `events {}\nhttp {\n access_log off;\n${body.replaceAll('PORT', String(port))}\n}\n`;
+    const text = `events {}\nhttp {\n access_log off;\n client_body_temp_path ${join(dir, 'tmp')};\n${body.replaceAll('PORT', String(port))}\n}\n`;
     return convert(parseString(text, join(dir, 'nginx.conf'), { prefix: dir + '/' }), { root: false }).state;
   };
   let state = build(http);

@@ -12,6 +12,7 @@ let e3: Upstream;
 let dead1 = 0;
 let dead2 = 0;
 let flapPort = 0;
+let stale: { port: number; stop(): Promise<void> };
 let ours: Ours;
 let theirs: Awaited<ReturnType<typeof startTheirs>>;
 
@@ -30,6 +31,10 @@ const CONF = (): string => `
   upstream hsh { hash $arg_k; server 127.0.0.1:${e1.port}; server 127.0.0.1:${e2.port}; server 127.0.0.1:${e3.port}; }
   upstream chsh { hash $arg_k consistent; server 127.0.0.1:${e1.port}; server 127.0.0.1:${e2.port} weight=2; server 127.0.0.1:${e3.port}; }
   upstream ka { server 127.0.0.1:${e1.port}; keepalive 4; }
+  upstream ka1 { server 127.0.0.1:${e1.port}; server 127.0.0.1:${e2.port}; keepalive 1; }
+  upstream ka1single { server 127.0.0.1:${e3.port}; keepalive 1; }
+  upstream stale { server 127.0.0.1:${stale.port}; keepalive 4; }
+  upstream stalepair { server 127.0.0.1:${stale.port}; server 127.0.0.1:${dead1}; keepalive 4; }
   upstream n500 { server 127.0.0.1:${e1.port}; server 127.0.0.1:${e2.port}; }
   upstream n502 { server 127.0.0.1:${e1.port}; server 127.0.0.1:${e2.port}; }
   upstream n502ni { server 127.0.0.1:${e1.port}; server 127.0.0.1:${e2.port}; }
@@ -56,6 +61,10 @@ const CONF = (): string => `
     location /hsh/ { proxy_pass http://hsh/; }
     location /chsh/ { proxy_pass http://chsh/; }
     location /ka/ { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://ka/; }
+    location /ka1/ { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://ka1/; }
+    location /ka1single/ { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://ka1single/; }
+    location /stale/ { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://stale/; }
+    location /stalepair/ { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://stalepair/; }
     location /next500/ { proxy_next_upstream error timeout http_500; proxy_pass http://n500/; }
     location /next502/ { proxy_next_upstream error http_502; proxy_pass http://n502/; }
     location /next502ni/ { proxy_next_upstream error http_502 non_idempotent; proxy_pass http://n502ni/; }
@@ -70,6 +79,7 @@ before(async () => {
   if (!haveNginx) return;
   [e1, e2, e3] = [await startEcho(), await startEcho(), await startEcho()];
   [dead1, dead2, flapPort] = [await refusedPort(0), await refusedPort(1), await freePort()];
+  stale = await startStale();
   ours = await startOurs(CONF());
   theirs = await startTheirs(CONF());
 });
@@ -78,11 +88,39 @@ after(async () => {
   await ours?.stop();
   await theirs?.stop();
   for (const e of [e1, e2, e3]) await e?.stop();
+  await stale?.stop();
 });
+
+/**
+ * An upstream that answers the first request on each connection (keep-alive) and closes the
+ * connection when a second one comes: a kept connection its idle timeout closed just as it was reused.
+ */
+async function startStale(): Promise<{ port: number; stop(): Promise<void> }> {
+  const { createServer } = await import('node:net');
+  const port = await freePort();
+  const server = createServer((sock) => {
+    let seen = 0;
+    let buf = '';
+    sock.on('error', () => {});
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (let end; (end = buf.indexOf('\r\n\r\n')) >= 0; ) {
+        buf = buf.slice(end + 4);
+        if (++seen > 1) {
+          sock.destroy();
+          return;
+        }
+        sock.write(`HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-Port: ${port}\r\n\r\nok\n`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { port, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
 
 /** Status, the answering echo, and the $upstream_* lists, with ports named. */
 function summary(r: RawResponse): string {
-  const names = new Map([[e1.port, 'E1'], [e2.port, 'E2'], [e3.port, 'E3'], [dead1, 'D1'], [dead2, 'D2'], [flapPort, 'F']]);
+  const names = new Map([[e1.port, 'E1'], [e2.port, 'E2'], [e3.port, 'E3'], [dead1, 'D1'], [dead2, 'D2'], [flapPort, 'F'], [stale.port, 'S']]);
   const name = (s: string) => s.replace(/127\.0\.0\.1:(\d+)/g, (_, p) => names.get(Number(p)) ?? p);
   const port = Number(r.headers['x-port'] ?? 0);
   // Response times differ, their shape must not: one `s.mmm` per try.
@@ -221,4 +259,29 @@ test('a client that goes away is not retried on another server', { skip: !haveNg
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal(count() - before, 1);
   assert.ok(!ours.errorLines().some((l) => l.includes('/abandoned/slow/800')), ours.errorLines().join('\n'));
+});
+
+test('an error on a kept connection earns one more try, as nginx gives it', { skip: !haveNginx }, async () => {
+  // A single server gets its second try on a fresh connection; beside a dead one the failure still counts.
+  const r = await both([...times(3, '/stale/x'), ...times(4, '/stalepair/x')]);
+  assert.deepEqual(r.ours, r.nginx);
+  assert.equal(r.ours[1], '200 S [S, S] [502, 200] [T, -]');
+  const line = (lines: string[]) => lines.find((l) => l.includes('prematurely closed') && l.includes('/stale/x'))?.replace(/^\S+ \S+ /, '').replace(/\d+#\d+: \*\d+ /, '');
+  const { readFileSync } = await import('node:fs');
+  const theirLines = readFileSync(`${theirs.prefix}/logs/error.log`, 'utf8').split('\n');
+  assert.ok(line(ours.errorLines()));
+  assert.equal(line(ours.errorLines()), line(theirLines));
+});
+
+test('keepalive N counts the idle connections of all the servers, and keeps the freshest', { skip: !haveNginx }, async () => {
+  for (const port of [theirs.port, ours.port]) {
+    // keepalive 1 over two servers: each connection freed pushes the other server's out.
+    const ports = new Set<string>();
+    for (let i = 0; i < 4; i++) ports.add((await send(port, 'GET', '/ka1/hold/0')).headers['x-remote-port'] ?? '');
+    assert.equal(ports.size, 4, `port ${port}: a new connection each time`);
+    // Two at once, the second done last: its connection is the one kept.
+    const [, last] = await Promise.all([send(port, 'GET', '/ka1single/hold/20'), send(port, 'GET', '/ka1single/hold/250')]);
+    const next = await send(port, 'GET', '/ka1single/hold/0');
+    assert.equal(next.headers['x-remote-port'], last.headers['x-remote-port'], `port ${port}: the freshest connection kept`);
+  }
 });
