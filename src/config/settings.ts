@@ -42,8 +42,8 @@ const CHARSET_DEFAULT_TYPES: readonly string[] = [
 
 /** Directives whose handler is an upstream pass: a location ending in `/` then auto-redirects. */
 export const PASS_DIRECTIVES = new Set(['proxy_pass', 'fastcgi_pass', 'uwsgi_pass', 'scgi_pass', 'memcached_pass', 'grpc_pass']);
-/** The pass directives bext has no client for. */
-const UNSERVED_PASS = ['grpc_pass'];
+/** The pass directives bext has no client for (none today; the 502 guard stays for new ones). */
+const UNSERVED_PASS: string[] = [];
 
 /** *_param's defaults and the rest of a CGI-style module's settings at http level. */
 const CGI_DEFAULTS: CgiSettings = {
@@ -77,6 +77,8 @@ export function rootDefaults(prefix: string): LocationConf {
     uwsgi: CGI_DEFAULTS,
     scgi: CGI_DEFAULTS,
     memcached: CGI_DEFAULTS,
+    grpc: CGI_DEFAULTS,
+    grpcSsl: { verify: false, verifyDepth: 1, serverName: false },
     clientMaxBodySize: 1024 * 1024,
     clientBody: { bufferSize: DEFAULT_CLIENT_BODY_BUFFER, tempPath: DEFAULT_CLIENT_BODY_TEMP_PATH, levels: [], inFileOnly: 'off' },
     access: [],
@@ -254,6 +256,7 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
     if (conf.uwsgi.pass) conf.uwsgi = { ...conf.uwsgi, pass: undefined };
     if (conf.scgi.pass) conf.scgi = { ...conf.scgi, pass: undefined };
     if (conf.memcached.pass) conf.memcached = { ...conf.memcached, pass: undefined };
+    if (conf.grpc.pass) conf.grpc = { ...conf.grpc, pass: undefined };
   }
 
   for (const node of [last(byName, 'root'), last(byName, 'alias')]) {
@@ -327,6 +330,10 @@ export function buildConf(parent: LocationConf, nodes: readonly ConfNode[], leve
   if (scgi) conf.scgi = scgi;
   const memcached = cgiSettings('memcached', conf.memcached, byName);
   if (memcached) conf.memcached = memcached;
+  const grpc = cgiSettings('grpc', conf.grpc, byName);
+  if (grpc) conf.grpc = grpc;
+  const grpcSslNodes = PROXY_SSL.map((d) => last(byName, d.replace('proxy_', 'grpc_')));
+  if (grpcSslNodes.some((n) => n)) conf.grpcSsl = proxySsl(conf.grpcSsl, grpcSslNodes, ctx.paths.confPrefix);
   const unserved = UNSERVED_PASS.find((d) => last(byName, d));
   if (unserved) conf.unservedPass = unserved;
   const psh = own(byName, 'proxy_set_header');
@@ -643,7 +650,7 @@ function proxySsl(parent: ProxySsl, [verify, trusted, depth, name, serverName, c
 }
 
 /** The *_* directives of one CGI-style module at one level merged onto the parent's (undefined: none here). */
-function cgiSettings<T extends CgiSettings>(prefix: 'fastcgi' | 'uwsgi' | 'scgi' | 'memcached', parent: T, byName: ReadonlyMap<string, ConfNode[]>): T | undefined {
+function cgiSettings<T extends CgiSettings>(prefix: 'fastcgi' | 'uwsgi' | 'scgi' | 'memcached' | 'grpc', parent: T, byName: ReadonlyMap<string, ConfNode[]>): T | undefined {
   const pass = last(byName, `${prefix}_pass`);
   const params = own(byName, `${prefix}_param`);
   const connect = last(byName, `${prefix}_connect_timeout`);

@@ -310,8 +310,12 @@ export interface LocationConf {
   scgi: CgiSettings;
   /** memcached_pass and its timeouts and next_upstream (http/memcached.ts; no parameters). */
   memcached: CgiSettings;
+  /** grpc_pass and its timeouts, next_upstream and intercept_errors (http/grpc.ts; no parameters). */
+  grpc: CgiSettings;
+  /** grpc_ssl_verify, _trusted_certificate, _verify_depth, _name, _server_name, _certificate(_key). */
+  grpcSsl: ProxySsl;
   /**
-   * A content handler bext does not implement (grpc_pass): such a location answers
+   * A content handler bext does not implement (none today): such a location answers
    * 502, never the files under its root (a script's source).
    */
   unservedPass?: string;

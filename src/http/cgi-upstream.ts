@@ -12,9 +12,9 @@ import { headSource, logError, writeHead, type ContentOutcome, type RequestState
 import { confLevels, directiveArgs, flagDirective } from './proxy-headers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
-import { GroupError, UpstreamRegistry, type GroupRuntime, type IdleStack, type KeepaliveCache } from './upstream-groups.ts';
+import { GroupError, PeerIdle, UpstreamRegistry, type GroupRuntime } from './upstream-groups.ts';
 import type { Peer } from './upstream-peers.ts';
-import { accelRedirect, carryAccelHeaders, nonIdempotent, PeerTry, publish, upstreamRequestBody, upstreamVarName, UpstreamRun, type FailedTry } from './upstream-attempts.ts';
+import { accelRedirect, carryAccelHeaders, nonIdempotent, PeerTry, planMemo, publish, upstreamRequestBody, upstreamVarName, UpstreamRun, type FailedTry } from './upstream-attempts.ts';
 import { BodyError, SpooledBody, type RequestBody } from './request-body.ts';
 import { compiled, evaluate, type CompiledValue } from './variables.ts';
 import { rateLimitOf, writeLimited } from './limit-rate.ts';
@@ -133,16 +133,7 @@ function upstreamTarget(address: string): ProxyTarget | undefined {
 export function createCgiHandler(protocol: CgiProtocol, opts: CgiHandlerOptions = {}): CgiHook {
   const registry = new UpstreamRegistry();
   const idle = new IdleConnections();
-  const plans = new WeakMap<LocationConf, Plan>();
-
-  const planFor = (r: RequestState): Plan => {
-    let plan = plans.get(r.conf);
-    if (!plan || plan.location !== r.location || plan.serverConf !== r.server.conf || plan.httpDirectives !== r.state.httpDirectives) {
-      plan = buildPlan(r, protocol);
-      plans.set(r.conf, plan);
-    }
-    return plan;
-  };
+  const planFor = planMemo((r) => buildPlan(r, protocol));
 
   const hook = async (req: IncomingMessage, res: ServerResponse, r: RequestState): Promise<ContentOutcome> => {
     const plan = planFor(r);
@@ -227,13 +218,12 @@ function parameters(plan: Plan, r: RequestState, req: IncomingMessage): [string,
 
 /** Idle connections kept by fastcgi_keep_conn, per peer, in the group's keepalive cache. */
 class IdleConnections {
-  private readonly byPeer = new Map<Peer, PeerIdle>();
+  private readonly byPeer = new Map<Peer, PeerIdle<IdleSocket>>();
 
   take(peer: Peer): Socket | undefined {
     const idle = this.byPeer.get(peer);
     let e: IdleSocket | undefined;
-    while (idle && (e = idle.list.pop()) !== undefined) {
-      idle.cache.idle--;
+    while (idle && (e = idle.pop()) !== undefined) {
       const s = e.s;
       if (!s.destroyed) {
         for (const event of ['close', 'error', 'data', 'timeout']) s.removeAllListeners(event);
@@ -246,17 +236,13 @@ class IdleConnections {
 
   put(peer: Peer, group: GroupRuntime, s: Socket): void {
     let idle = this.byPeer.get(peer);
-    if (!idle) this.byPeer.set(peer, (idle = new PeerIdle(group.cache)));
-    const list = idle.list;
+    if (!idle) this.byPeer.set(peer, (idle = new PeerIdle<IdleSocket>(group.cache, (e) => e.s.destroy())));
     for (const event of ['close', 'error', 'data', 'end', 'timeout']) s.removeAllListeners(event);
-    const e: IdleSocket = { s, stamp: group.cache.admit() };
+    const e: IdleSocket = { s, stamp: 0 };
+    const list = idle;
     const drop = (): void => {
       s.destroy();
-      const i = list.indexOf(e);
-      if (i >= 0) {
-        list.splice(i, 1);
-        group.cache.idle--;
-      }
+      list.remove(e);
     };
     // The application may close an idle connection; keepalive_timeout closes it on our side.
     s.once('close', drop);
@@ -264,39 +250,16 @@ class IdleConnections {
     s.once('data', drop);
     s.setTimeout(group.keepaliveTimeoutMs, drop);
     s.resume(); // it may have been paused by a slow client or limit_rate
-    list.push(e);
+    idle.push(e);
   }
 
   closeAll(): void {
-    for (const idle of this.byPeer.values()) {
-      idle.cache.idle -= idle.list.length;
-      for (const e of idle.list.splice(0)) e.s.destroy();
-    }
+    for (const idle of this.byPeer.values()) idle.clear();
     this.byPeer.clear();
   }
 }
 
 interface IdleSocket { s: Socket; stamp: number }
-
-/** One peer's idle sockets, oldest first. */
-class PeerIdle implements IdleStack {
-  readonly list: IdleSocket[] = [];
-
-  constructor(readonly cache: KeepaliveCache) {
-    cache.add(this);
-  }
-
-  oldestStamp(): number {
-    return this.list[0]?.stamp ?? Infinity;
-  }
-
-  evictOldest(): void {
-    const e = this.list.shift();
-    if (e === undefined) return;
-    this.cache.idle--;
-    e.s.destroy();
-  }
-}
 
 /** One request over the group's peers (*_next_upstream). */
 class CgiRun extends UpstreamRun {

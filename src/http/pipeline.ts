@@ -62,6 +62,8 @@ export interface PipelineOptions {
   scgi?: (req: IncomingMessage, res: ServerResponse, r: RequestState) => Promise<ContentOutcome>;
   /** Content handler for memcached_pass (http/memcached.ts). */
   memcached?: (req: IncomingMessage, res: ServerResponse, r: RequestState) => Promise<ContentOutcome>;
+  /** Content handler for grpc_pass (http/grpc.ts). */
+  grpc?: (req: IncomingMessage, res: ServerResponse, r: RequestState) => Promise<ContentOutcome>;
   /** stub_status text (default: the zones' totals in nginx's format). */
   stubStatus?: () => string | Promise<string>;
   /** Shared limit_req/limit_conn zones and stub_status totals (default: this process only). */
@@ -1010,7 +1012,7 @@ function content(r: RequestState, req: IncomingMessage, res: ServerResponse, opt
   // limit_rate, or `set $limit_rate` (which wins), for the body about to go out.
   const rate = r.ctx.userVars.get('limit_rate') ?? (conf.limitRate === undefined ? undefined : evaluate(compiled(conf.limitRate), r.ctx));
   if (rate !== undefined) setRateLimit(res, rate, conf.limitRateAfter, r.ctx.startMs, r.ctx.response);
-  const cgi = conf.fastcgi.pass ? 'fastcgi' : conf.uwsgi.pass ? 'uwsgi' : conf.scgi.pass ? 'scgi' : conf.memcached.pass ? 'memcached' : undefined;
+  const cgi = conf.fastcgi.pass ? 'fastcgi' : conf.uwsgi.pass ? 'uwsgi' : conf.scgi.pass ? 'scgi' : conf.memcached.pass ? 'memcached' : conf.grpc.pass ? 'grpc' : undefined;
   if (conf.proxyPass || cgi) {
     // nginx's try_files phase comes before every content handler: a file found becomes the URI.
     if (conf.tryFiles && conf.tryFiles.length > 0) {

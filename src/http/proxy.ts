@@ -19,7 +19,7 @@ import {
 } from './upstream-groups.ts';
 import { freePeer, type Peer } from './upstream-peers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
-import { accelRedirect, carryAccelHeaders, msec, nonIdempotent, publish, upstreamRequestBody, upstreamVarName, UpstreamRun } from './upstream-attempts.ts';
+import { accelRedirect, carryAccelHeaders, msec, nonIdempotent, planMemo, publish, upstreamRequestBody, upstreamVarName, UpstreamRun } from './upstream-attempts.ts';
 import { sslName, type UpstreamTls } from './upstream-tls.ts';
 import { rateLimitOf, type RateLimit } from './limit-rate.ts';
 import { rewriteSetCookie } from './proxy-cookie.ts';
@@ -136,15 +136,7 @@ function buildPlan(r: RequestState): Plan {
 /** Builds the pipeline's proxy hook; per-group state (peers, pools) lives as long as its RoutingState. */
 export function createProxyHandler(opts: ProxyHandlerOptions = {}): ProxyHook {
   const registry = new UpstreamRegistry();
-  const plans = new WeakMap<LocationConf, Plan>();
-  const planFor = (r: RequestState): Plan => {
-    let plan = plans.get(r.conf);
-    if (!plan || plan.location !== r.location || plan.serverConf !== r.server.conf || plan.httpDirectives !== r.state.httpDirectives) {
-      plan = buildPlan(r);
-      plans.set(r.conf, plan);
-    }
-    return plan;
-  };
+  const planFor = planMemo(buildPlan);
 
   const hook = (req: IncomingMessage, res: ServerResponse, r: RequestState): Promise<ContentOutcome> => {
     const plan = planFor(r);

@@ -108,6 +108,26 @@ export abstract class UpstreamRun {
   }
 }
 
+/** What a location's plan was built for: a reload brings new objects, and so a new plan. */
+export interface PlanKey {
+  location: RequestState['location'];
+  serverConf: RequestState['server']['conf'];
+  httpDirectives: RequestState['state']['httpDirectives'];
+}
+
+/** A handler's per-location plan, worked out on the location's first request and kept per conf. */
+export function planMemo<P extends PlanKey>(build: (r: RequestState) => P): (r: RequestState) => P {
+  const plans = new WeakMap<RequestState['conf'], P>();
+  return (r) => {
+    let plan = plans.get(r.conf);
+    if (!plan || plan.location !== r.location || plan.serverConf !== r.server.conf || plan.httpDirectives !== r.state.httpDirectives) {
+      plan = build(r);
+      plans.set(r.conf, plan);
+    }
+    return plan;
+  };
+}
+
 /**
  * Per-request record behind $upstream_addr / $upstream_status / $upstream_response_time; `used`:
  * whether the configuration names any $upstream_* variable at all (else none is set).

@@ -81,6 +81,56 @@ export class KeepaliveCache {
   }
 }
 
+/**
+ * One peer's idle connections of a module with its own sockets (FastCGI, gRPC sessions) in the
+ * group's keepalive cache: oldest first, the newest reused first; `close` closes an evicted one.
+ */
+export class PeerIdle<E extends { stamp: number }> implements IdleStack {
+  readonly list: E[] = [];
+
+  constructor(readonly cache: KeepaliveCache, private readonly close: (e: E) => void) {
+    cache.add(this);
+  }
+
+  /** Into the cache (the oldest of the group's idle connections may leave it for this one). */
+  push(e: E): void {
+    e.stamp = this.cache.admit();
+    this.list.push(e);
+  }
+
+  /** The newest, out of the cache. */
+  pop(): E | undefined {
+    const e = this.list.pop();
+    if (e !== undefined) this.cache.idle--;
+    return e;
+  }
+
+  /** Out of the cache: it closed or failed while idle. */
+  remove(e: E): void {
+    const i = this.list.indexOf(e);
+    if (i < 0) return;
+    this.list.splice(i, 1);
+    this.cache.idle--;
+  }
+
+  /** Closes them all (the handler's state is gone). */
+  clear(): void {
+    this.cache.idle -= this.list.length;
+    for (const e of this.list.splice(0)) this.close(e);
+  }
+
+  oldestStamp(): number {
+    return this.list[0]?.stamp ?? Infinity;
+  }
+
+  evictOldest(): void {
+    const e = this.list.shift();
+    if (e === undefined) return;
+    this.cache.idle--;
+    this.close(e);
+  }
+}
+
 export class TimedConn {
   /** Taken from the keepalive cache for the request it carries (nginx's peer.cached). */
   reused = false;

@@ -60,7 +60,7 @@ function saveSession(peer: string, saved: Saved): void {
  * A TLS connection to an upstream as nginx makes it: `done` once the handshake and nginx's checks
  * are over (an UpstreamTlsError when a check failed; the socket is then to be destroyed).
  */
-export function openTls(t: UpstreamTls, host: string, port: number, done: (err: Error | null) => void): tls.TLSSocket {
+export function openTls(t: UpstreamTls, host: string, port: number, done: (err: Error | null) => void, alpn: readonly string[] = ['http/1.1']): tls.TLSSocket {
   const servername = t.ssl.serverName && t.name !== '' && !isIP(t.name.replace(/^\[|\]$/g, '')) ? t.name : undefined;
   const peer = `${host}:${port}`;
   const offered = t.sessionReuse ? sessions.get(peer) : undefined;
@@ -74,7 +74,7 @@ export function openTls(t: UpstreamTls, host: string, port: number, done: (err: 
     // The checks are nginx's, made below once the handshake is done.
     rejectUnauthorized: false,
     checkServerIdentity: () => undefined,
-    ALPNProtocols: ['http/1.1'],
+    ALPNProtocols: [...alpn],
   });
   let cert: DetailedPeerCertificate | undefined;
   if (t.sessionReuse) socket.on('session', (session: Buffer) => cert?.raw && saveSession(peer, { session, cert }));

@@ -435,34 +435,34 @@ scgi_cache_min_uses HSL 1 num U response caching is not implemented
 scgi_cache_revalidate HSL f flag U response caching is not implemented
 scgi_cache_background_update HSL f flag U response caching is not implemented
 scgi_cache_max_range_offset HSL 1 off U response caching is not implemented
-grpc_pass        Ll   1    pass   U gRPC proxying is not implemented: such a location answers 502
-grpc_set_header  HSL  2    arr    U gRPC proxying is not implemented
-grpc_connect_timeout HSL 1 msec   U gRPC proxying is not implemented
-grpc_send_timeout HSL 1    msec   U gRPC proxying is not implemented
-grpc_read_timeout HSL 1    msec   U gRPC proxying is not implemented
-grpc_buffer_size HSL  1    size   U gRPC proxying is not implemented
-grpc_intercept_errors HSL f flag  U gRPC proxying is not implemented
-grpc_pass_header HSL  1    arr    U gRPC proxying is not implemented
-grpc_hide_header HSL  1    arr    U gRPC proxying is not implemented
-grpc_socket_keepalive HSL f flag  U gRPC proxying is not implemented
-grpc_ssl_verify  HSL  f    flag   U gRPC proxying is not implemented
-grpc_ssl_certificate HSL 1 -      U gRPC proxying is not implemented
-grpc_ssl_certificate_key HSL 1 -  U gRPC proxying is not implemented
-grpc_next_upstream HSL +   mask:error|timeout|invalid_header|http_500|http_502|http_503|http_504|http_403|http_404|http_429|non_idempotent|off U gRPC proxying is not implemented
-grpc_next_upstream_tries HSL 1 num U gRPC proxying is not implemented
-grpc_next_upstream_timeout HSL 1 msec U gRPC proxying is not implemented
-grpc_bind HSL 12 - U gRPC proxying is not implemented
-grpc_ignore_headers HSL + - U gRPC proxying is not implemented
-grpc_ssl_protocols HSL + - U gRPC proxying is not implemented
-grpc_ssl_ciphers HSL 1 - U gRPC proxying is not implemented
-grpc_ssl_name HSL 1 - U gRPC proxying is not implemented
-grpc_ssl_server_name HSL f flag U gRPC proxying is not implemented
-grpc_ssl_session_reuse HSL f flag U gRPC proxying is not implemented
-grpc_ssl_trusted_certificate HSL 1 - U gRPC proxying is not implemented
-grpc_ssl_verify_depth HSL 1 num U gRPC proxying is not implemented
-grpc_ssl_crl HSL 1 - U gRPC proxying is not implemented
-grpc_ssl_password_file HSL 1 - U gRPC proxying is not implemented
-grpc_ssl_conf_command HSL 2 - U gRPC proxying is not implemented
+grpc_pass        Ll   1    pass   S
+grpc_set_header  HSL  2    arr    S
+grpc_connect_timeout HSL 1 msec   S
+grpc_send_timeout HSL 1    msec   I the time to send a request to the upstream is not limited
+grpc_read_timeout HSL 1    msec   S
+grpc_buffer_size HSL  1    size   I responses are streamed to the client
+grpc_intercept_errors HSL f flag  S
+grpc_pass_header HSL  1    arr    S
+grpc_hide_header HSL  1    arr    S
+grpc_socket_keepalive HSL f flag  I socket options are Node.js's
+grpc_ssl_verify  HSL  f    flag   S
+grpc_ssl_certificate HSL 1 -      S
+grpc_ssl_certificate_key HSL 1 -  S
+grpc_next_upstream HSL +   mask:error|timeout|invalid_header|http_500|http_502|http_503|http_504|http_403|http_404|http_429|non_idempotent|off S
+grpc_next_upstream_tries HSL 1 num S
+grpc_next_upstream_timeout HSL 1 msec I retries are bounded by grpc_next_upstream_tries only
+grpc_bind HSL 12 - U binding the upstream connection's source address is not implemented
+grpc_ignore_headers HSL + - I X-Accel-* answers are passed on as they are (no caching, no redirects)
+grpc_ssl_protocols HSL + - I upstream TLS versions are Node.js's defaults
+grpc_ssl_ciphers HSL 1 - I upstream ciphers are Node.js's defaults
+grpc_ssl_name HSL 1 - S
+grpc_ssl_server_name HSL f flag S
+grpc_ssl_session_reuse HSL f flag S
+grpc_ssl_trusted_certificate HSL 1 - S
+grpc_ssl_verify_depth HSL 1 num S
+grpc_ssl_crl HSL 1 - U upstream certificate revocation lists are not checked
+grpc_ssl_password_file HSL 1 - U encrypted upstream client keys are not supported
+grpc_ssl_conf_command HSL 2 - U OpenSSL configuration commands are not applied
 memcached_pass   Ll   1    pass   S
 
 // gzip

@@ -342,6 +342,8 @@ class FastResponse extends LazyEmitter {
   private hasBody: boolean;
   private headSent = false;
   private needDrain = false;
+  /** node:http's addTrailers (grpc_pass): written in the last chunk, as node:http writes them. */
+  private trailerText: string | undefined = undefined;
   /** The body's length when end() writes the head itself. */
   contentLength: number | undefined;
   /** keepalive_timeout after this response when it is not the server's (a location's own). */
@@ -568,6 +570,13 @@ class FastResponse extends LazyEmitter {
     return this;
   }
 
+  addTrailers(headers: Record<string, string> | readonly (readonly [string, string])[]): void {
+    const list = Array.isArray(headers) ? headers : Object.entries(headers);
+    let text = '';
+    for (const [k, v] of list) text += `${k}: ${v}\r\n`;
+    this.trailerText = (this.trailerText ?? '') + text;
+  }
+
   setTimeout(ms: number, cb?: () => void): this {
     if (cb) this.on('timeout', cb);
     this.socket?.setTimeout(ms);
@@ -602,7 +611,14 @@ class FastResponse extends LazyEmitter {
     if (head !== undefined) socket.write(head, 'latin1');
     let ok: boolean;
     if (!chunked) ok = socket.write(body ?? EMPTY, cb);
-    else if (!body) ok = socket.write(last ? LAST_CHUNK : EMPTY, cb);
+    else if (last && this.trailerText !== undefined) {
+      if (body) {
+        socket.write(`${body.length.toString(16)}\r\n`, 'latin1');
+        socket.write(body);
+        socket.write(CHUNK_END);
+      }
+      ok = socket.write(`0\r\n${this.trailerText}\r\n`, 'latin1', cb);
+    } else if (!body) ok = socket.write(last ? LAST_CHUNK : EMPTY, cb);
     else {
       socket.write(`${body.length.toString(16)}\r\n`, 'latin1');
       socket.write(body);

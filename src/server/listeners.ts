@@ -20,6 +20,7 @@ import { attachSessionCache } from './ssl-session-cache.ts';
 import { createUwsgiHandler } from '../http/uwsgi.ts';
 import { createScgiHandler } from '../http/scgi.ts';
 import { createMemcachedHandler } from '../http/memcached.ts';
+import { createGrpcHandler } from '../http/grpc.ts';
 import { StubStatusCounters } from '../http/stub-status.ts';
 import { IpcZoneClient } from './zones.ts';
 import { LogZoneClient, zoneLogFds } from './zone-log.ts';
@@ -71,7 +72,8 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
   const uwsgi = createUwsgiHandler({ errorLog: log });
   const scgi = createScgiHandler({ errorLog: log });
   const memcached = createMemcachedHandler({ errorLog: log });
-  const handler = createRequestHandler(getState, { logFiles, errorLog: log, zones, proxy, fastcgi, uwsgi, scgi, memcached });
+  const grpc = createGrpcHandler({ errorLog: log, pems: () => current.pems });
+  const handler = createRequestHandler(getState, { logFiles, errorLog: log, zones, proxy, fastcgi, uwsgi, scgi, memcached, grpc });
   const upgrade = createUpgradeListener(handler); // websockets arrive as 'upgrade', not 'request'
   const clientError = createClientErrorHandler(getState, logFiles);
   const refuseConnect = createConnectHandler(getState, logFiles);
@@ -156,7 +158,7 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
       await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
       await logFiles.flushAll();
       await proxy.close(); // idle upstream keep-alive connections
-      await Promise.all([fastcgi.close(), uwsgi.close(), scgi.close(), memcached.close()]);
+      await Promise.all([fastcgi.close(), uwsgi.close(), scgi.close(), memcached.close(), grpc.close()]);
     },
   };
 }

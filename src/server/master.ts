@@ -351,7 +351,7 @@ function readTlsFiles(state: RoutingState): Record<string, string> {
   }
   const walk = (nodes: readonly ConfNode[]) => {
     for (const n of nodes) {
-      if (/^proxy_ssl_(trusted_certificate|certificate|certificate_key)$/.test(n.directive) && !n.args[0]!.includes('$')) {
+      if (/^(proxy|grpc)_ssl_(trusted_certificate|certificate|certificate_key)$/.test(n.directive) && !n.args[0]!.includes('$')) {
         files.add(path.resolve(state.paths.confPrefix, n.args[0]!));
       }
       if (n.block) walk(n.block);

@@ -71,7 +71,7 @@ export const MODULE_FLAGS: readonly ModuleFlag[] = [
   { module: 'http_random_index_module', optional: true, served: false, directive: 'random_index' },
   { module: 'http_ssi_module', optional: false, served: false, directive: 'ssi' },
   { module: 'http_userid_module', optional: false, served: false, directive: 'userid' },
-  { module: 'http_grpc_module', optional: false, served: false, directive: 'grpc_pass' },
+  { module: 'http_grpc_module', optional: false, served: true, directive: 'grpc_pass' },
   { module: 'http_browser_module', optional: false, served: false, directive: 'ancient_browser' },
   { module: 'http_mirror_module', optional: false, served: false, directive: 'mirror' },
   { module: 'http_upstream_random_module', optional: false, served: false, directive: 'random' },

@@ -1,10 +1,10 @@
 // Differential: what bext cannot do fails closed, as nginx does when that part fails.
-// - Locations whose handler bext has no client for (grpc_pass): their backends here refuse
-//   connections, so nginx answers 502; bext answers 502
-//   too, and never the files under the location's root. Before, such a location fell through to the
-//   static handler: a PHP site's scripts, secrets included, went out as text. fastcgi_pass, uwsgi_pass,
-//   scgi_pass (test/cgi/) and memcached_pass (test/proxy/memcached.test.ts) are served now: with
-//   their backend down they answer 502 with nginx's line, never the source.
+// - Upstream handlers with their backend down: nginx answers 502; bext answers 502 too, and never
+//   the files under the location's root. Before bext had a client for them, such a location fell
+//   through to the static handler: a PHP site's scripts, secrets included, went out as text.
+//   fastcgi_pass, uwsgi_pass, scgi_pass (test/cgi/), memcached_pass (test/proxy/memcached.test.ts)
+//   and grpc_pass (test/grpc/) are served now: with their backend down they answer 502 with
+//   nginx's line, never the source.
 // - auth_request with its authorization server down: 500, as nginx answers (auth-request.test.ts
 //   tests it working).
 // - ssl_verify_client on without a client certificate, and proxy_ssl_verify on to a dead upstream:
@@ -92,7 +92,7 @@ test('what bext cannot do answers as nginx does when that part fails', { skip: !
   assert.equal(outcomes.find((o) => o.c.port === 'P2')!.bext.status, 400);
   assert.deepEqual(unexpected, [], unexpected.join('\n'));
   for (const o of outcomes) if (o.c.check) o.c.check(o.rawBext);
-  assert.match(pair!.bext.errorLog(), /\[error\] \d+#\d+: \*\d+ grpc_pass is not supported by bext-masquerade: the request was not passed, client: 127\.0\.0\.1/);
+  assert.match(pair!.bext.errorLog(), /\[error\] \d+#\d+: \*\d+ connect\(\) failed \(111: Connection refused\) while connecting to upstream, client: 127\.0\.0\.1, server: [^,]*, request: "GET \/grpc\/x HTTP\/1\.1", upstream: "grpc:\/\/127\.0\.0\.1:\d+"/);
   assert.match(pair!.bext.errorLog(), /\[error\] \d+#\d+: \*\d+ connect\(\) failed \(111: Connection refused\) while connecting to upstream, client: 127\.0\.0\.1, server: [^,]*, request: "GET \/wp-config\.php HTTP\/1\.1", upstream: "fastcgi:\/\/127\.0\.0\.1:\d+"/);
   // The authorization subrequest's failure is logged with its URI (", subrequest: "/auth""), as nginx logs it.
   const pick = (log: string) => log.split('\n').filter((l) => l.includes('subrequest: ')).map((l) => l.replace(/^.*?\[(\w+)\] \d+#\d+: \*\d+ /, '[$1] ').replace(/:\d+\//g, ':PORT/'));

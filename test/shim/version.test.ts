@@ -67,10 +67,10 @@ test('nginx-tests has_version / has_module read what bext serves', () => {
   assert.ok(present(/TLS SNI support enabled/), 'sni');
   assert.ok(present(/http_ssl/), 'http_ssl');
   assert.ok(present(/stub_status/), 'stub_status');
-  for (const core of ['rewrite', 'proxy', 'fastcgi', 'uwsgi', 'scgi', 'memcached', 'map', 'gzip']) {
+  for (const core of ['rewrite', 'proxy', 'fastcgi', 'uwsgi', 'scgi', 'memcached', 'grpc', 'map', 'gzip']) {
     assert.ok(present(new RegExp(`^(?![\\s\\S]*--without-http_${core}_module)`)), core);
   }
-  for (const absent of ['grpc', 'ssi']) {
+  for (const absent of ['ssi']) {
     assert.ok(!present(new RegExp(`^(?![\\s\\S]*--without-http_${absent}_module)`)), absent);
   }
   assert.ok(!present(/--with-mail((?!\S)|=dynamic)/), 'mail');
