@@ -49,10 +49,15 @@ export async function makePrefix(config: string): Promise<Prefix> {
     cleanup() {
       const pid = readPid(p.pidFile);
       if (pid) {
+        // The daemon's whole process group: nginx's workers outlive a master killed alone.
         try {
-          process.kill(pid, 'SIGKILL');
+          process.kill(-pid, 'SIGKILL');
         } catch {
-          // already gone
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
         }
       }
       rmSync(dir, { recursive: true, force: true });
