@@ -256,7 +256,9 @@ test('a client gone mid-stream: its upstream session is closed, not kept, as ngi
       req.write(message('a'));
     });
     const before = a!.sessions();
-    const calls = await Promise.all([0, 1, 2].map((i) => h2Call(port, '/kept.Svc/Unary', GRPC, [message(`c${i}`)])));
+    // Slow calls, all three under way at once: a fast one could finish and free its session for the
+    // next on a loaded machine, and the count would measure the scheduler, not the aborted session.
+    const calls = await Promise.all([0, 1, 2].map((i) => h2Call(port, '/kept.Svc/Slow', GRPC, [message(`c${i}`)])));
     return { statuses: calls.map((c) => c.trailers?.[1]), newSessions: a!.sessions() - before };
   };
   const [ours, theirs] = await both(abortThenCount);
