@@ -2,7 +2,6 @@
 // HTTP/1.1 alongside. TLS on every `listen … ssl` socket: SNI picks the certificate of the server
 // that the name selects by nginx's server_name rules; the address's default server is the fallback.
 import cluster from 'node:cluster';
-import { constants as cryptoConstants, createHmac, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -31,6 +30,7 @@ import { errnoSuffix } from '../nginx/errno.ts';
 import { serveFastHttp1 } from './http1-connection.ts';
 import { workerSlots } from './connection-slots.ts';
 import { noteHandshake } from '../http/tls-peer.ts';
+import { SecureContexts } from './secure-contexts.ts';
 
 export interface Listeners {
   /** Stop accepting, let in-flight requests finish (at most timeoutMs), then resolve. */
@@ -57,9 +57,9 @@ const BIND_RETRY_MS = 500;
 type Log = (entry: ErrorLogEntry) => void;
 
 export async function startListeners(state: RoutingState, pems: Record<string, string>, log: Log, ticketSecret?: string): Promise<Listeners> {
-  assignTicketKeys(state, ticketSecret);
   // One reference to swap on reload; every request and handshake reads it when it starts.
-  let current = { state, pems, contexts: new Map<TlsSettings, tls.SecureContext>() };
+  let current = { state, pems };
+  const contexts = new SecureContexts(state, pems, ticketSecret);
   const getState = () => current.state;
   const logFiles = new LogFiles();
   // Created once, not per swap: limit zones and stub_status counters outlive in-place reloads.
@@ -77,20 +77,16 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
   const upgrade = createUpgradeListener(handler); // websockets arrive as 'upgrade', not 'request'
   const clientError = createClientErrorHandler(getState, logFiles);
   const refuseConnect = createConnectHandler(getState, logFiles);
-  const contextFor = (s: TlsSettings) => {
-    let ctx = current.contexts.get(s);
-    if (!ctx) current.contexts.set(s, (ctx = tls.createSecureContext(secureOptions(s, current.pems))));
-    return ctx;
-  };
   const servers: Server[] = [];
   const boundServers: { server: Server; listen: ListenSocket }[] = [];
-  const tlsServers: { server: tls.Server; listen: ListenSocket }[] = [];
+  /** Each TLS server with the identity of its own context (the default server's; undefined: none). */
+  const tlsServers: { server: tls.Server; listen: ListenSocket; identity: string | undefined }[] = [];
   try {
     for (const listen of state.listens) {
       if (!listen.bound) continue;
-      const server = createServer(getState, listen, pems, contextFor);
+      const server = createServer(getState, listen, contexts);
       applyTimeouts(server, state, listen);
-      if (listen.ssl) tlsServers.push({ server: server as tls.Server, listen });
+      if (listen.ssl) tlsServers.push({ server: server as tls.Server, listen, identity: ownIdentity(state, listen, contexts) });
       counters.trackConnections(server);
       const serve = listen.http2 ? http2Adapter(handler) : handler;
       // One 'request' listener: with two, every emit copies the listener array.
@@ -136,18 +132,22 @@ export async function startListeners(state: RoutingState, pems: Record<string, s
   return {
     reopenLogs: () => void logFiles.reopenAll(),
     swap(next, nextPems, nextSecret) {
-      assignTicketKeys(next, nextSecret);
       // Every certificate is loaded before anything changes, so a bad one leaves the old state whole.
-      const contexts = new Map<TlsSettings, tls.SecureContext>();
-      for (const entry of next.tls) contexts.set(entry.tls, tls.createSecureContext(secureOptions(entry.tls, nextPems)));
+      contexts.swap(next, nextPems, nextSecret);
       const defaults = tlsServers.map(({ listen }) => next.tables.get(listen.key)?.defaultServer.tls);
-      current = { state: next, pems: nextPems, contexts };
+      current = { state: next, pems: nextPems };
       slotsFor(next);
       // A reload's timeouts apply to the connections accepted from now on (and Node's checks).
       for (const { server, listen } of boundServers) applyTimeouts(server, next, listen);
-      tlsServers.forEach(({ server }, i) => {
+      tlsServers.forEach((entry, i) => {
+        const { server, listen } = entry;
         const d = defaults[i];
-        if (d) server.setSecureContext(d.rejectHandshake ? {} : secureOptions(d, nextPems));
+        // The server's own context is made again only if it changed (it costs what an SNI one costs).
+        const identity = ownIdentity(next, listen, contexts);
+        const keys = d && contexts.ticketKeys(d);
+        if (d && identity === entry.identity && keys) server.setTicketKeys(keys);
+        else if (d && identity !== entry.identity) server.setSecureContext(d.rejectHandshake ? {} : contexts.options(d));
+        entry.identity = identity;
         // A handshake without SNI asks for a certificate as the default server says (Node reads this per connection).
         (server as tls.Server & { requestCert: boolean }).requestCert = d?.verifyClient !== undefined;
       });
@@ -205,12 +205,13 @@ function plainServer(handler: http.RequestListener, clientError: (err: Error, so
   return s;
 }
 
-function createServer(
-  getState: () => RoutingState,
-  listen: ListenSocket,
-  pems: Record<string, string>,
-  contextFor: (s: TlsSettings) => tls.SecureContext,
-): Server {
+/** What a TLS server's own context is made of: its default server's settings ('reject' for ssl_reject_handshake). */
+function ownIdentity(state: RoutingState, listen: ListenSocket, contexts: SecureContexts): string | undefined {
+  const d = state.tables.get(listen.key)?.defaultServer.tls;
+  return d?.rejectHandshake ? 'reject' : d && contexts.identity(d);
+}
+
+function createServer(getState: () => RoutingState, listen: ListenSocket, contexts: SecureContexts): Server {
   // requireHostHeader: nginx answers a Host-less HTTP/1.1 request itself (400), through the log.
   // maxHeaderSize: nginx's 4 × 8k header buffers, not Node's 16k (which answers 431).
   const timeouts = timeoutsFor(getState(), listen);
@@ -224,7 +225,7 @@ function createServer(
   const options: tls.TlsOptions = {
     // The server's own context (used when SNI picks nothing else): the default server's certificate.
     // A default server with ssl_reject_handshake gives no certificate: a handshake without SNI fails.
-    ...(fallback && !fallback.rejectHandshake ? secureOptions(fallback, pems) : {}),
+    ...(fallback && !fallback.rejectHandshake ? contexts.options(fallback) : {}),
     // ssl_verify_client: a certificate is asked for, and any result accepted (the request decides,
     // as nginx's verify callback does). The SNI callback sets it again for the server the name picks.
     requestCert: fallback?.verifyClient !== undefined,
@@ -246,7 +247,7 @@ function createServer(
         return;
       }
       try {
-        cb(null, settings ? contextFor(settings) : undefined);
+        cb(null, settings ? contexts.get(settings) : undefined);
       } catch (err) {
         cb(err as Error, undefined);
       }
@@ -326,55 +327,6 @@ function http2Adapter(handler: http.RequestListener): http.RequestListener {
     }
     handler(req, res);
   };
-}
-
-const PROTOCOL_ORDER = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
-
-/**
- * ssl_protocols becomes Node's version range. OpenSSL 3's default security level refuses TLSv1 and
- * TLSv1.1 for nginx too, so the range never starts below TLSv1.2.
- */
-function secureOptions(s: TlsSettings, pems: Record<string, string>): tls.SecureContextOptions {
-  const verify: tls.SecureContextOptions = {};
-  // Client certificates verify against ssl_client_certificate and ssl_trusted_certificate only, as
-  // nginx's do (an empty list keeps Node's public roots out); Node also sends both as CA names.
-  if (s.verifyClient) verify.ca = [s.clientCertificate, s.trustedCertificate].filter((f) => f !== undefined).map((f) => pem(pems, f));
-  // ssl_crl: Node sets the same store flags as nginx's ngx_ssl_crl (CRL_CHECK | CRL_CHECK_ALL).
-  if (s.crl) verify.crl = pem(pems, s.crl);
-  const listed = PROTOCOL_ORDER.filter((p) => s.protocols.includes(p));
-  const min = listed.find((p) => p === 'TLSv1.2' || p === 'TLSv1.3') ?? 'TLSv1.2';
-  const max = listed[listed.length - 1] === 'TLSv1.3' || listed.length === 0 ? 'TLSv1.3' : 'TLSv1.2';
-  return {
-    cert: s.certificates.map((c) => pem(pems, c.certificate)),
-    key: s.certificates.map((c) => pem(pems, c.key)),
-    minVersion: min,
-    maxVersion: max,
-    ciphers: s.ciphers,
-    honorCipherOrder: s.preferServerCiphers,
-    sessionTimeout: s.sessionTimeoutSec,
-    // ssl_session_tickets off: no tickets are issued (SSL_OP_NO_TICKET, as nginx sets it).
-    ...(s.sessionTickets ? { ticketKeys: ticketKeys.get(s) } : { secureOptions: cryptoConstants.SSL_OP_NO_TICKET }),
-    ...verify,
-  };
-}
-
-/** Each TLS server's session ticket key (Node's 48 bytes), by its settings. */
-const ticketKeys = new WeakMap<TlsSettings, Buffer>();
-
-/**
- * nginx gives each server's SSL_CTX its own ticket keys, made once by the master, so every worker
- * decrypts any worker's tickets and a reload changes them. Here they derive from the generation's
- * secret and the server's position (absent: this process's own random secret).
- */
-function assignTicketKeys(state: RoutingState, secret = localSecret): void {
-  for (const entry of state.tls) ticketKeys.set(entry.tls, createHmac('sha384', Buffer.from(secret, 'hex')).update(`ticket ${entry.server}`).digest());
-}
-const localSecret = randomBytes(32).toString('hex');
-
-function pem(pems: Record<string, string>, file: string): string {
-  const text = pems[file];
-  if (text === undefined) throw new Error(`cannot load certificate "${file}"`);
-  return text;
 }
 
 /**

@@ -43,11 +43,12 @@ after(async () => {
 });
 
 /** One request on a new connection offering `session`: whether it resumed, and the session to offer next. */
-function request(port: number, session: Buffer | undefined): Promise<{ reused: string; session: Buffer | undefined }> {
+function request(port: number, session: Buffer | undefined, sni = true): Promise<{ reused: string; session: Buffer | undefined }> {
   return new Promise((resolve) => {
     let next = session;
     let body = '';
-    const s = tls.connect({ host: '127.0.0.1', port, servername: 'sess.test', rejectUnauthorized: false, ...(session ? { session } : {}) });
+    // Without SNI (a client connecting to an address) the socket's own context answers, not the SNI one.
+    const s = tls.connect({ host: '127.0.0.1', port, ...(sni ? { servername: 'sess.test' } : {}), rejectUnauthorized: false, ...(session ? { session } : {}) });
     s.on('session', (b: Buffer) => (next = b));
     s.on('secureConnect', () => s.write('GET / HTTP/1.0\r\nHost: sess.test\r\n\r\n'));
     s.setEncoding('latin1');
@@ -91,6 +92,26 @@ test('a ticket resumes on the worker that replaced the one that issued it, as in
     seen.push(first.reused + again!.reused);
   }
   assert.deepEqual(seen, ['.r', '.r']);
+});
+
+test('a reload changes the ticket keys (certificates unchanged): a ticket from before resumes no more, as in nginx', { skip: !haveNginx, timeout: 30_000 }, async () => {
+  // bext keeps an unchanged certificate's context over an in-place reload (making one costs ~3 ms
+  // of a worker's loop) and gives it the new generation's keys; nginx's new workers have new SSL_CTXs.
+  const p = pair!;
+  const seen: string[] = [];
+  for (const inst of [p.nginx, p.bext]) {
+    for (const sni of [true, false]) {
+      const first = await request(inst.ports.P1!, undefined, sni);
+      const resumed = await request(inst.ports.P1!, first.session, sni);
+      process.kill(Number(readFileSync(join(inst.prefix, 'nginx.pid'), 'utf8')), 'SIGHUP');
+      // Until the reload is done (nginx: until the old workers are gone) the old keys may still answer.
+      await waitFor(async () => (await request(inst.ports.P1!, first.session, sni)).reused === '.', 10_000, 'the new ticket keys');
+      const fresh = await request(inst.ports.P1!, undefined, sni);
+      const again = await request(inst.ports.P1!, fresh.session, sni);
+      seen.push(`${sni ? 'sni' : 'no sni'} ${first.reused}${resumed.reused}${again.reused}`);
+    }
+  }
+  assert.deepEqual(seen, ['sni .rr', 'no sni .rr', 'sni .rr', 'no sni .rr']);
 });
 
 test('a ticket resumes many times; ssl_session_tickets off resumes nothing: as nginx', { skip: !haveNginx, timeout: 30_000 }, async () => {
