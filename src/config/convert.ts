@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { ConfError, type ConfNode, type ConversionWarning, type LoadedConfig } from '../nginx/types.ts';
 import { confError, type ConvertContext } from './context.ts';
 import { buildLocations } from './locations.ts';
+import { deepFreeze } from './freeze.ts';
 import { buildServerTable, collectSockets, implicitListen, parseListen, parseServerNames, type ListenSpec } from './servers.ts';
 import { buildConf, rootDefaults } from './settings.ts';
 import type { ListenSocket, LocationConf, RoutingState, ServerConf, ServerTable, SplitClientsBlock, TlsCertificateEntry, TlsSettings } from './state.ts';
@@ -22,12 +23,37 @@ export interface ConversionResult {
 export interface ConvertOptions {
   /** Whether the server runs as root: a server without `listen` gets *:80, else *:8000. */
   root?: boolean;
+  /** false: the caller discards the warnings (a worker), so the catalogue's are not looked for. */
+  warnings?: boolean;
 }
 
 const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
 
 /** Builds the immutable RoutingState; throws ConfError (with file:line) where nginx would refuse. */
 export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): ConversionResult {
+  const steps = conversionSteps(loaded, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * The same conversion, letting the event loop run between its steps (the http level, each server,
+ * the tables): a worker reloading in place keeps answering its connections meanwhile, instead of
+ * holding every request for the whole conversion (milliseconds: code that runs once per reload
+ * is never optimized).
+ */
+export async function convertInSteps(loaded: LoadedConfig, options: ConvertOptions = {}): Promise<ConversionResult> {
+  const steps = conversionSteps(loaded, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function* conversionSteps(loaded: LoadedConfig, options: ConvertOptions): Generator<void, ConversionResult> {
   const root = options.root ?? isRoot();
   const { tree, paths } = loaded;
   const https = tree.filter((n) => n.directive === 'http');
@@ -48,6 +74,7 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
   const mapBlocks = maps(http);
   // Read again (the parser did, and reported nginx's warnings then).
   const geos = http.filter((n) => n.directive === 'geo').map((g) => readGeoBlock(g, () => {}));
+  yield;
 
   const httpConf = buildConf(rootDefaults(paths.prefix), http, { kind: 'http' }, ctx);
   const httpTls = tlsSettings(TLS_DEFAULTS, http, ctx);
@@ -55,6 +82,7 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
   const ignoreInvalidHttp = lastFlag(http, 'ignore_invalid_headers') ?? true;
   const underscoresHttp = lastFlag(http, 'underscores_in_headers') ?? false;
   const maxHeadersHttp = lastNumber(http, 'max_headers') ?? 1000;
+  yield;
 
   // One hostname() (a system call) for all server blocks, not one each.
   const host = hostname();
@@ -69,7 +97,10 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
     const nameNodes = block.filter((n) => n.directive === 'server_name');
     const names = parseServerNames(nameNodes, host);
     const conf = buildConf(httpConf, block, { kind: 'server' }, ctx);
-    const { level, named } = buildLocations(block, conf, undefined, ctx);
+    const { level, named } = yield* buildLocations(block, conf, undefined, ctx);
+    // Frozen now, in this server's step: the final freeze skips what is frozen already.
+    deepFreeze(conf);
+    deepFreeze(level);
     const server: ServerConf = {
       index: built.length,
       names,
@@ -86,6 +117,7 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
       line: node.line,
     };
     built.push({ server, listens, nameNodes, tls: tlsSettings(httpTls, block, ctx) });
+    yield;
   }
 
   const listens = collectSockets(built);
@@ -95,6 +127,7 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
     const dflt = here.find((b) => b.listens.some((l) => l.key === socket.key && l.defaultServer));
     const nameNodes = new Map(here.map((b) => [b.server, b.nameNodes]));
     tables.set(socket.key, buildServerTable(socket.key, here.map((b) => b.server), dflt?.server, ctx, nameNodes));
+    yield;
   }
 
   // The deprecated `ssl on;` in an address's default server makes the whole address TLS.
@@ -113,7 +146,13 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
     if (!known) throw new ConfError(`zero size shared memory zone "${ref.zone}"`);
   }
 
+  yield;
   const servers = built.map((b) => b.server);
+  // The servers are complete only now (TLS settings above); frozen a hundred per step.
+  for (let i = 0; i < servers.length; i++) {
+    deepFreeze(servers[i]);
+    if (i % 100 === 99) yield;
+  }
   const tlsTable: TlsCertificateEntry[] = servers
     .filter((s): s is ServerConf & { tls: TlsSettings } => s.tls !== undefined)
     .map((s) => ({ server: s.index, names: s.names, listenKeys: s.listenKeys, tls: s.tls }));
@@ -134,7 +173,9 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
     tls: tlsTable,
     ...(httpNode ? { httpDirectives: http } : {}),
   };
-  const warnings = [...catalogueWarnings(tree), ...ctx.warnings];
+  yield;
+  // A worker's conversion logs nothing (the master has): it skips the walk that finds these.
+  const warnings = [...(options.warnings === false ? [] : catalogueWarnings(tree)), ...ctx.warnings];
   return { state: deepFreeze(state), warnings };
 }
 
@@ -178,25 +219,6 @@ function checkDefaultCertificates(sockets: readonly ListenSocket[], tables: Read
       throw confError(server, 'no "ssl_certificate" is defined for the "listen ... ssl" directive');
     }
   }
-}
-
-/**
- * Freezes plain objects and arrays; Maps' and Sets' entries and RegExps (whose lastIndex exec writes)
- * stay as they are (read-only by type). Freezing first marks a visited object: a big state (50,000
- * locations and their routing tries) is walked once, without a visited set.
- */
-function deepFreeze<T>(value: T): T {
-  if (value === null || typeof value !== 'object' || value instanceof RegExp || Object.isFrozen(value)) return value;
-  Object.freeze(value);
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
-  } else if (value instanceof Map) {
-    for (const v of value.values()) deepFreeze(v);
-  } else {
-    const o = value as Record<string, unknown>;
-    for (const k in o) deepFreeze(o[k]);
-  }
-  return value;
 }
 
 export type { LocationConf };

@@ -1,5 +1,6 @@
 // Location blocks: building each block's search structure (with nginx's config-time checks) and the
 // search itself, in ngx_http_core_find_location's order.
+import { deepFreeze } from './freeze.ts';
 import type { ConfNode } from '../nginx/types.ts';
 import { confError, type ConvertContext } from './context.ts';
 import { buildRegexIndex, compileRegex, firstIndexedMatch } from './regex.ts';
@@ -40,9 +41,12 @@ export interface BuiltLocations {
 
 /**
  * Builds the locations directly inside `nodes` (a server or location block). `parent` is the
- * enclosing location, undefined at server level.
+ * enclosing location, undefined at server level. Each location is a step of the conversion
+ * (convert.ts's convertInSteps lets the event loop run between them).
  */
-export function buildLocations(nodes: readonly ConfNode[], parentConf: LocationConf, parent: Location | undefined, ctx: ConvertContext): BuiltLocations {
+export function* buildLocations(
+  nodes: readonly ConfNode[], parentConf: LocationConf, parent: Location | undefined, ctx: ConvertContext,
+): Generator<void, BuiltLocations> {
   // Most locations have none nested: they share one empty (frozen) level instead of five objects each.
   if (!nodes.some((n) => n.directive === 'location')) return { level: EMPTY_LEVEL, named: new Map() };
   const exact = new Map<string, Location>();
@@ -76,7 +80,11 @@ export function buildLocations(nodes: readonly ConfNode[], parentConf: LocationC
       line: node.line,
     };
     if (isRegex(kind)) loc.regex = compileRegex(name, kind === 'regex-caseless', node);
-    loc.nested = buildLocations(block, conf, loc, ctx).level;
+    loc.nested = (yield* buildLocations(block, conf, loc, ctx)).level;
+    // Complete: frozen now, in this location's step, so the final freeze of the state skips it.
+    deepFreeze(loc);
+    // A step of the conversion per location (convertInSteps lets the event loop run here).
+    yield;
 
     if (kind === 'exact') {
       if (exact.has(name)) throw confError(node, `duplicate location "${name}"`);

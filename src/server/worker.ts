@@ -1,6 +1,6 @@
 // A worker: builds its RoutingState from what the master sends, drops to the `user` account, and
 // serves every listen socket until the master says stop. The master owns all signals.
-import { convert } from '../config/convert.ts';
+import { convert, convertInSteps } from '../config/convert.ts';
 import type { ToMaster, ToWorker, WorkerConfig } from './ipc.ts';
 import { startListeners, type Listeners } from './listeners.ts';
 
@@ -9,8 +9,7 @@ function send(msg: ToMaster): void {
 }
 
 async function start(config: WorkerConfig): Promise<Listeners> {
-  const { state, warnings } = convert({ ...config.loaded, files: [] });
-  void warnings; // the master has logged them
+  const { state } = convert({ ...config.loaded, files: [] }, { warnings: false }); // the master has logged them
   if (config.user) {
     // Group first: after setuid the worker could no longer change it.
     process.setgid!(config.user.gid);
@@ -24,6 +23,7 @@ export function runWorker(): void {
   // Signals are the master's business; a terminal's Ctrl-C reaches the whole group, the master decides.
   for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGINT', 'SIGQUIT'] as const) process.on(sig, () => {});
   let listeners: Listeners | undefined;
+  let stopping = false;
   process.on('message', (msg: ToWorker) => {
     if (msg.type === 'start') {
       start(msg.config).then(
@@ -37,14 +37,17 @@ export function runWorker(): void {
         },
       );
     } else if (msg.type === 'swap') {
-      try {
-        listeners!.swap(convert({ ...msg.config.loaded, files: [] }).state, msg.config.certificates, msg.config.ticketSecret);
-        send({ type: 'swapped' });
-      } catch (err) {
-        send({ type: 'failed', lines: (err as Error).message.split('\n') });
-      }
+      // The master sends the next swap only after this one's answer: one conversion at a time.
+      convertInSteps({ ...msg.config.loaded, files: [] }, { warnings: false })
+        .then(({ state }) => {
+          if (stopping) return;
+          listeners!.swap(state, msg.config.certificates, msg.config.ticketSecret);
+          send({ type: 'swapped' });
+        })
+        .catch((err: Error) => send({ type: 'failed', lines: err.message.split('\n') }));
     } else if (msg.type === 'reopen') listeners?.reopenLogs();
     else if (msg.type === 'stop') {
+      stopping = true;
       if (!listeners || !msg.graceful) process.exit(0);
       listeners.close(msg.timeoutMs).then(() => process.exit(0));
     }
