@@ -39,8 +39,8 @@ export function convert(loaded: LoadedConfig, options: ConvertOptions = {}): Con
 }
 
 /**
- * The same conversion, letting the event loop run between its steps (the http level, each server,
- * the tables): a worker reloading in place keeps answering its connections meanwhile, instead of
+ * The same conversion, letting the event loop run between its steps (the http level, each location,
+ * each server, each address's table): a worker reloading in place keeps answering its connections meanwhile, instead of
  * holding every request for the whole conversion (milliseconds: code that runs once per reload
  * is never optimized).
  */
