@@ -171,7 +171,7 @@ export class Lexer {
         }
 
         if (found) {
-          words.push(unescapeWord(bytes.subarray(start, this.pos - 1).toString('utf8')));
+          words.push(unescapeWord(bytes.toString('utf8', start, this.pos - 1)));
           if (ch === ';') return { words, end: 'semicolon', line: this.line };
           if (ch === '{') return { words, end: 'block-start', line: this.line };
         }
