@@ -74,7 +74,8 @@ try {
   console.log(`config: ${SERVERS} servers, ${SERVERS * LOCATIONS_PER_SERVER} locations, in ${dir}`);
 
   const parsed = time(() => loadConfig({ prefix: `${dir}/`, confFile }));
-  const converted = time(() => convert(parsed.value));
+  // As `nginx -t` converts (src/nginx/check.ts): to validate, not to serve, so the state is not frozen.
+  const converted = time(() => convert(parsed.value, { freeze: false }));
   const ours = parsed.ms + converted.ms;
   console.log(`bext loadConfig: ${parsed.ms.toFixed(0)} ms (${parsed.value.files.length} files)`);
   console.log(`bext convert:    ${converted.ms.toFixed(0)} ms (${converted.value.warnings.length} warnings)`);

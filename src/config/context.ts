@@ -11,6 +11,8 @@ export interface ConvertContext {
   zoneRefs: { kind: 'req' | 'conn'; zone: string }[];
   /** Lowercased charset name → its first spelling (nginx's one charsets table). */
   charsetNames?: Map<string, string>;
+  /** false: the state is not frozen as it is built (ConvertOptions.freeze). */
+  freeze?: boolean;
 }
 
 export function warn(ctx: ConvertContext, node: ConfNode, message: string): void {

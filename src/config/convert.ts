@@ -25,6 +25,12 @@ export interface ConvertOptions {
   root?: boolean;
   /** false: the caller discards the warnings (a worker), so the catalogue's are not looked for. */
   warnings?: boolean;
+  /**
+   * false: the state is not frozen. The master's and `nginx -t`'s conversion only validates and
+   * reads settings, and serves nothing: freezing it cost a sixth of the conversion. Workers, whose
+   * state every request shares, keep the default.
+   */
+  freeze?: boolean;
 }
 
 const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
@@ -68,6 +74,7 @@ function* conversionSteps(loaded: LoadedConfig, options: ConvertOptions): Genera
     upstreamNames: new Set(groups.keys()),
     logFormatNames: new Set(formats.keys()),
     zoneRefs: [],
+    freeze: options.freeze !== false,
   };
   const main = mainSettings(tree, paths.prefix);
   const zones = limitZones(http);
@@ -99,8 +106,10 @@ function* conversionSteps(loaded: LoadedConfig, options: ConvertOptions): Genera
     const conf = buildConf(httpConf, block, { kind: 'server' }, ctx);
     const { level, named } = yield* buildLocations(block, conf, undefined, ctx);
     // Frozen now, in this server's step: the final freeze skips what is frozen already.
-    deepFreeze(conf);
-    deepFreeze(level);
+    if (ctx.freeze) {
+      deepFreeze(conf);
+      deepFreeze(level);
+    }
     const server: ServerConf = {
       index: built.length,
       names,
@@ -149,7 +158,7 @@ function* conversionSteps(loaded: LoadedConfig, options: ConvertOptions): Genera
   yield;
   const servers = built.map((b) => b.server);
   // The servers are complete only now (TLS settings above); frozen a hundred per step.
-  for (let i = 0; i < servers.length; i++) {
+  for (let i = 0; ctx.freeze && i < servers.length; i++) {
     deepFreeze(servers[i]);
     if (i % 100 === 99) yield;
   }
@@ -176,7 +185,7 @@ function* conversionSteps(loaded: LoadedConfig, options: ConvertOptions): Genera
   yield;
   // A worker's conversion logs nothing (the master has): it skips the walk that finds these.
   const warnings = [...(options.warnings === false ? [] : catalogueWarnings(tree)), ...ctx.warnings];
-  return { state: deepFreeze(state), warnings };
+  return { state: ctx.freeze ? deepFreeze(state) : state, warnings };
 }
 
 function lastFlag(nodes: readonly ConfNode[], name: string): boolean | undefined {

@@ -82,7 +82,7 @@ export function* buildLocations(
     if (isRegex(kind)) loc.regex = compileRegex(name, kind === 'regex-caseless', node);
     loc.nested = (yield* buildLocations(block, conf, loc, ctx)).level;
     // Complete: frozen now, in this location's step, so the final freeze of the state skips it.
-    deepFreeze(loc);
+    if (ctx.freeze !== false) deepFreeze(loc);
     // A step of the conversion per location (convertInSteps lets the event loop run here).
     yield;
 

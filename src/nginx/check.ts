@@ -63,7 +63,8 @@ export async function checkCommand(opts: CheckOptions, io: CheckIO): Promise<num
     let converted: ReturnType<typeof convert> | undefined;
     let convertError: ConfError | undefined;
     try {
-      converted = convert(loaded);
+      // The catalogue's warnings are looked for once, below.
+      converted = convert(loaded, { freeze: false, warnings: false });
     } catch (err) {
       if (!(err instanceof ConfError)) throw err;
       convertError = err;

@@ -53,7 +53,8 @@ export class Master {
   /** Reads the configuration; a ConfError is printed nginx's way (`[emerg] … in FILE:LINE`). */
   private load(): { loaded: LoadedConfig; settings: MainSettings; config: WorkerConfig; shape: string } {
     const loaded = loadConfig({ prefix: this.opts.prefix, confFile: this.opts.confFile, globals: this.opts.globals });
-    const { state, warnings } = convert(loaded); // the workers convert again; here it has to succeed
+    // The workers convert again (and freeze theirs); here it has to succeed.
+    const { state, warnings } = convert(loaded, { freeze: false });
     for (const w of warnings) this.log.log('warn', `${w.message} in ${w.file}:${w.line}`);
     const settings = mainSettings(loaded, { errorLog: this.opts.errorLog ?? 'stderr' });
     // The drop-in's --pid-file (a custom `bext nginx masquerade install --pid-file`): the file systemd watches.
