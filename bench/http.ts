@@ -365,17 +365,28 @@ async function main(): Promise<void> {
       }
       console.error(`done: ${s.name}`);
     }
-    const reload = { nginx: await reloadCost('nginx', dir, 18910), bext: await reloadCost('bext', dir, 18911) };
-    results.push({ scenario: 'reload (SIGHUP to new config live, ms)', ...reload });
-    const underLoad = { nginx: await reloadLatency('nginx', dir, 18912), bext: await reloadLatency('bext', dir, 18913) };
-    results.push({ scenario: 'latency during 20 reloads under load (ms)', ...underLoad });
-    const underPacedLoad = { nginx: await reloadLatency('nginx', dir, 18914, pacer), bext: await reloadLatency('bext', dir, 18915, pacer) };
-    results.push({ scenario: 'latency during 20 reloads at equal load (ms)', ...underPacedLoad });
-    // The routing-heavy configuration (2,000 servers, 1,000 regex locations): what a reload blocks grows with it.
-    const largePaced = { nginx: await reloadLatency('nginx', dir, 18916, pacer, true), bext: await reloadLatency('bext', dir, 18917, pacer, true) };
-    results.push({ scenario: 'latency during 20 reloads of the routing-heavy config at equal load (ms)', ...largePaced });
-    const lat = (l: ReloadLatency) =>
-      `p99 ${fmt(l.during.p99ms)} ms, slowest ${fmt(l.during.maxms, 1)} ms (without reloads: p99 ${fmt(l.baseline.p99ms)}, slowest ${fmt(l.baseline.maxms, 1)}), ${l.errors} errors`;
+    // The reload runs (two minutes) belong to a full run and to `--only reload`, not to another --only.
+    const reloadLines: string[] = [];
+    if (!ONLY || ONLY === 'reload') {
+      const reload = { nginx: await reloadCost('nginx', dir, 18910), bext: await reloadCost('bext', dir, 18911) };
+      results.push({ scenario: 'reload (SIGHUP to new config live, ms)', ...reload });
+      const underLoad = { nginx: await reloadLatency('nginx', dir, 18912), bext: await reloadLatency('bext', dir, 18913) };
+      results.push({ scenario: 'latency during 20 reloads under load (ms)', ...underLoad });
+      const underPacedLoad = { nginx: await reloadLatency('nginx', dir, 18914, pacer), bext: await reloadLatency('bext', dir, 18915, pacer) };
+      results.push({ scenario: 'latency during 20 reloads at equal load (ms)', ...underPacedLoad });
+      // The routing-heavy configuration (2,000 servers, 1,000 regex locations): what a reload costs grows with it.
+      const largePaced = { nginx: await reloadLatency('nginx', dir, 18916, pacer, true), bext: await reloadLatency('bext', dir, 18917, pacer, true) };
+      results.push({ scenario: 'latency during 20 reloads of the routing-heavy config at equal load (ms)', ...largePaced });
+      const lat = (l: ReloadLatency) =>
+        `p99 ${fmt(l.during.p99ms)} ms, slowest ${fmt(l.during.maxms, 1)} ms (without reloads: p99 ${fmt(l.baseline.p99ms)}, slowest ${fmt(l.baseline.maxms, 1)}), ${l.errors} errors`;
+      reloadLines.push(
+        '',
+        `Reload, SIGHUP to the new config answering (median of 10): nginx ${fmt(median(reload.nginx), 1)} ms, bext ${fmt(median(reload.bext), 1)} ms.`,
+        `During 20 reloads under wrk -c${CONNECTIONS}: nginx ${lat(underLoad.nginx)}; bext ${lat(underLoad.bext)}.`,
+        `The same at equal load (2 ms average pause per connection): nginx ${lat(underPacedLoad.nginx)}; bext ${lat(underPacedLoad.bext)}.`,
+        `The routing-heavy config (2,000 servers, 1,000 regex locations), 20 reloads at equal load: nginx ${lat(largePaced.nginx)}; bext ${lat(largePaced.bext)}.`,
+      );
+    }
     const table = [
       `bext vs nginx, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ` +
         `wrk -c${CONNECTIONS} -d${DURATION}s, ${ROUNDS} rounds, worker_processes auto`,
@@ -383,11 +394,7 @@ async function main(): Promise<void> {
       '| scenario | nginx req/s | bext req/s | ratio min / median / max | p99 ms nginx / bext | at equal load: p99 ms nginx / bext | peak RSS MiB nginx / bext | idle RSS MiB per worker nginx / bext |',
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
       ...rows,
-      '',
-      `Reload, SIGHUP to the new config answering (median of 10): nginx ${fmt(median(reload.nginx), 1)} ms, bext ${fmt(median(reload.bext), 1)} ms.`,
-      `During 20 reloads under wrk -c${CONNECTIONS}: nginx ${lat(underLoad.nginx)}; bext ${lat(underLoad.bext)}.`,
-      `The same at equal load (2 ms average pause per connection): nginx ${lat(underPacedLoad.nginx)}; bext ${lat(underPacedLoad.bext)}.`,
-      `The routing-heavy config (2,000 servers, 1,000 regex locations), 20 reloads at equal load: nginx ${lat(largePaced.nginx)}; bext ${lat(largePaced.bext)}.`,
+      ...reloadLines,
       ...(floorRows.length
         ? ['', "Node's own floor in the same run (what any node:http server reaches here):", '',
           '| reference | nginx req/s | node req/s | ratio (median) |', '| --- | --- | --- | --- |', ...floorRows]
