@@ -13,7 +13,7 @@ import { convert, type RoutingState } from '../config/convert.ts';
 import type { LocationLevel } from '../config/state.ts';
 import { daemonize, isDaemonChild, reportToCaller } from './daemon.ts';
 import { ErrorLog } from './error-log.ts';
-import type { ToMaster, ToWorker, WorkerConfig } from './ipc.ts';
+import { swapMessages, type ToMaster, type ToWorker, type WorkerConfig } from './ipc.ts';
 import { mainSettings, fromPrefix, type MainSettings } from './settings.ts';
 import { removePidFile, writePidFile } from './pid-file.ts';
 import { ZoneRegistry } from './zones.ts';
@@ -245,7 +245,7 @@ export class Master {
    * If any worker refuses it, those that took it go back, and the caller starts a new generation.
    */
   private async reloadInPlace(gen: Generation, next: ReturnType<Master['load']>): Promise<boolean> {
-    const swap = (w: Worker, config: WorkerConfig) =>
+    const swap = (w: Worker, messages: ToWorker[]) =>
       new Promise<string[] | undefined>((resolve) => {
         const timer = setTimeout(() => done([`worker process ${w.process.pid} did not take the new configuration in time`]), READY_TIMEOUT_MS);
         const onMessage = (msg: ToMaster) => {
@@ -258,14 +258,16 @@ export class Master {
           resolve(r);
         };
         w.on('message', onMessage);
-        w.send({ type: 'swap', config } satisfies ToWorker);
+        for (const m of messages) w.send(m);
       });
     const workers = [...gen.workers];
-    const results = await Promise.all(workers.map((w) => swap(w, next.config)));
+    const forward = swapMessages(next.config);
+    const results = await Promise.all(workers.map((w) => swap(w, forward)));
     const failed = results.find((r) => r !== undefined);
     if (failed) {
       for (const l of failed) this.log.log('emerg', l);
-      await Promise.all(workers.filter((_, i) => results[i] === undefined).map((w) => swap(w, gen.config)));
+      const back = swapMessages(gen.config);
+      await Promise.all(workers.filter((_, i) => results[i] === undefined).map((w) => swap(w, back)));
       return false;
     }
     const oldPid = gen.settings.pidFile;

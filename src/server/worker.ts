@@ -1,7 +1,7 @@
 // A worker: builds its RoutingState from what the master sends, drops to the `user` account, and
 // serves every listen socket until the master says stop. The master owns all signals.
 import { convert, convertInSteps } from '../config/convert.ts';
-import type { ToMaster, ToWorker, WorkerConfig } from './ipc.ts';
+import { SwapAssembly, type ToMaster, type ToWorker, type WorkerConfig } from './ipc.ts';
 import { startListeners, type Listeners } from './listeners.ts';
 
 function send(msg: ToMaster): void {
@@ -24,6 +24,7 @@ export function runWorker(): void {
   for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGINT', 'SIGQUIT'] as const) process.on(sig, () => {});
   let listeners: Listeners | undefined;
   let stopping = false;
+  const swapping = new SwapAssembly();
   process.on('message', (msg: ToWorker) => {
     if (msg.type === 'start') {
       start(msg.config).then(
@@ -36,12 +37,14 @@ export function runWorker(): void {
           setTimeout(() => process.exit(1), 50);
         },
       );
-    } else if (msg.type === 'swap') {
+    } else if (msg.type === 'swap' || msg.type === 'swap-part') {
+      const config = swapping.add(msg);
+      if (!config) return; // parts still to come
       // The master sends the next swap only after this one's answer: one conversion at a time.
-      convertInSteps({ ...msg.config.loaded, files: [] }, { warnings: false })
+      convertInSteps({ ...config.loaded, files: [] }, { warnings: false })
         .then(({ state }) => {
           if (stopping) return;
-          listeners!.swap(state, msg.config.certificates, msg.config.ticketSecret);
+          listeners!.swap(state, config.certificates, config.ticketSecret);
           send({ type: 'swapped' });
         })
         .catch((err: Error) => send({ type: 'failed', lines: err.message.split('\n') }));
