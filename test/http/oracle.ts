@@ -1,7 +1,7 @@
 // Test helpers: run the real nginx (the oracle) on a loopback port with a given http{} body, and
 // send raw HTTP/1.x requests so URIs reach the server byte for byte.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,28 +9,35 @@ import { join } from 'node:path';
 export const NGINX_BIN = '/usr/sbin/nginx';
 export const haveNginx = existsSync(NGINX_BIN);
 
+// Ports handed to servers that bind later (a config's listen) come from below the kernel's ephemeral
+// range: a port from there, free when asked, could meanwhile become the local port of some client
+// connection (any test's, this process's own) and the server's bind() would fail with EADDRINUSE.
+const EPHEMERAL_LOW = (() => {
+  try { return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768; } catch { return 32768; }
+})();
+const PORT_LOW = Math.max(1024, EPHEMERAL_LOW - 12000);
+const given = new Set<number>();
+
 export async function freePort(): Promise<number> {
   for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
+    const port = PORT_LOW + Math.floor(Math.random() * (EPHEMERAL_LOW - PORT_LOW));
+    // Tests in other processes pick from the same range: try the port, another one if it is taken.
+    const free = await new Promise<boolean>((resolve) => {
       const srv = createServer();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const p = (srv.address() as { port: number }).port;
-        srv.close(() => resolve(p));
-      });
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
-    // The kernel may hand the same free port out twice in a row: a config's ports must differ.
-    if (!given.has(port)) {
+    // A config's ports must differ: this process never hands the same port out twice.
+    if (free && !given.has(port)) {
       given.add(port);
       return port;
     }
   }
 }
-const given = new Set<number>();
 
 /**
  * A port on 127.0.0.1 that refuses connections and that no test can take: below 1024, where the
- * tests' servers (port 0: the ephemeral range) never bind. A port from freePort() could be handed
+ * tests' servers (port 0, or freePort's range) never bind. A port from freePort() could be handed
  * to another test's server, running at the same time, before it is used as the dead one.
  * `nth` picks another one, for a second dead peer.
  */
