@@ -11,6 +11,8 @@ export interface ConvertContext {
   zoneRefs: { kind: 'req' | 'conn'; zone: string }[];
   /** Lowercased charset name → its first spelling (nginx's one charsets table). */
   charsetNames?: Map<string, string>;
+  /** Set when a conversion read what earlier server blocks left (charsetNames): not reusable (reuse.ts). */
+  orderDependent?: boolean;
   /** false: the state is not frozen as it is built (ConvertOptions.freeze). */
   freeze?: boolean;
 }

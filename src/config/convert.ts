@@ -5,7 +5,8 @@ import { ConfError, type ConfNode, type ConversionWarning, type LoadedConfig } f
 import { confError, type ConvertContext } from './context.ts';
 import { buildLocations } from './locations.ts';
 import { deepFreeze } from './freeze.ts';
-import { buildServerTable, collectSockets, implicitListen, parseListen, parseServerNames, type ListenSpec } from './servers.ts';
+import type { BuiltServer, ServerReuse } from './reuse.ts';
+import { buildServerTable, collectSockets, implicitListen, parseListen, parseServerNames } from './servers.ts';
 import { buildConf, rootDefaults } from './settings.ts';
 import type { ListenSocket, LocationConf, RoutingState, ServerConf, ServerTable, SplitClientsBlock, TlsCertificateEntry, TlsSettings } from './state.ts';
 import { limitZones, logFormats, mainSettings, maps, TLS_DEFAULTS, tlsSettings, upstreams } from './tables.ts';
@@ -31,6 +32,11 @@ export interface ConvertOptions {
    * state every request shares, keep the default.
    */
   freeze?: boolean;
+  /**
+   * What a reload converts again: server blocks unchanged since the last conversion with the same
+   * ServerReuse are taken from it (the master's and each worker's own, across reloads).
+   */
+  reuse?: ServerReuse;
 }
 
 const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
@@ -64,7 +70,13 @@ function* conversionSteps(loaded: LoadedConfig, options: ConvertOptions): Genera
   const { tree, paths } = loaded;
   const https = tree.filter((n) => n.directive === 'http');
   const httpNode = https[0];
-  const http = httpNode?.block ?? [];
+  // One hostname() (a system call) for all server blocks, not one each.
+  const host = hostname();
+  const reuse = options.reuse;
+  // What a server's conversion reads besides its block: everything but the servers (reuse.ts).
+  reuse?.begin([root, host, paths, tree.map((n) => (n === httpNode ? httpNode.block?.filter((x) => x.directive !== 'server') : n))]);
+  // Unchanged server blocks are the last conversion's own nodes: already frozen, not walked again.
+  const http = reuse ? reuse.share(httpNode?.block ?? []) : httpNode?.block ?? [];
 
   const formats = logFormats(http);
   const groups = upstreams(http);
@@ -91,11 +103,17 @@ function* conversionSteps(loaded: LoadedConfig, options: ConvertOptions): Genera
   const maxHeadersHttp = lastNumber(http, 'max_headers') ?? 1000;
   yield;
 
-  // One hostname() (a system call) for all server blocks, not one each.
-  const host = hostname();
-  const built: { server: ServerConf; listens: ListenSpec[]; nameNodes: ConfNode[]; tls: TlsSettings }[] = [];
+  const built: BuiltServer[] = [];
   for (const node of http) {
     if (node.directive !== 'server') continue;
+    const again = reuse?.take(node, built.length, ctx);
+    if (again) {
+      built.push(again);
+      continue;
+    }
+    const warningsFrom = ctx.warnings.length;
+    const zoneRefsFrom = ctx.zoneRefs.length;
+    ctx.orderDependent = false;
     const block = node.block ?? [];
     const listenNodes = block.filter((n) => n.directive === 'listen');
     const listens = listenNodes.length
@@ -125,7 +143,9 @@ function* conversionSteps(loaded: LoadedConfig, options: ConvertOptions): Genera
       file: node.file,
       line: node.line,
     };
-    built.push({ server, listens, nameNodes, tls: tlsSettings(httpTls, block, ctx) });
+    const b: BuiltServer = { server, listens, nameNodes, tls: tlsSettings(httpTls, block, ctx) };
+    built.push(b);
+    if (reuse && !ctx.orderDependent) reuse.keep(node, b, ctx.warnings.slice(warningsFrom), ctx.zoneRefs.slice(zoneRefsFrom));
     yield;
   }
 
@@ -185,6 +205,7 @@ function* conversionSteps(loaded: LoadedConfig, options: ConvertOptions): Genera
   yield;
   // A worker's conversion logs nothing (the master has): it skips the walk that finds these.
   const warnings = [...(options.warnings === false ? [] : catalogueWarnings(tree)), ...ctx.warnings];
+  options.reuse?.commit();
   return { state: ctx.freeze ? deepFreeze(state) : state, warnings };
 }
 

@@ -846,6 +846,7 @@ function charsetName(n: ConfNode, ctx: ConvertContext): string | undefined {
   const v = n.args[0]!;
   if (v.toLowerCase() === 'off') return undefined;
   const key = v.toLowerCase();
+  ctx.orderDependent = true;
   ctx.charsetNames ??= new Map();
   if (!ctx.charsetNames.has(key)) ctx.charsetNames.set(key, v);
   return ctx.charsetNames.get(key);

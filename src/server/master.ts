@@ -10,6 +10,7 @@ import { loadConfig } from '../nginx/parser.ts';
 import { errnoSuffix } from '../nginx/errno.ts';
 import { ConfError, type ConfNode, type LoadedConfig } from '../nginx/types.ts';
 import { convert, type RoutingState } from '../config/convert.ts';
+import { ServerReuse } from '../config/reuse.ts';
 import type { LocationLevel } from '../config/state.ts';
 import { daemonize, isDaemonChild, reportToCaller } from './daemon.ts';
 import { ErrorLog } from './error-log.ts';
@@ -46,6 +47,9 @@ export class Master {
   /** limit_req zones: the log the workers share (src/server/zone-log.ts). */
   private readonly zoneLog = new ZoneLogKeeper({ onError: (err) => this.log.log('alert', err.message) });
 
+  /** The server blocks of the last configuration read: a reload converts only those that changed. */
+  private readonly reuse = new ServerReuse();
+
   constructor(private readonly opts: ServeOptions) {
     this.log = new ErrorLog(opts.errorLog ?? 'stderr');
   }
@@ -54,7 +58,7 @@ export class Master {
   private load(): { loaded: LoadedConfig; settings: MainSettings; config: WorkerConfig; shape: string } {
     const loaded = loadConfig({ prefix: this.opts.prefix, confFile: this.opts.confFile, globals: this.opts.globals });
     // The workers convert again (and freeze theirs); here it has to succeed.
-    const { state, warnings } = convert(loaded, { freeze: false });
+    const { state, warnings } = convert(loaded, { freeze: false, reuse: this.reuse });
     for (const w of warnings) this.log.log('warn', `${w.message} in ${w.file}:${w.line}`);
     const settings = mainSettings(loaded, { errorLog: this.opts.errorLog ?? 'stderr' });
     // The drop-in's --pid-file (a custom `bext nginx masquerade install --pid-file`): the file systemd watches.

@@ -1,15 +1,19 @@
 // A worker: builds its RoutingState from what the master sends, drops to the `user` account, and
 // serves every listen socket until the master says stop. The master owns all signals.
 import { convert, convertInSteps } from '../config/convert.ts';
+import { ServerReuse } from '../config/reuse.ts';
 import { SwapAssembly, type ToMaster, type ToWorker, type WorkerConfig } from './ipc.ts';
 import { startListeners, type Listeners } from './listeners.ts';
+
+/** The server blocks of the last conversion: a reload converts only those that changed. */
+const reuse = new ServerReuse();
 
 function send(msg: ToMaster): void {
   process.send?.(msg);
 }
 
 async function start(config: WorkerConfig): Promise<Listeners> {
-  const { state } = convert({ ...config.loaded, files: [] }, { warnings: false }); // the master has logged them
+  const { state } = convert({ ...config.loaded, files: [] }, { warnings: false, reuse }); // the master has logged them
   if (config.user) {
     // Group first: after setuid the worker could no longer change it.
     process.setgid!(config.user.gid);
@@ -41,7 +45,7 @@ export function runWorker(): void {
       const config = swapping.add(msg);
       if (!config) return; // parts still to come
       // The master sends the next swap only after this one's answer: one conversion at a time.
-      convertInSteps({ ...config.loaded, files: [] }, { warnings: false })
+      convertInSteps({ ...config.loaded, files: [] }, { warnings: false, reuse })
         .then(({ state }) => {
           if (stopping) return;
           listeners!.swap(state, config.certificates, config.ticketSecret);
