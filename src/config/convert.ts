@@ -5,7 +5,7 @@ import { ConfError, type ConfNode, type ConversionWarning, type LoadedConfig } f
 import { confError, type ConvertContext } from './context.ts';
 import { buildLocations } from './locations.ts';
 import { deepFreeze } from './freeze.ts';
-import type { BuiltServer, ServerReuse } from './reuse.ts';
+import { effectsMark, effectsSince, type BuiltServer, type KeptLocations, type ServerReuse } from './reuse.ts';
 import { buildServerTable, collectSockets, implicitListen, parseListen, parseServerNames } from './servers.ts';
 import { buildConf, rootDefaults } from './settings.ts';
 import type { ListenSocket, LocationConf, RoutingState, ServerConf, ServerTable, SplitClientsBlock, TlsCertificateEntry, TlsSettings } from './state.ts';
@@ -77,6 +77,7 @@ function* conversionSteps(loaded: LoadedConfig, options: ConvertOptions): Genera
   reuse?.begin([root, host, paths, tree.map((n) => (n === httpNode ? httpNode.block?.filter((x) => x.directive !== 'server') : n))]);
   // Unchanged server blocks are the last conversion's own nodes: already frozen, not walked again.
   const http = reuse ? reuse.share(httpNode?.block ?? []) : httpNode?.block ?? [];
+  if (reuse) yield;
 
   const formats = logFormats(http);
   const groups = upstreams(http);
@@ -104,15 +105,17 @@ function* conversionSteps(loaded: LoadedConfig, options: ConvertOptions): Genera
   yield;
 
   const built: BuiltServer[] = [];
+  let taken = 0;
   for (const node of http) {
     if (node.directive !== 'server') continue;
     const again = reuse?.take(node, built.length, ctx);
     if (again) {
       built.push(again);
+      // Taken servers cost microseconds each: a step per hundred.
+      if (++taken % 100 === 0) yield;
       continue;
     }
-    const warningsFrom = ctx.warnings.length;
-    const zoneRefsFrom = ctx.zoneRefs.length;
+    const mark = effectsMark(ctx);
     ctx.orderDependent = false;
     const block = node.block ?? [];
     const listenNodes = block.filter((n) => n.directive === 'listen');
@@ -122,7 +125,9 @@ function* conversionSteps(loaded: LoadedConfig, options: ConvertOptions): Genera
     const nameNodes = block.filter((n) => n.directive === 'server_name');
     const names = parseServerNames(nameNodes, host);
     const conf = buildConf(httpConf, block, { kind: 'server' }, ctx);
-    const { level, named } = yield* buildLocations(block, conf, undefined, ctx);
+    // A changed server keeps its unchanged locations when its own directives are unchanged.
+    const locations = reuse && { from: reuse.locationsFor(node), into: new Map() as KeptLocations };
+    const { level, named } = yield* buildLocations(block, conf, undefined, ctx, locations);
     // Frozen now, in this server's step: the final freeze skips what is frozen already.
     if (ctx.freeze) {
       deepFreeze(conf);
@@ -145,7 +150,7 @@ function* conversionSteps(loaded: LoadedConfig, options: ConvertOptions): Genera
     };
     const b: BuiltServer = { server, listens, nameNodes, tls: tlsSettings(httpTls, block, ctx) };
     built.push(b);
-    if (reuse && !ctx.orderDependent) reuse.keep(node, b, ctx.warnings.slice(warningsFrom), ctx.zoneRefs.slice(zoneRefsFrom));
+    if (reuse && !ctx.orderDependent) reuse.keep(node, b, effectsSince(ctx, mark), locations!.into);
     yield;
   }
 

@@ -3,9 +3,10 @@
 import { deepFreeze } from './freeze.ts';
 import type { ConfNode } from '../nginx/types.ts';
 import { confError, type ConvertContext } from './context.ts';
-import { buildRegexIndex, compileRegex, firstIndexedMatch } from './regex.ts';
+import { buildRegexIndex, compileRegex, firstIndexedMatch, type RegexIndex } from './regex.ts';
 import { buildTrie, longestPrefix } from './trie.ts';
 import { buildConf, PASS_DIRECTIVES } from './settings.ts';
+import { effectsMark, effectsSince, placeOf, replayEffects, sameNode, type KeptLocations } from './reuse.ts';
 import type { Location, LocationConf, LocationKind, LocationLevel, ServerConf } from './state.ts';
 
 /** `location` arguments, including the glued forms nginx accepts (`=/x`, `~*\.php$`, `^~/x`). */
@@ -46,6 +47,7 @@ export interface BuiltLocations {
  */
 export function* buildLocations(
   nodes: readonly ConfNode[], parentConf: LocationConf, parent: Location | undefined, ctx: ConvertContext,
+  reuse?: { from: KeptLocations | undefined; into: KeptLocations },
 ): Generator<void, BuiltLocations> {
   // Most locations have none nested: they share one empty (frozen) level instead of five objects each.
   if (!nodes.some((n) => n.directive === 'location')) return { level: EMPTY_LEVEL, named: new Map() };
@@ -53,7 +55,21 @@ export function* buildLocations(
   const prefixes = new Map<string, Location>();
   const regexes: Location[] = [];
   const named = new Map<string, Location>();
+  const place = (loc: Location): void => {
+    const { kind, name } = loc;
+    if (kind === 'exact') {
+      if (exact.has(name)) throw confError(loc, `duplicate location "${name}"`);
+      exact.set(name, loc);
+    } else if (kind === 'prefix' || kind === 'prefix-noregex') {
+      if (prefixes.has(name)) throw confError(loc, `duplicate location "${name}"`);
+      prefixes.set(name, loc);
+    } else if (kind === 'named') {
+      // nginx accepts a repeated name; the first one is found.
+      if (!named.has(name)) named.set(name, loc);
+    } else regexes.push(loc);
+  };
 
+  let taken = 0;
   for (const node of nodes) {
     if (node.directive !== 'location') continue;
     const { kind, name } = locationKind(node);
@@ -67,36 +83,24 @@ export function* buildLocations(
       }
     }
 
-    const block = node.block ?? [];
-    const conf = buildConf(parentConf, block, { kind: 'location', regexOrNamed: isRegex(kind) || kind === 'named' }, ctx);
-    const passes = block.some((n) => PASS_DIRECTIVES.has(n.directive));
-    const loc: Location = {
-      kind,
-      name,
-      autoRedirect: passes && name.endsWith('/') && !isRegex(kind) && kind !== 'named',
-      conf,
-      nested: EMPTY_LEVEL, // replaced below
-      file: node.file,
-      line: node.line,
-    };
-    if (isRegex(kind)) loc.regex = compileRegex(name, kind === 'regex-caseless', node);
-    loc.nested = (yield* buildLocations(block, conf, loc, ctx)).level;
-    // Complete: frozen now, in this location's step, so the final freeze of the state skips it.
-    if (ctx.freeze !== false) deepFreeze(loc);
+    const loc = reuse ? takeLocation(node, reuse, ctx) : undefined;
+    if (loc) {
+      place(loc);
+      // Taken locations cost microseconds each: a step per hundred.
+      if (++taken % 100 === 0) yield;
+      continue;
+    }
+    const mark = effectsMark(ctx);
+    const orderDependent = ctx.orderDependent;
+    ctx.orderDependent = false;
+    const built = yield* buildLocation(node, kind, name, parentConf, ctx);
+    if (reuse && !ctx.orderDependent) reuse.into.set(placeOf(node), { node, loc: built, ...effectsSince(ctx, mark) });
+    ctx.orderDependent ||= orderDependent;
+    place(built);
     // A step of the conversion per location (convertInSteps lets the event loop run here).
     yield;
-
-    if (kind === 'exact') {
-      if (exact.has(name)) throw confError(node, `duplicate location "${name}"`);
-      exact.set(name, loc);
-    } else if (kind === 'prefix' || kind === 'prefix-noregex') {
-      if (prefixes.has(name)) throw confError(node, `duplicate location "${name}"`);
-      prefixes.set(name, loc);
-    } else if (kind === 'named') {
-      // nginx accepts a repeated name; the first one is found.
-      if (!named.has(name)) named.set(name, loc);
-    } else regexes.push(loc);
   }
+
 
   const sorted = [...prefixes.values()].sort((x, y) => y.name.length - x.name.length);
   // searchStatic's auto-redirect candidate for the URI `name` less its slash: the exact location
@@ -107,9 +111,53 @@ export function* buildLocations(
   const level: LocationLevel = {
     exact, prefixes: sorted, regexes, redirects,
     ...(sorted.length ? { prefixIndex: buildTrie(sorted.map((p) => [p.name, p] as const)) } : {}),
-    ...(regexes.length ? { regexIndex: buildRegexIndex(regexes.map((l) => l.regex!)) } : {}),
+    ...(regexes.length ? { regexIndex: regexIndexOf(regexes.map((l) => l.regex!)) } : {}),
   };
   return { level, named };
+}
+
+/**
+ * The last index built for a list of regexes, by its first: a reload that took every regex location
+ * of a level from the last conversion (reuse.ts) takes its index too (1,000 regexes: ~15 ms).
+ */
+const regexIndexes = new WeakMap<RegExp, { regexes: readonly RegExp[]; index: RegexIndex }>();
+
+function regexIndexOf(regexes: RegExp[]): RegexIndex {
+  const memo = regexIndexes.get(regexes[0]!);
+  if (memo && memo.regexes.length === regexes.length && memo.regexes.every((r, i) => r === regexes[i])) return memo.index;
+  const index = buildRegexIndex(regexes);
+  regexIndexes.set(regexes[0]!, { regexes, index });
+  return index;
+}
+
+/** One location block, its nested ones inside. */
+function* buildLocation(node: ConfNode, kind: LocationKind, name: string, parentConf: LocationConf, ctx: ConvertContext): Generator<void, Location> {
+  const block = node.block ?? [];
+  const conf = buildConf(parentConf, block, { kind: 'location', regexOrNamed: isRegex(kind) || kind === 'named' }, ctx);
+  const passes = block.some((n) => PASS_DIRECTIVES.has(n.directive));
+  const loc: Location = {
+    kind,
+    name,
+    autoRedirect: passes && name.endsWith('/') && !isRegex(kind) && kind !== 'named',
+    conf,
+    nested: EMPTY_LEVEL, // replaced below
+    file: node.file,
+    line: node.line,
+  };
+  if (isRegex(kind)) loc.regex = compileRegex(name, kind === 'regex-caseless', node);
+  loc.nested = (yield* buildLocations(block, conf, loc, ctx)).level;
+  // Complete: frozen now, in this location's step, so the final freeze of the state skips it.
+  if (ctx.freeze !== false) deepFreeze(loc);
+  return loc;
+}
+
+/** The last conversion of an unchanged location block (reuse.ts), its side effects replayed. */
+function takeLocation(node: ConfNode, reuse: { from: KeptLocations | undefined; into: KeptLocations }, ctx: ConvertContext): Location | undefined {
+  const kept = reuse.from?.get(placeOf(node));
+  if (kept === undefined || !sameNode(kept.node, node)) return undefined;
+  reuse.into.set(placeOf(node), kept);
+  replayEffects(ctx, kept);
+  return kept.loc;
 }
 
 export interface LocationMatch {

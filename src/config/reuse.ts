@@ -9,11 +9,15 @@
 // What a server's conversion reads besides its own block is in the context key. Its side effects on
 // the conversion (warnings, limit zones it names) are recorded with it and replayed. A conversion that
 // reads what earlier servers left behind (the first spelling of a charset name) is not kept.
+//
+// A changed server whose own directives (all but its locations) are unchanged takes its unchanged
+// top-level locations (nested ones inside) the same way: what a location converts to depends on
+// its block and on the server's and http's directives only.
 import { createHash } from 'node:crypto';
 import type { ConfNode } from '../nginx/types.ts';
 import type { ConvertContext } from './context.ts';
 import type { ListenSpec } from './servers.ts';
-import type { ServerConf, TlsSettings } from './state.ts';
+import type { Location, ServerConf, TlsSettings } from './state.ts';
 
 /** One server block's conversion, as the server loop of conversionSteps builds it. */
 export interface BuiltServer {
@@ -23,17 +27,46 @@ export interface BuiltServer {
   tls: TlsSettings;
 }
 
-interface Kept extends BuiltServer {
-  /** The block it was converted from. */
-  node: ConfNode;
+/** What converting a block added to the conversion besides its result, replayed when it is taken. */
+export interface SideEffects {
   warnings: ConvertContext['warnings'];
   zoneRefs: ConvertContext['zoneRefs'];
 }
 
-const digest = (value: unknown): string => createHash('sha256').update(JSON.stringify(value)).digest('base64');
-const placeOf = (node: ConfNode): string => `${node.file}:${node.line}`;
+/** Where the context's warnings and zone names stand, before a block is converted. */
+export function effectsMark(ctx: ConvertContext): { warnings: number; zoneRefs: number } {
+  return { warnings: ctx.warnings.length, zoneRefs: ctx.zoneRefs.length };
+}
 
-function sameNode(a: ConfNode, b: ConfNode): boolean {
+/** What converting a block added since `mark`. */
+export function effectsSince(ctx: ConvertContext, mark: { warnings: number; zoneRefs: number }): SideEffects {
+  return { warnings: ctx.warnings.slice(mark.warnings), zoneRefs: ctx.zoneRefs.slice(mark.zoneRefs) };
+}
+
+/** Replays what a kept block's conversion added. */
+export function replayEffects(ctx: ConvertContext, kept: SideEffects): void {
+  ctx.warnings.push(...kept.warnings);
+  ctx.zoneRefs.push(...kept.zoneRefs);
+}
+
+/** A server's top-level location, as converted, by the file:line of its block. */
+export interface KeptLocation extends SideEffects {
+  node: ConfNode;
+  loc: Location;
+}
+
+export type KeptLocations = Map<string, KeptLocation>;
+
+interface Kept extends BuiltServer, SideEffects {
+  /** The block it was converted from. */
+  node: ConfNode;
+  locations: KeptLocations;
+}
+
+const digest = (value: unknown): string => createHash('sha256').update(JSON.stringify(value)).digest('base64');
+export const placeOf = (node: ConfNode): string => `${node.file}:${node.line}`;
+
+export function sameNode(a: ConfNode, b: ConfNode): boolean {
   if (a === b) return true;
   if (a.directive !== b.directive || a.line !== b.line || a.file !== b.file || a.args.length !== b.args.length) return false;
   for (let i = 0; i < a.args.length; i++) if (a.args[i] !== b.args[i]) return false;
@@ -41,6 +74,14 @@ function sameNode(a: ConfNode, b: ConfNode): boolean {
   if (a.block.length !== b.block.length) return false;
   for (let i = 0; i < a.block.length; i++) if (!sameNode(a.block[i]!, b.block[i]!)) return false;
   return true;
+}
+
+/** The same server block but for its locations. */
+function sameShell(a: ConfNode, b: ConfNode): boolean {
+  if (a.directive !== b.directive || a.line !== b.line || a.file !== b.file || a.args.length !== b.args.length) return false;
+  const own = (n: ConfNode) => (n.block ?? []).filter((x) => x.directive !== 'location');
+  const [x, y] = [own(a), own(b)];
+  return x.length === y.length && x.every((n, i) => sameNode(n, y[i]!));
 }
 
 export class ServerReuse {
@@ -77,8 +118,7 @@ export class ServerReuse {
     const k = this.usable ? this.kept.get(placeOf(node)) : undefined;
     if (k === undefined || !sameNode(k.node, node)) return undefined;
     this.next.set(placeOf(node), k);
-    ctx.warnings.push(...k.warnings);
-    ctx.zoneRefs.push(...k.zoneRefs);
+    replayEffects(ctx, k);
     // A new object: the index may differ, and `tls` is set again once the sockets are known. What it
     // holds (the frozen conf and locations) is shared.
     const s = k.server;
@@ -90,9 +130,24 @@ export class ServerReuse {
     return { server, listens: k.listens, nameNodes: k.nameNodes, tls: k.tls };
   }
 
-  /** Keeps a fresh conversion of `node`; `warnings`/`zoneRefs` are what it added to the context. */
-  keep(node: ConfNode, built: BuiltServer, warnings: ConvertContext['warnings'], zoneRefs: ConvertContext['zoneRefs']): void {
-    this.next.set(placeOf(node), { node, server: built.server, listens: built.listens, nameNodes: built.nameNodes, tls: built.tls, warnings, zoneRefs });
+  /**
+   * For a server block that changed: the last conversion's top-level locations at the same place,
+   * if the server's own directives (all but its locations) are unchanged; else undefined.
+   */
+  locationsFor(node: ConfNode): KeptLocations | undefined {
+    const k = this.usable ? this.kept.get(placeOf(node)) : undefined;
+    return k !== undefined && sameShell(k.node, node) ? k.locations : undefined;
+  }
+
+  /**
+   * Keeps a fresh conversion of `node`: `effects`, what it added to the context; `locations`, its
+   * top-level ones.
+   */
+  keep(node: ConfNode, built: BuiltServer, effects: SideEffects, locations: KeptLocations): void {
+    this.next.set(placeOf(node), {
+      node, server: built.server, listens: built.listens, nameNodes: built.nameNodes, tls: built.tls,
+      warnings: effects.warnings, zoneRefs: effects.zoneRefs, locations,
+    });
   }
 
   commit(): void {

@@ -103,3 +103,49 @@ test('a conversion that fails leaves the last one to reuse', () => {
   const after = convert(load(http(sites(2))), { root: true, reuse });
   assert.equal(after.state.servers[1]!.conf, before.state.servers[1]!.conf);
 });
+
+test('a changed server with unchanged own directives takes its unchanged locations', () => {
+  const server = (gen: string, own = '') => `
+  server {
+    listen 80; server_name big.test; ${own}
+    location = /gen { return 200 "${gen}"; }
+    location ~ ^/r1/(\\d+)$ { return 200 "$1"; }
+    location /n/ { location ~ \\.php$ { return 403; } }
+    location @named { return 204; }
+  }`;
+  const reuse = new ServerReuse();
+  const before = convert(load(http(server('gen 1'))), { root: true, reuse });
+  const text = http(server('gen 2'));
+  const after = convert(load(text), { root: true, reuse });
+  same(after, fresh(text));
+  const [b, a] = [before.state.servers[0]!.locations, after.state.servers[0]!.locations];
+  assert.notEqual(a.exact.get('/gen'), b.exact.get('/gen'), 'the changed location is new');
+  assert.equal(a.regexes[0], b.regexes[0], 'an unchanged regex location is taken');
+  assert.equal(a.regexIndex, b.regexIndex, 'the same regex locations keep their index');
+  assert.equal(a.prefixes[0], b.prefixes[0], 'an unchanged location with nested ones is taken');
+  assert.equal(after.state.servers[0]!.named.get('@named'), before.state.servers[0]!.named.get('@named'));
+  // The server's own directives changed (same lines): every location converts again.
+  const own = http(server('gen 2', 'expires 1h;'));
+  const third = convert(load(own), { root: true, reuse });
+  same(third, fresh(own));
+  assert.notEqual(third.state.servers[0]!.locations.regexes[0], a.regexes[0]);
+});
+
+test('a taken location brings its warnings and limit zone names with it', () => {
+  const zone = 'limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;';
+  const server = (gen: string) => `
+  server {
+    listen 80; server_name z.test;
+    location = /gen { return 200 "${gen}"; }
+    location /logged { access_log /var/log/x.log combined buffer=32k; limit_req zone=one; }
+  }`;
+  const reuse = new ServerReuse();
+  const first = convert(load(http(`${zone}\n${server('gen 1')}`)), { root: true, reuse });
+  assert.ok(first.warnings.some((w) => w.message.startsWith('buffered and gzip access logs')), 'the location warns');
+  const text = http(`${zone}\n${server('gen 2')}`);
+  const after = convert(load(text), { root: true, reuse });
+  same(after, fresh(text));
+  assert.equal(after.state.servers[0]!.locations.prefixes[0], first.state.servers[0]!.locations.prefixes[0], 'taken');
+  // The zone gone (the http level changed): nginx's error, as a whole conversion gives it.
+  assert.throws(() => convert(load(http(server('gen 3'))), { root: true, reuse }), /zero size shared memory zone "one"/);
+});
