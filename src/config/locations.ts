@@ -101,7 +101,6 @@ export function* buildLocations(
     yield;
   }
 
-
   const sorted = [...prefixes.values()].sort((x, y) => y.name.length - x.name.length);
   // searchStatic's auto-redirect candidate for the URI `name` less its slash: the exact location
   // when it redirects, else the prefix one.
