@@ -31,6 +31,8 @@ interface Generation {
   /** What only new worker processes can change: sockets, account, count. Equal shapes reload in place. */
   shape: string;
   workers: Set<Worker>;
+  /** Set while its workers swap to a new configuration in place (reloadInPlace). */
+  swapping?: Promise<unknown>;
 }
 
 const READY_TIMEOUT_MS = 15_000;
@@ -49,6 +51,8 @@ export class Master {
 
   /** The server blocks of the last configuration read: a reload converts only those that changed. */
   private readonly reuse = new ServerReuse();
+  /** Workers sent their start: only those can take a swap (a message sent earlier would be lost). */
+  private readonly started = new WeakSet<Worker>();
 
   constructor(private readonly opts: ServeOptions) {
     this.log = new ErrorLog(opts.errorLog ?? 'stderr');
@@ -150,7 +154,12 @@ export class Master {
           // Forked just before a shutdown (a replacement for a worker that died): the stop sent then
           // may have come before the worker listened, so it gets one now instead of a configuration.
           if (this.stopping) worker.send({ type: 'stop', graceful: false, timeoutMs: 0 } satisfies ToWorker);
-          else worker.send({ type: 'start', generation: gen.id, config: gen.config } satisfies ToWorker);
+          // A replacement that asks while the others swap starts with what they end up serving.
+          else void Promise.resolve(gen.swapping).finally(() => {
+            if (this.stopping) return;
+            this.started.add(worker);
+            worker.send({ type: 'start', generation: gen.id, config: gen.config } satisfies ToWorker);
+          });
         }
         else if (msg.type === 'ready') {
           clearTimeout(timer);
@@ -248,7 +257,13 @@ export class Master {
    * The fast reload: the running workers swap to the new state (certbot waits only a second).
    * If any worker refuses it, those that took it go back, and the caller starts a new generation.
    */
-  private async reloadInPlace(gen: Generation, next: ReturnType<Master['load']>): Promise<boolean> {
+  private reloadInPlace(gen: Generation, next: ReturnType<Master['load']>): Promise<boolean> {
+    const swapping = this.swapInPlace(gen, next);
+    gen.swapping = swapping;
+    return swapping.finally(() => (gen.swapping = undefined));
+  }
+
+  private async swapInPlace(gen: Generation, next: ReturnType<Master['load']>): Promise<boolean> {
     const swap = (w: Worker, messages: ToWorker[]) =>
       new Promise<string[] | undefined>((resolve) => {
         const timer = setTimeout(() => done([`worker process ${w.process.pid} did not take the new configuration in time`]), READY_TIMEOUT_MS);
@@ -256,15 +271,20 @@ export class Master {
           if (msg.type === 'swapped') done(undefined);
           else if (msg.type === 'failed') done(msg.lines);
         };
+        // A worker that dies meanwhile serves nothing: its replacement starts with what the others took.
+        const onExit = () => done(undefined);
         const done = (r: string[] | undefined) => {
           clearTimeout(timer);
           w.off('message', onMessage);
+          w.off('exit', onExit);
           resolve(r);
         };
         w.on('message', onMessage);
+        w.on('exit', onExit);
         for (const m of messages) w.send(m);
       });
-    const workers = [...gen.workers];
+    // A worker not yet sent its start gets the new configuration once this is over (forkWorker).
+    const workers = [...gen.workers].filter((w) => this.started.has(w));
     const forward = swapMessages(next.config);
     const results = await Promise.all(workers.map((w) => swap(w, forward)));
     const failed = results.find((r) => r !== undefined);

@@ -27,11 +27,13 @@ export function runWorker(): void {
   // Signals are the master's business; a terminal's Ctrl-C reaches the whole group, the master decides.
   for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGINT', 'SIGQUIT'] as const) process.on(sig, () => {});
   let listeners: Listeners | undefined;
+  /** Settles once the worker listens: a swap that comes while it starts waits for it. */
+  let started: Promise<unknown> = Promise.resolve();
   let stopping = false;
   const swapping = new SwapAssembly();
   process.on('message', (msg: ToWorker) => {
     if (msg.type === 'start') {
-      start(msg.config).then(
+      started = start(msg.config).then(
         (l) => {
           listeners = l;
           send({ type: 'ready' });
@@ -46,7 +48,8 @@ export function runWorker(): void {
       if (!config) return; // parts still to come
       // The master sends the next swap only after this one's answer: one conversion at a time.
       convertInSteps({ ...config.loaded, files: [] }, { warnings: false, reuse })
-        .then(({ state }) => {
+        .then(async ({ state }) => {
+          await started;
           if (stopping) return;
           listeners!.swap(state, config.certificates, config.ticketSecret);
           send({ type: 'swapped' });

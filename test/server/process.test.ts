@@ -223,6 +223,31 @@ describe('logs, workers, shutdown', () => {
     assert.match(readFileSync(path.join(p.dir, 'logs/error.log'), 'utf8'), new RegExp(`worker process ${victim} exited on signal SIGKILL`));
   });
 
+  test('a reload while a worker dies or is being replaced: every worker serves the new configuration at once', async () => {
+    const master = readPid(p.pidFile)!;
+    // Each worker swaps when its conversion is done: until both have, either may answer (and a
+    // connection the killed worker had accepted fails).
+    const allServe = async (body: string) => {
+      for (let i = 0; i < 20; i++) if ((await get(p.port, '/gen').catch(() => ({ body: '' }))).body !== body) return false;
+      return true;
+    };
+    // A reload right after a worker died: its replacement is forked but not yet started.
+    const [victim] = workerPids(master);
+    process.kill(victim, 'SIGKILL');
+    await waitFor(() => !workerPids(master).includes(victim), 5000, 'the master to see the exit');
+    p.write(config('gen after respawn'));
+    process.kill(master, 'SIGHUP');
+    await waitFor(() => allServe('gen after respawn\n'), 5000, 'the new configuration on both workers');
+    // A worker that dies in the middle of a reload.
+    p.write(config('gen after a death'));
+    process.kill(master, 'SIGHUP');
+    process.kill(workerPids(master)[0]!, 'SIGKILL');
+    await waitFor(() => allServe('gen after a death\n'), 5000, 'the new configuration on both workers');
+    await waitFor(() => workerPids(master).length === 2, 5000, 'two workers');
+    const log = readFileSync(path.join(p.dir, 'logs/error.log'), 'utf8');
+    assert.doesNotMatch(log, /did not take the new configuration|reload failed/);
+  });
+
   test('TERM is graceful: slow downloads in flight complete, then the master exits', async () => {
     const master = readPid(p.pidFile)!;
     const size = statSync(path.join(p.dir, 'html/big.bin')).size;
