@@ -29,6 +29,7 @@ const CONNECTING = 'while connecting to upstream';
 const HANDSHAKING = 'while SSL handshaking to upstream';
 const READING_HEADER = 'while reading response header from upstream';
 const READING_BODY = 'while reading upstream';
+const SENDING = 'while sending request to upstream';
 
 const ERRNO: Record<string, string> = {
   ECONNREFUSED: '111: Connection refused',
@@ -52,6 +53,8 @@ export function classifyUpstreamError(err: Error, bodyPhase: boolean): Failure {
       return { type: 'error', status: 502, requestSent: false, message: `${err.message} ${HANDSHAKING}`, action: HANDSHAKING };
     case 'UND_ERR_CONNECT_TIMEOUT': case 'ETIMEDOUT':
       return { type: 'timeout', status: 504, requestSent: false, message: `upstream timed out (110: Connection timed out) ${CONNECTING}`, action: CONNECTING };
+    case 'BEXT_SEND_TIMEOUT': // proxy_send_timeout (proxy.ts)
+      return { type: 'timeout', status: 504, requestSent: true, message: `upstream timed out (110: Connection timed out) ${SENDING}`, action: SENDING };
     case 'UND_ERR_HEADERS_TIMEOUT':
       return { type: 'timeout', status: 504, requestSent: true, message: `upstream timed out (110: Connection timed out) ${READING_HEADER}`, action: READING_HEADER };
     case 'UND_ERR_BODY_TIMEOUT':

@@ -15,7 +15,7 @@ import {
   type ConfLevels, type RequestHeaderPlan,
 } from './proxy-headers.ts';
 import {
-  GroupError, poolFor, UpstreamRegistry, type GroupRuntime, type LeanConn, type LeanSink, type PeerConns, type UpstreamConn,
+  GroupError, LeanConn, poolFor, UpstreamRegistry, type GroupRuntime, type LeanSink, type PeerConns, type UpstreamConn,
 } from './upstream-groups.ts';
 import { freePeer, type Peer } from './upstream-peers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
@@ -570,7 +570,32 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
     this.abort = abort;
     // undici hands the request to a connected socket: the connection is made by now.
     this.inp.tries.connect.push(this.elapsed());
-    this.armRead('UND_ERR_HEADERS_TIMEOUT');
+    // A lean connection says when the request is sent (onSent): until then proxy_send_timeout, as
+    // nginx's write timer. undici's sends (upgrades, chunked streams) are under proxy_read_timeout.
+    if (this.conn instanceof LeanConn) this.armSend();
+    else this.armRead('UND_ERR_HEADERS_TIMEOUT');
+  }
+
+  /** LeanConn.sendProgress when the send timer was last armed. */
+  private sendMark = 0;
+
+  private armSend(): void {
+    const conn = this.conn as LeanConn;
+    this.sendMark = conn.sendProgress();
+    this.timerCode = 'BEXT_SEND_TIMEOUT';
+    conn.arm(this.inp.r.conf.proxySendTimeoutMs, this.onSendTimeout);
+  }
+
+  /** The timeout runs between two writes that make progress, not over the whole request. */
+  private readonly onSendTimeout = (): void => {
+    const conn = this.conn;
+    if (conn instanceof LeanConn && conn.sendProgress() > this.sendMark) this.armSend();
+    else this.onTimeout();
+  };
+
+  onSent(): void {
+    // An upstream that answered before taking the whole body already has its read timer.
+    if (!this.settled && !this.statusPushed) this.armRead('UND_ERR_HEADERS_TIMEOUT');
   }
 
   onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void {

@@ -190,6 +190,8 @@ export class UpstreamConn extends TimedConn {
 export interface LeanSink {
   /** The request is about to be written on a connected socket; `abort` ends it with onError. */
   onConnect(abort: (err?: Error) => void): void;
+  /** The whole request is in the kernel's hands (from here nginx waits with proxy_read_timeout). */
+  onSent(): void;
   /** The response head (1xx skipped); `fields` holds name, name in lower case, value for each header. */
   onHead(status: number, fields: string[], resume: () => void, reason: string): void;
   /** A piece of the body (chunked framing removed); false asks for a pause until resume(). */
@@ -213,6 +215,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_HEAD = /[^\t\r\n\x20-\x7e\x80-\xff]|\r(?!\n)/;
 /** Response header names seen, to their lower case (valid tokens only). */
 const headerNames = new Map<string, string>();
+
+const EMPTY = Buffer.alloc(0);
 
 /** Errors named as undici's, so proxy-errors.ts classifies both alike. */
 function codeError(code: string, message: string): Error {
@@ -255,6 +259,8 @@ export class LeanConn extends TimedConn {
   private noBody = false;
   /** Requests written on this connection (keepalive_requests). */
   requests = 0;
+  /** Chunks of a streamed body written so far (sendProgress). */
+  private bodyChunks = 0;
   /** Not to be reused: closed, failed, or its last response said so. */
   dead = false;
   /** Sitting in its pool's idle list. */
@@ -319,6 +325,31 @@ export class LeanConn extends TimedConn {
       s.write(body);
       s.uncork();
     } else s.write(head, 'latin1');
+    this.whenSent();
+  }
+
+  /**
+   * Tells the sink once the request is all in the kernel's buffer: at once in the usual case, else
+   * when what is queued has been written (an empty write's callback comes after the writes before it).
+   */
+  private whenSent(): void {
+    const sink = this.sink;
+    if (sink === undefined) return;
+    if (this.socket.writableLength === 0) sink.onSent();
+    else {
+      this.socket.write(EMPTY, (err) => {
+        if (!err && this.sink === sink) sink.onSent();
+      });
+    }
+  }
+
+  /**
+   * Grows whenever the upstream has taken request bytes: libuv's queue shrank or another chunk of
+   * a streamed body went out (nginx's proxy_send_timeout runs between two such steps).
+   */
+  sendProgress(): number {
+    const queued = (this.socket as Socket & { _handle?: { writeQueueSize?: number } | null })._handle?.writeQueueSize ?? 0;
+    return this.bodyChunks * 2 ** 32 - queued;
   }
 
   private pipeBody(body: Readable): void {
@@ -328,7 +359,9 @@ export class LeanConn extends TimedConn {
       if (this.bodyStream !== body) return;
       this.bodyStream = undefined;
       if (err) this.fail(err);
+      else this.whenSent();
     });
+    body.on('data', () => this.bodyChunks++);
     body.pipe(this.socket, { end: false });
   }
 

@@ -33,6 +33,7 @@ function startBad(): Promise<void> {
       else if (path.startsWith('/bad/status')) sock.end('HTTP/1.1 abc OK\r\nContent-Length: 2\r\n\r\nok');
       else if (path.startsWith('/bad/short')) sock.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc');
       else if (path.startsWith('/bad/eof')) sock.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close');
+      else if (path.startsWith('/bad/stall')) sock.pause(); // takes no more of the request, never answers
     });
   });
   return new Promise((resolve) => bad.listen(0, '127.0.0.1', () => {
@@ -106,6 +107,7 @@ const CONF = (): string => `
     location /ep/ { error_page 404 = @backend; return 404; }
     location /epuri/ { error_page 404 /api/from-error; return 404; }
     location /bad/ { proxy_pass http://127.0.0.1:${badPort}; }
+    location /bad/stall { client_max_body_size 64m; proxy_send_timeout 1s; proxy_read_timeout 30s; proxy_pass http://127.0.0.1:${badPort}; }
     location /v11/ { proxy_http_version 1.1; proxy_pass http://127.0.0.1:${e2.port}; }
   }
 `;
@@ -321,6 +323,19 @@ test('an unreadable status line is a 502 here (nginx: HTTP/0.9 passthrough)', { 
   await send(theirs.port, 'GET', '/bad/status');
 });
 
+test('proxy_send_timeout: an upstream that stops taking the request body', { skip: !haveNginx }, async () => {
+  // More than the loopback socket buffers hold (a few MiB each way), so the send stalls.
+  const body = Buffer.alloc(24 * 1024 * 1024, 0x78);
+  for (const port of [theirs.port, ours.port]) {
+    const t0 = Date.now();
+    const r = await send(port, 'POST', '/bad/stall', [`Content-Length: ${body.length}`], body);
+    const took = Date.now() - t0;
+    assert.equal(r.status, 504, `port ${port}`);
+    // proxy_send_timeout (1s) ends it, not proxy_read_timeout (30s).
+    assert.ok(took < 10_000, `port ${port}: ${took} ms`);
+  }
+});
+
 test('error log lines match nginx', { skip: !haveNginx }, async () => {
   const strip = (l: string) => l.replace(/^.*?\] \d+#\d+: \*\d+ /, '').replace(/127\.0\.0\.1:\d+/g, 'ADDR').replace(/host: "[^"]*"/, 'host');
   const theirLog = readFileSync(join(theirs.prefix, 'logs', 'error.log'), 'latin1').split('\n')
@@ -329,4 +344,5 @@ test('error log lines match nginx', { skip: !haveNginx }, async () => {
   assert.deepEqual(ourLog, theirLog);
   assert.ok(theirLog.some((l) => l.startsWith('connect() failed (111: Connection refused) while connecting to upstream')));
   assert.ok(theirLog.some((l) => l.startsWith('upstream timed out (110: Connection timed out) while reading response header from upstream')));
+  assert.ok(theirLog.some((l) => l.startsWith('upstream timed out (110: Connection timed out) while sending request to upstream')));
 });

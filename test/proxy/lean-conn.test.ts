@@ -29,6 +29,7 @@ function run(conn: LeanConn, head = 'GET / HTTP/1.1\r\nhost: x\r\nconnection: ke
     const out: Outcome = { headers: [], body: '', complete: false, keepable: false };
     const sink: LeanSink = {
       onConnect() {},
+      onSent() {},
       onHead(status, fields, _resume, reason) {
         out.status = status;
         out.reason = reason;
