@@ -12,7 +12,7 @@ import { headSource, logError, writeHead, type ContentOutcome, type RequestState
 import { confLevels, directiveArgs, flagDirective } from './proxy-headers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
-import { GroupError, PeerIdle, UpstreamRegistry, type GroupRuntime } from './upstream-groups.ts';
+import { afterFlush, GroupError, PeerIdle, sendProgress, UpstreamRegistry, type GroupRuntime } from './upstream-groups.ts';
 import type { Peer } from './upstream-peers.ts';
 import { accelRedirect, carryAccelHeaders, nonIdempotent, PeerTry, planMemo, publish, upstreamRequestBody, upstreamVarName, UpstreamRun, type FailedTry } from './upstream-attempts.ts';
 import { BodyError, SpooledBody, type RequestBody } from './request-body.ts';
@@ -52,6 +52,7 @@ type Failed = FailedTry;
 
 const CONNECTING = 'while connecting to upstream';
 const READING_HEADER = 'while reading response header from upstream';
+const SENDING = 'while sending request to upstream';
 const READING_BODY = 'while reading upstream';
 
 interface Param {
@@ -337,6 +338,7 @@ class Attempt extends PeerTry<CgiRun> implements RecordSink {
 
   private listen(s: Socket): void {
     s.on('data', (d: Buffer) => {
+      this.gotData = true;
       this.armRead();
       this.reader.push(d);
     });
@@ -352,10 +354,34 @@ class Attempt extends PeerTry<CgiRun> implements RecordSink {
     });
   }
 
+  /** The application has sent something: its read timer runs. */
+  private gotData = false;
+  /** Body pieces written (sendProgress), and its value when the send timer was armed. */
+  private chunks = 0;
+  private sendMark = 0;
+
+  /**
+   * *_send_timeout while the request is being written: it restarts whenever the application takes
+   * more of it, as nginx's write timer; once all of it is sent (or an answer comes), *_read_timeout.
+   */
+  private armSend(): void {
+    const s = this.socket!;
+    this.sendMark = sendProgress(s, this.chunks);
+    this.arm(this.run.settings.sendTimeoutMs, () => {
+      if (sendProgress(s, this.chunks) > this.sendMark) return this.armSend();
+      this.fail({ type: 'timeout', status: 504, requestSent: true, message: `upstream timed out (110: Connection timed out) ${SENDING}`, action: SENDING });
+    });
+  }
+
+  /** The request is all written: the wait for the answer begins (unless it has begun). */
+  private sent(): void {
+    afterFlush(this.socket!, () => this.gotData || this.armRead());
+  }
+
   private connected(): void {
     const { run } = this;
     run.tries.connect.push(this.elapsed());
-    this.armRead();
+    this.armSend();
     const s = this.socket!;
     const { protocol } = run;
     s.write(run.head);
@@ -363,18 +389,23 @@ class Attempt extends PeerTry<CgiRun> implements RecordSink {
     if (body instanceof SpooledBody) {
       const stream = body.stream();
       stream.on('data', (chunk: Buffer) => {
+        this.chunks++;
         if (!s.write(protocol.bodyPiece(chunk))) {
           stream.pause();
           s.once('drain', () => stream.resume());
         }
       });
-      stream.once('end', () => { if (protocol.bodyEnd.length) s.write(protocol.bodyEnd); });
+      stream.once('end', () => {
+        if (protocol.bodyEnd.length) s.write(protocol.bodyEnd);
+        this.sent();
+      });
       stream.once('error', (e) => this.onSocketError(e));
       return;
     }
     const pieces = body && body.length > 0 ? [protocol.bodyPiece(body), protocol.bodyEnd] : [protocol.bodyEnd];
     const bytes = Buffer.concat(pieces);
     if (bytes.length) s.write(bytes);
+    this.sent();
   }
 
   private readonly onClientClose = (): void => {

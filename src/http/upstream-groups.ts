@@ -218,6 +218,25 @@ const headerNames = new Map<string, string>();
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * Calls `done` once everything written to `socket` so far is in the kernel's buffer: at once in the
+ * usual case, else after the queued writes (an empty write's callback comes after those before it).
+ */
+export function afterFlush(socket: Socket, done: () => void): void {
+  if (socket.writableLength === 0) done();
+  else socket.write(EMPTY, (err) => err || done());
+}
+
+/**
+ * A number that grows whenever the upstream has taken request bytes: libuv's write queue shrank
+ * or another of `chunks` (pieces of a streamed body) was written. nginx's *_send_timeout runs
+ * between two such steps, not over the whole request.
+ */
+export function sendProgress(socket: Socket, chunks: number): number {
+  const queued = (socket as Socket & { _handle?: { writeQueueSize?: number } | null })._handle?.writeQueueSize ?? 0;
+  return chunks * 2 ** 32 - queued;
+}
+
 /** Errors named as undici's, so proxy-errors.ts classifies both alike. */
 function codeError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
@@ -334,22 +353,12 @@ export class LeanConn extends TimedConn {
    */
   private whenSent(): void {
     const sink = this.sink;
-    if (sink === undefined) return;
-    if (this.socket.writableLength === 0) sink.onSent();
-    else {
-      this.socket.write(EMPTY, (err) => {
-        if (!err && this.sink === sink) sink.onSent();
-      });
-    }
+    if (sink !== undefined) afterFlush(this.socket, () => this.sink === sink && sink.onSent());
   }
 
-  /**
-   * Grows whenever the upstream has taken request bytes: libuv's queue shrank or another chunk of
-   * a streamed body went out (nginx's proxy_send_timeout runs between two such steps).
-   */
+  /** Grows whenever the upstream has taken more of the request (sendProgress). */
   sendProgress(): number {
-    const queued = (this.socket as Socket & { _handle?: { writeQueueSize?: number } | null })._handle?.writeQueueSize ?? 0;
-    return this.bodyChunks * 2 ** 32 - queued;
+    return sendProgress(this.socket, this.bodyChunks);
   }
 
   private pipeBody(body: Readable): void {

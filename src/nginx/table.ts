@@ -291,7 +291,7 @@ fastcgi_ignore_client_abort HSL f flag I a client that goes away ends its FastCG
 fastcgi_bind     HSL  12   -      U binding the upstream connection's source address is not implemented
 fastcgi_socket_keepalive HSL f flag I socket options are Node.js's
 fastcgi_connect_timeout HSL 1 msec S
-fastcgi_send_timeout HSL 1 msec   I the time to send a request to the application is not limited
+fastcgi_send_timeout HSL 1 msec   S
 fastcgi_read_timeout HSL 1 msec   S
 fastcgi_buffer_size HSL 1  size   I responses are streamed to the client
 fastcgi_buffers  HSL  2    bufs   I responses are streamed to the client
@@ -337,7 +337,7 @@ uwsgi_modifier1  HSL  1    num    S
 uwsgi_modifier2  HSL  1    num    S
 uwsgi_string     HSL  1    -      U uwsgi_string is not sent
 uwsgi_connect_timeout HSL 1 msec S
-uwsgi_send_timeout HSL 1 msec I the time to send a request to the application is not limited
+uwsgi_send_timeout HSL 1 msec S
 uwsgi_read_timeout HSL 1 msec S
 uwsgi_intercept_errors HSL f flag S
 uwsgi_pass_request_headers HSL f flag S
@@ -394,7 +394,7 @@ uwsgi_ssl_conf_command HSL 2 - U uwsgi over TLS (suwsgi) is not implemented
 scgi_pass        Ll   1    pass   S
 scgi_param       HSL  23   upstream_param S
 scgi_connect_timeout HSL 1 msec S
-scgi_send_timeout HSL 1 msec I the time to send a request to the application is not limited
+scgi_send_timeout HSL 1 msec S
 scgi_read_timeout HSL 1 msec S
 scgi_intercept_errors HSL f flag S
 scgi_pass_request_headers HSL f flag S

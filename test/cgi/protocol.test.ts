@@ -2,7 +2,8 @@
 // configuration: the request as it arrives on the wire (parameter record, STDIN records of 32 KiB
 // padded to 8 bytes, the keep-connection flag), stderr before and after the head (logged as nginx
 // logs it), a head split over records, LF-only lines, lines nginx refuses, a bad record version,
-// an end before any output, silence (fastcgi_read_timeout), fastcgi_next_upstream to a second
+// an end before any output, silence (fastcgi_read_timeout), a stalled request body
+// (fastcgi_send_timeout), fastcgi_next_upstream to a second
 // peer, fastcgi_catch_stderr, connections kept by fastcgi_keep_conn, and HTTP/2's header fields (HTTP_HOST from
 // :authority, the cookie fields joined), and limit_rate on the answer.
 import { test, before, after } from 'node:test';
@@ -38,6 +39,13 @@ before(async () => {
     location / {
       ${params}
       fastcgi_read_timeout 500ms;
+      fastcgi_pass 127.0.0.1:${a.port};
+    }
+    location = /stall {
+      ${params}
+      client_max_body_size 64m;
+      fastcgi_send_timeout 1s;
+      fastcgi_read_timeout 30s;
       fastcgi_pass 127.0.0.1:${a.port};
     }
     location /retry {
@@ -107,6 +115,8 @@ const cases: Case[] = [
   get('next upstream on 503, with the $upstream_* variables', '/retry', { compare: ['x-up'] }),
   get('fastcgi_catch_stderr: a fatal error before the head', '/catch/stderr-fatal'),
   get('fastcgi_catch_stderr: stderr without the text', '/catch/stderr'),
+  // More than the loopback socket buffers hold: the send stalls, fastcgi_send_timeout (1s) ends it.
+  get('the application takes no more of the body: fastcgi_send_timeout', '/stall', { method: 'POST', body: 'b'.repeat(24 * 1024 * 1024), timeoutMs: 10_000 }),
 ];
 
 test('fastcgi_pass, protocol edges: identical to nginx', { skip: !haveNginx, timeout: 60_000 }, async () => {
@@ -117,6 +127,7 @@ test('fastcgi_pass, protocol edges: identical to nginx', { skip: !haveNginx, tim
   assert.equal(outcomes[13]!.nginx.body, 'answered by B\n');
   assert.match(outcomes[13]!.nginx.headers['x-up'] ?? '', /^127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+ 503, 200 text\/plain$/);
   assert.deepEqual([outcomes[14]!.nginx.status, outcomes[15]!.nginx.status], [502, 200]);
+  assert.equal(outcomes[16]!.nginx.status, 504);
 });
 
 test('fastcgi_keep_conn with keepalive: one connection for three requests, as nginx', { skip: !haveNginx, timeout: 30_000 }, async () => {
@@ -170,4 +181,5 @@ test('fastcgi_pass, protocol edges: the error lines are nginx\'s', { skip: !have
   const [ours, theirs] = await errorLinesOf(pair!, pick);
   assert.deepEqual(ours, theirs);
   assert.ok(theirs.some((l) => l.includes('FastCGI sent in stderr: "before the head"')));
+  assert.ok(theirs.some((l) => l.includes('upstream timed out (110: Connection timed out) while sending request to upstream')));
 });

@@ -86,7 +86,14 @@ function serve(sock: Socket, name: string, connections: Map<string, number>): vo
       if (type === 1) req.flags = content[2]!;
       else if (type === 4) {
         req.paramRecords.push(length);
-        if (length === 0) req.params = decodeParams(Buffer.concat(paramBytes));
+        if (length === 0) {
+          req.params = decodeParams(Buffer.concat(paramBytes));
+          // /stall takes none of the body and never answers (fastcgi_send_timeout).
+          if (req.params.some(([k, v]) => k === 'DOCUMENT_URI' && v === '/stall')) {
+            sock.pause();
+            return;
+          }
+        }
         else paramBytes.push(Buffer.from(content));
       } else if (type === 5) {
         req.stdinRecords.push(`${length}+${padding}`);
