@@ -154,12 +154,16 @@ export class Master {
           // Forked just before a shutdown (a replacement for a worker that died): the stop sent then
           // may have come before the worker listened, so it gets one now instead of a configuration.
           if (this.stopping) worker.send({ type: 'stop', graceful: false, timeoutMs: 0 } satisfies ToWorker);
-          // A replacement that asks while the others swap starts with what they end up serving.
-          else void Promise.resolve(gen.swapping).finally(() => {
-            if (this.stopping) return;
-            this.started.add(worker);
-            worker.send({ type: 'start', generation: gen.id, config: gen.config } satisfies ToWorker);
-          });
+          else {
+            const start = () => {
+              if (this.stopping) return;
+              this.started.add(worker);
+              worker.send({ type: 'start', generation: gen.id, config: gen.config } satisfies ToWorker);
+            };
+            // A replacement that asks while the others swap starts with what they end up serving.
+            if (gen.swapping) gen.swapping.then(start, start);
+            else start();
+          }
         }
         else if (msg.type === 'ready') {
           clearTimeout(timer);
