@@ -197,7 +197,9 @@ export class Master {
   }
 
   private allWorkersGone(): boolean {
-    return Object.keys(cluster.workers ?? {}).length === 0;
+    // node:cluster drops a worker from its list at 'exit' only if its channel has closed, else at
+    // 'disconnect', which can come after 'exit': one that has exited counts as gone.
+    return Object.values(cluster.workers ?? {}).every((w) => w === undefined || w.isDead());
   }
 
   private installSignals(): void {
