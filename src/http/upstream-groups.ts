@@ -217,6 +217,12 @@ const BAD_HEAD = /[^\t\r\n\x20-\x7e\x80-\xff]|\r(?!\n)/;
 const headerNames = new Map<string, string>();
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * Where every plain lean connection of this worker reads (net's `onread`): reads are handled one
+ * at a time, and a read into it costs no allocation, where a Buffer per read costs Node a 64 KiB
+ * malloc, a shrink and an ArrayBuffer, then a trip through the Readable machinery.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /**
  * Calls `done` once everything written to `socket` so far is in the kernel's buffer: at once in the
@@ -284,6 +290,8 @@ export class LeanConn extends TimedConn {
   dead = false;
   /** Sitting in its pool's idle list. */
   idle = false;
+  /** Reads arrive in READ_BUFFER: nothing of it may be kept beyond onBytes without a copy. */
+  private shared = false;
 
   constructor(t: LeanTarget, private readonly onClose: (c: LeanConn) => void) {
     super();
@@ -294,11 +302,14 @@ export class LeanConn extends TimedConn {
       s = openTls(t.tls, host, port, (err) => (err ? this.fail(err) : this.onConnected()));
       s.setKeepAlive(true, 60_000);
     } else {
-      // As undici connects: no Nagle delay, TCP keep-alive probes after a minute.
+      // As undici connects: no Nagle delay, TCP keep-alive probes after a minute. Reads land in
+      // the worker's one read buffer (see READ_BUFFER), not in a new Buffer per read.
+      const onread = { buffer: READ_BUFFER, callback: this.onRead };
       s = socketPath
-        ? netConnect({ path: socketPath })
-        : netConnect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
+        ? netConnect({ path: socketPath, onread })
+        : netConnect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000, onread });
       s.on('connect', this.onConnected);
+      this.shared = true;
     }
     this.socket = s;
     if (connectTimeoutMs > 0) {
@@ -307,7 +318,7 @@ export class LeanConn extends TimedConn {
         this.fail(codeError('UND_ERR_CONNECT_TIMEOUT', 'Connect Timeout Error'));
       }, connectTimeoutMs).unref();
     }
-    s.on('data', this.onBytes);
+    if (!this.shared) s.on('data', this.onBytes);
     s.on('end', this.onEnd);
     s.on('error', this.onSocketError);
     s.on('close', this.onSocketClose);
@@ -463,6 +474,17 @@ export class LeanConn extends TimedConn {
     this.onClose(this);
   };
 
+  /** net's onread callback; onBytes pauses the socket itself when the client is slow. */
+  private readonly onRead = (n: number, buf: Uint8Array): boolean => {
+    this.onBytes((buf as Buffer).subarray(0, n));
+    return true;
+  };
+
+  /** `chunk` itself when it is the connection's own, else a copy of it (see `shared`). */
+  private own(chunk: Buffer): Buffer {
+    return this.shared && chunk.buffer === READ_BUFFER.buffer ? Buffer.from(chunk) : chunk;
+  }
+
   private readonly onBytes = (chunk: Buffer): void => {
     const sink = this.sink;
     if (sink === undefined) {
@@ -484,7 +506,7 @@ export class LeanConn extends TimedConn {
       const end = crlf < 0 ? lf : lf < 0 || crlf < lf ? crlf : lf;
       if (end < 0) {
         if (buf.length - pos > HEAD_MAX) return this.fail(codeError('HPE_HEADER_OVERFLOW', 'Header overflow'));
-        this.partial = pos === 0 ? buf : buf.subarray(pos);
+        this.partial = this.own(pos === 0 ? buf : buf.subarray(pos));
         return;
       }
       const next = end + (end === crlf ? 4 : 2);
@@ -611,7 +633,7 @@ export class LeanConn extends TimedConn {
           pos += n;
           this.remaining -= n;
           if (this.remaining === 0) this.state = this.state === S_LENGTH ? S_IDLE : S_CHUNK_END;
-          if (!sink.onData(piece)) this.socket.pause();
+          if (!sink.onData(this.own(piece))) this.socket.pause();
           if (this.sink !== sink) return;
           if (this.state === S_IDLE) {
             if (pos < buf.length) this.keep = false;
@@ -623,7 +645,7 @@ export class LeanConn extends TimedConn {
         case S_EOF: {
           const piece = pos === 0 ? buf : buf.subarray(pos);
           pos = buf.length;
-          if (!sink.onData(piece)) this.socket.pause();
+          if (!sink.onData(this.own(piece))) this.socket.pause();
           break;
         }
         default: {

@@ -144,3 +144,42 @@ test('a refused connection fails with its errno code', async () => {
   await new Promise<void>((r) => dead.close(() => r()));
   assert.equal((await run(conn(port))).error, 'ECONNREFUSED');
 });
+
+test('body pieces kept by the sink stay intact while other connections read (one shared read buffer)', { timeout: 20_000 }, async () => {
+  // Two upstreams send 1 MiB bodies at once, each byte telling its place and its body; the sinks
+  // keep every piece, and one pauses on each piece (as a slow client does), resuming a moment later.
+  const pattern = (seed: number) => Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 7 + seed) % 251));
+  const body = (seed: number, framing: 'length' | 'eof') => {
+    const b = pattern(seed);
+    const head = framing === 'length' ? `HTTP/1.1 200 OK\r\nContent-Length: ${b.length}\r\n\r\n` : 'HTTP/1.1 200 OK\r\n\r\n';
+    return Buffer.concat([Buffer.from(head, 'latin1'), b]);
+  };
+  const servers = await Promise.all([1, 2].map((seed, i) => {
+    const server = createServer((s: Socket) => s.once('data', () => (i === 0 ? s.write(body(seed, 'length')) : s.end(body(seed, 'eof')))));
+    return new Promise<Server>((r) => server.listen(0, '127.0.0.1', () => r(server)));
+  }));
+  const fetchAll = (port: number, pause: boolean) => new Promise<Buffer>((resolve, reject) => {
+    const c = conn(port);
+    const pieces: Buffer[] = [];
+    let resume = () => {};
+    c.send('GET / HTTP/1.1\r\nhost: x\r\n\r\n', null, false, {
+      onConnect() {},
+      onSent() {},
+      onHead(_status, _fields, r) { resume = r; },
+      onData(chunk) {
+        pieces.push(chunk);
+        if (pause) setTimeout(resume, 1);
+        return !pause;
+      },
+      onComplete() { c.socket.destroy(); resolve(Buffer.concat(pieces)); },
+      onError: reject,
+    });
+  });
+  try {
+    const [a, b] = await Promise.all(servers.map((s, i) => fetchAll((s.address() as { port: number }).port, i === 0)));
+    assert.ok(a.equals(pattern(1)), 'the paused connection\'s body is intact');
+    assert.ok(b.equals(pattern(2)), 'the other connection\'s body is intact');
+  } finally {
+    for (const s of servers) s.close();
+  }
+});
