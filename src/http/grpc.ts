@@ -5,6 +5,7 @@
 // With `keepalive N` in the upstream block an idle session goes to the block's keepalive cache.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorLogEntry } from './access-log.ts';
 import { headSource, logError, writeHead, type ContentOutcome, type RequestState } from './pipeline.ts';
@@ -30,6 +31,7 @@ export type GrpcHook = ((req: IncomingMessage, res: ServerResponse, r: RequestSt
 const CONNECTING = 'while connecting to upstream';
 const READING_HEADER = 'while reading response header from upstream';
 const READING_BODY = 'while reading upstream';
+const SENDING = 'while sending request to upstream';
 
 /** ngx_http_grpc_headers: after grpc_set_header's own entries, unless one of these names is set there. */
 const DEFAULT_HEADERS: readonly [string, string][] = [
@@ -314,19 +316,60 @@ class Attempt extends PeerTry<GrpcRun> {
   /** Our side of the stream is ended (the whole request body went). */
   private requestEnded = false;
   private goaway = false;
+  /**
+   * grpc_send_timeout: runs while the upstream holds the request body back (its flow-control window
+   * is shut, or the socket is full), as nginx's write timer with request_body_blocked; it restarts
+   * whenever the upstream takes another piece.
+   */
+  private sendTimer: NodeJS.Timeout | undefined;
+  /** When the upstream last took a piece of the body (performance.now()). */
+  private lastTaken = 0;
+  private readonly onFlushed = (): void => {
+    this.lastTaken = performance.now();
+  };
+
   private readonly onReqData = (d: Buffer): void => {
     const s = this.stream!;
     this.run.bodySent = true;
-    if (!s.write(d)) {
+    if (!s.write(d, this.onFlushed)) {
+      this.blocked();
       this.run.req.pause();
-      s.once('drain', () => this.run.req.resume());
+      s.once('drain', () => {
+        this.unblocked();
+        this.run.req.resume();
+      });
     }
   };
+
+  private blocked(): void {
+    if (this.sendTimer !== undefined) return;
+    this.lastTaken = performance.now();
+    const check = (): void => {
+      if (this.settled) return;
+      const left = this.lastTaken + this.run.r.conf.grpc.sendTimeoutMs - performance.now();
+      if (left >= 1) {
+        this.sendTimer = setTimeout(check, left);
+        return;
+      }
+      this.sendTimer = undefined;
+      this.fail({ type: 'timeout', status: 504, requestSent: true, message: `upstream timed out (110: Connection timed out) ${SENDING}`, action: SENDING });
+    };
+    this.sendTimer = setTimeout(check, this.run.r.conf.grpc.sendTimeoutMs);
+  }
+
+  private unblocked(): void {
+    if (this.sendTimer !== undefined) clearTimeout(this.sendTimer);
+    this.sendTimer = undefined;
+  }
 
   private readonly onReqEnd = (): void => {
     // An HTTP/2 client's stream that went away ends the request too: that is an abort, not an end.
     if (this.clientGone()) this.onClientClose();
-    else this.stream?.end();
+    else {
+      this.stream?.end();
+      // What is still held back keeps the send timer running until it has all gone ('finish').
+      if (this.stream !== undefined && this.stream.writableLength > 0) this.blocked();
+    }
   };
 
   private clientGone(): boolean {
@@ -435,7 +478,10 @@ class Attempt extends PeerTry<GrpcRun> {
     stream.on('end', () => this.onEnd());
     stream.on('error', (e: Error) => this.onStreamError(e));
     stream.on('close', () => this.onStreamClose());
-    stream.once('finish', () => { this.requestEnded = true; });
+    stream.once('finish', () => {
+      this.requestEnded = true;
+      this.unblocked();
+    });
     const { req } = run;
     if (!run.hasBody || req.readableEnded) {
       stream.end();
@@ -604,10 +650,14 @@ class Attempt extends PeerTry<GrpcRun> {
   };
 
   protected override onSettle(): void {
+    this.unblocked();
     const { req, res } = this.run;
     res.removeListener('close', this.onClientClose);
     req.removeListener('data', this.onReqData);
     req.removeListener('end', this.onReqEnd);
+    // The rest of a body that had started to go (no other peer gets it) is read and dropped, as
+    // nginx discards it: a client held back by the upstream would otherwise never finish its stream.
+    if (this.run.bodySent && !req.readableEnded) req.resume();
     if (!this.socket?.destroyed) return;
     this.unlisten();
   }

@@ -438,7 +438,7 @@ scgi_cache_max_range_offset HSL 1 off U response caching is not implemented
 grpc_pass        Ll   1    pass   S
 grpc_set_header  HSL  2    arr    S
 grpc_connect_timeout HSL 1 msec   S
-grpc_send_timeout HSL 1    msec   I the time to send a request to the upstream is not limited
+grpc_send_timeout HSL 1    msec   S
 grpc_read_timeout HSL 1    msec   S
 grpc_buffer_size HSL  1    size   I responses are streamed to the client
 grpc_intercept_errors HSL f flag  S

@@ -3,11 +3,12 @@
 // bytes) and what the client got (status, header lines in order but Date's value, body bytes,
 // trailers, a reset stream), over h2c, HTTP/1.1 and HTTP/1.0: a unary call, a trailers-only answer,
 // a plain 404, grpc_set_header Host, a stream reset before and after the head, a connection closed
-// mid-answer, grpc_read_timeout, a dead upstream, grpc_next_upstream over two peers with
-// $upstream_addr/$upstream_status, bidirectional streaming (each message echoed before the next is
-// sent), a kept session (`keepalive`) and a client gone mid-stream (its session not kept), grpcs://
-// with grpc_ssl_verify, grpc_intercept_errors, grpc_pass_header/_hide_header, a variable in
-// grpc_pass, a rewritten URI, 200-300 KB bodies (flow control), and the error lines.
+// mid-answer, grpc_read_timeout, grpc_send_timeout (an upstream that reads none of the body), a dead
+// upstream, grpc_next_upstream over two peers with $upstream_addr/$upstream_status, bidirectional
+// streaming (each message echoed before the next is sent), a kept session (`keepalive`) and a client
+// gone mid-stream (its session not kept), grpcs:// with grpc_ssl_verify, grpc_intercept_errors,
+// grpc_pass_header/_hide_header, a variable in grpc_pass, a rewritten URI, 200-300 KB bodies (flow
+// control), and the error lines.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -38,6 +39,7 @@ before(async () => {
     location /two.Svc/ { add_header X-U "$upstream_addr $upstream_status" always; grpc_pass grpc://two; }
     location /busy.Svc/ { add_header X-U "$upstream_addr $upstream_status" always; grpc_next_upstream http_503; grpc_pass grpc://busy; }
     location /kept.Svc/ { grpc_pass grpc://kept; }
+    location /stall.Svc/ { grpc_pass grpc://127.0.0.1:${a.port}; grpc_send_timeout 1s; }
     location /dead.Svc/ { grpc_pass grpc://127.0.0.1:${dead}; }
     location /tls.Svc/ {
       grpc_pass grpcs://127.0.0.1:${t.port};
@@ -139,6 +141,7 @@ test('grpc_pass over h2c: request fields, answer, trailers, errors as nginx', { 
     ['closed with INTERNAL_ERROR after a message', '/pkg.Svc/ResetMid', GRPC, []],
     ['connection closed mid-answer', '/pkg.Svc/CloseMid', GRPC, []],
     ['grpc_read_timeout', '/pkg.Svc/Slow', GRPC, []],
+    ['grpc_send_timeout: an upstream that takes none of a 1 MB body', '/stall.Svc/Stall', GRPC, [message('s'.repeat(1_000_000))]],
     ['upstream down', '/dead.Svc/Unary', GRPC, []],
     ['a 300 KB body (flow control both ways)', '/pkg.Svc/Unary', GRPC, [message('x'.repeat(150_000)), message('y'.repeat(150_000))]],
     ['grpc_intercept_errors with error_page', '/icpt.Svc/Missing', GRPC, []],
@@ -159,6 +162,7 @@ test('grpc_pass over h2c: request fields, answer, trailers, errors as nginx', { 
     [':status', '200', 'x-up', 'A', 'date', 'DATE', 'server', 'up/1', 'x-s', 'A application/grpc']);
   assert.equal(got.get('connection closed mid-answer')!.error, 'reset 2');
   assert.equal(got.get('grpc_read_timeout')!.head![1], '504');
+  assert.equal(got.get('grpc_send_timeout: an upstream that takes none of a 1 MB body')!.head![1], '504');
   const [, sample] = await both((port) => h2Call(port, '/pkg.Svc/Unary', GRPC, [message('req')]));
   assert.deepEqual(sample.seen!.headers, [':method', 'POST', ':scheme', 'http', ':path', '/pkg.Svc/Unary', ':authority', `127.0.0.1:${a!.port}`,
     'te', 'trailers', 'content-type', 'application/grpc', 'grpc-timeout', '5S', 'user-agent', 'grpc-node/1', 'x-custom', 'v']);
@@ -283,5 +287,6 @@ test('grpc_pass: the error lines are nginx\'s', { skip: !haveNginx, timeout: 30_
   const [ours, theirs] = await errorLinesOf(pair!, pick);
   assert.deepEqual(ours, theirs);
   assert.ok(theirs.some((l) => l.startsWith('[error] upstream rejected request with error 2 while reading response header from upstream')));
+  assert.ok(theirs.some((l) => l.startsWith('[error] upstream timed out (110: Connection timed out) while sending request to upstream')));
   assert.ok(theirs.some((l) => l.startsWith(`[error] connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: , request: "POST /dead.Svc/Unary HTTP/2.0", upstream: "grpc://127.0.0.1:${dead}"`)));
 });

@@ -5,6 +5,7 @@
 //   /TrailersOnly  a HEADERS frame with END_STREAM holding grpc-status
 //   /Echo          each request DATA chunk echoed as it arrives, trailers at the end
 //   /Slow          answers after 1.5 s
+//   /Stall         reads nothing and answers nothing (its flow-control window stays shut)
 //   /Reset         RST_STREAM (INTERNAL_ERROR) before any answer
 //   /ResetMid      head and a message, then the stream closed with INTERNAL_ERROR
 //   /CloseMid      head and a message, then the connection closed
@@ -70,6 +71,10 @@ export async function startGrpcUpstream(name: string, tls?: { cert: string; key:
         record.body = Buffer.concat(chunks);
         stream.end();
       });
+      return;
+    }
+    if (path === '/Stall') {
+      stream.pause();
       return;
     }
     stream.on('data', (d: Buffer) => chunks.push(d));
