@@ -544,6 +544,7 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
     this.settled = true;
     this.disarm();
     this.detach();
+    if (this.inp.streaming) this.unwatchStreamedBody();
     const tries = this.inp.tries;
     if (!this.statusPushed) tries.status.push(a.kind === 'failed' && a.failure.upstreamStatus ? String(a.failure.upstreamStatus) : a.kind === 'failed' ? String(a.failure.status) : '');
     tries.time.push(this.elapsed());
@@ -570,28 +571,64 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
     this.abort = abort;
     // undici hands the request to a connected socket: the connection is made by now.
     this.inp.tries.connect.push(this.elapsed());
-    // A lean connection says when the request is sent (onSent): until then proxy_send_timeout, as
-    // nginx's write timer. undici's sends (upgrades, chunked streams) are under proxy_read_timeout.
+    // Until the request is sent, proxy_send_timeout (nginx's write timer); proxy_read_timeout
+    // from then on. A lean connection says when the request is sent (onSent); undici carrying a
+    // streamed body (chunked, proxy_request_buffering off) has sent it when the body has ended.
     if (this.conn instanceof LeanConn) this.armSend();
+    else if (this.inp.streaming && !this.inp.req.readableEnded) this.watchStreamedBody();
     else this.armRead('UND_ERR_HEADERS_TIMEOUT');
   }
 
-  /** LeanConn.sendProgress when the send timer was last armed. */
+  /** Progress (sendProgress, or streamed body pieces undici took) when the send timer was armed. */
   private sendMark = 0;
+  /** Pieces of a streamed body undici has taken (the undici path's sendProgress). */
+  private bodyPieces = 0;
 
-  private armSend(): void {
-    const conn = this.conn as LeanConn;
-    this.sendMark = conn.sendProgress();
-    this.timerCode = 'BEXT_SEND_TIMEOUT';
-    conn.arm(this.inp.r.conf.proxySendTimeoutMs, this.onSendTimeout);
+  private progress(): number {
+    return this.conn instanceof LeanConn ? this.conn.sendProgress() : this.bodyPieces;
   }
 
-  /** The timeout runs between two writes that make progress, not over the whole request. */
+  private armSend(): void {
+    this.sendMark = this.progress();
+    this.timerCode = 'BEXT_SEND_TIMEOUT';
+    this.conn?.arm(this.inp.r.conf.proxySendTimeoutMs, this.onSendTimeout);
+  }
+
+  /**
+   * nginx's write timer runs while the upstream holds the request back, restarting when it takes
+   * more: here the timer checks, each proxy_send_timeout, whether the upstream took anything since.
+   * A request waiting for the client's next piece of body is not held back by the upstream (that
+   * wait is client_body_timeout's), so the timer runs on.
+   */
   private readonly onSendTimeout = (): void => {
     const conn = this.conn;
-    if (conn instanceof LeanConn && conn.sendProgress() > this.sendMark) this.armSend();
+    if (conn === undefined || this.settled) return;
+    const blocked = conn instanceof LeanConn ? conn.sendBlocked() : this.inp.req.readableFlowing === false;
+    if (this.progress() > this.sendMark || !blocked) this.armSend();
     else this.onTimeout();
   };
+
+  /** undici streams the client's body (it pauses the request while the socket is full). */
+  private watchStreamedBody(): void {
+    const req = this.inp.req;
+    req.on('data', this.onBodyPiece);
+    req.once('end', this.onBodyEnd);
+    this.armSend();
+  }
+
+  private readonly onBodyPiece = (): void => {
+    this.bodyPieces++;
+  };
+
+  private readonly onBodyEnd = (): void => {
+    this.unwatchStreamedBody();
+    if (!this.settled && !this.statusPushed) this.armRead('UND_ERR_HEADERS_TIMEOUT');
+  };
+
+  private unwatchStreamedBody(): void {
+    this.inp.req.removeListener('data', this.onBodyPiece);
+    this.inp.req.removeListener('end', this.onBodyEnd);
+  }
 
   onSent(): void {
     // An upstream that answered before taking the whole body already has its read timer.

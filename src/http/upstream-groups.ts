@@ -372,6 +372,11 @@ export class LeanConn extends TimedConn {
     return sendProgress(this.socket, this.bodyChunks);
   }
 
+  /** Request bytes wait for the upstream to take them (else any wait is for the client's body). */
+  sendBlocked(): boolean {
+    return this.socket.writableLength > 0;
+  }
+
   private pipeBody(body: Readable): void {
     this.bodyStream = body;
     // A client gone mid-body (or a file read failing) ends the request under way.

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
+import { connect as netConnect, createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { join } from 'node:path';
 import { haveNginx, refusedPort } from '../http/oracle.ts';
 import {
@@ -108,6 +108,14 @@ const CONF = (): string => `
     location /epuri/ { error_page 404 /api/from-error; return 404; }
     location /bad/ { proxy_pass http://127.0.0.1:${badPort}; }
     location /bad/stall { client_max_body_size 64m; proxy_send_timeout 1s; proxy_read_timeout 30s; proxy_pass http://127.0.0.1:${badPort}; }
+    location /bad/stall11 {
+      client_max_body_size 64m; proxy_request_buffering off; proxy_http_version 1.1;
+      proxy_send_timeout 1s; proxy_read_timeout 30s; proxy_pass http://127.0.0.1:${badPort};
+    }
+    location /slowbody/ {
+      proxy_request_buffering off; proxy_http_version 1.1; proxy_send_timeout 1s; proxy_read_timeout 1s;
+      proxy_pass http://127.0.0.1:${e1.port}/;
+    }
     location /v11/ { proxy_http_version 1.1; proxy_pass http://127.0.0.1:${e2.port}; }
   }
 `;
@@ -333,6 +341,55 @@ test('proxy_send_timeout: an upstream that stops taking the request body', { ski
     assert.equal(r.status, 504, `port ${port}`);
     // proxy_send_timeout (1s) ends it, not proxy_read_timeout (30s).
     assert.ok(took < 10_000, `port ${port}: ${took} ms`);
+  }
+});
+
+test('proxy_send_timeout on a streamed chunked body (undici): an upstream that stops taking it', { skip: !haveNginx }, async () => {
+  const pieces = Array.from({ length: 24 }, () => MIB);
+  for (const port of [theirs.port, ours.port]) {
+    const t0 = Date.now();
+    const r = await sendChunked(port, '/bad/stall11', pieces);
+    const took = Date.now() - t0;
+    assert.equal(r.status, 504, `port ${port}`);
+    assert.ok(took < 10_000, `port ${port}: ${took} ms`);
+  }
+});
+
+/** A request whose body comes in `n` pieces `gapMs` apart (chunked, or with its Content-Length). */
+function slowBody(port: number, target: string, n: number, gapMs: number, chunked: boolean): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const s = netConnect(port, '127.0.0.1');
+    const got: Buffer[] = [];
+    s.on('data', (d: Buffer) => got.push(d));
+    s.on('error', reject);
+    s.on('close', () => {
+      const raw = Buffer.concat(got);
+      const sep = raw.indexOf('\r\n\r\n');
+      const lines = raw.subarray(0, sep).toString('latin1').split('\r\n');
+      const headers = Object.fromEntries(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      resolve({ status: Number(lines[0]!.split(' ')[1]), statusLine: lines[0]!, headers, headerLines: lines.slice(1), body: raw.subarray(sep + 4), raw });
+    });
+    s.write(`POST ${target} HTTP/1.1\r\nHost: localhost\r\n${chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${5 * n}`}\r\nConnection: close\r\n\r\n`);
+    let sent = 0;
+    const next = (): void => {
+      if (s.destroyed) return;
+      if (sent++ < n) {
+        s.write(chunked ? '5\r\nhello\r\n' : 'hello');
+        setTimeout(next, gapMs);
+      } else if (chunked) s.write('0\r\n\r\n');
+    };
+    next();
+  });
+}
+
+test('a streamed body the client sends slowly: neither proxy_send_timeout nor proxy_read_timeout runs while the upstream waits for it', { skip: !haveNginx, timeout: 60_000 }, async () => {
+  // nginx's write timer runs only while the upstream holds the request back, and its read timer
+  // only once the whole request is sent: a client slower than both (1 s here) is still served.
+  for (const [n, gap, chunked] of [[6, 400, true], [2, 2500, true], [2, 2500, false]] as const) {
+    const a = await slowBody(theirs.port, '/slowbody/x', n, gap, chunked);
+    const b = await slowBody(ours.port, '/slowbody/x', n, gap, chunked);
+    assert.equal(a.status, 200, `nginx ${n}x${gap} chunked=${chunked}`);
+    assert.equal(normalise(b, ours.port), normalise(a, theirs.port), `${n}x${gap} chunked=${chunked}`);
   }
 });
 
