@@ -544,7 +544,7 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
     this.settled = true;
     this.disarm();
     this.detach();
-    if (this.inp.streaming) this.unwatchStreamedBody();
+    this.unwatchBody?.();
     const tries = this.inp.tries;
     if (!this.statusPushed) tries.status.push(a.kind === 'failed' && a.failure.upstreamStatus ? String(a.failure.upstreamStatus) : a.kind === 'failed' ? String(a.failure.status) : '');
     tries.time.push(this.elapsed());
@@ -583,6 +583,8 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
   private sendMark = 0;
   /** Pieces of a streamed body undici has taken (the undici path's sendProgress). */
   private bodyPieces = 0;
+  /** Drops watchStreamedBody's listeners. */
+  private unwatchBody: (() => void) | undefined;
 
   private progress(): number {
     return this.conn instanceof LeanConn ? this.conn.sendProgress() : this.bodyPieces;
@@ -610,24 +612,23 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
 
   /** undici streams the client's body (it pauses the request while the socket is full). */
   private watchStreamedBody(): void {
+    // Listeners made here, not as fields: most requests carry no streamed body.
+    const onPiece = (): void => {
+      this.bodyPieces++;
+    };
+    const onEnd = (): void => {
+      this.unwatchBody?.();
+      if (!this.settled && !this.statusPushed) this.armRead('UND_ERR_HEADERS_TIMEOUT');
+    };
     const req = this.inp.req;
-    req.on('data', this.onBodyPiece);
-    req.once('end', this.onBodyEnd);
+    req.on('data', onPiece);
+    req.once('end', onEnd);
+    this.unwatchBody = () => {
+      this.unwatchBody = undefined;
+      req.removeListener('data', onPiece);
+      req.removeListener('end', onEnd);
+    };
     this.armSend();
-  }
-
-  private readonly onBodyPiece = (): void => {
-    this.bodyPieces++;
-  };
-
-  private readonly onBodyEnd = (): void => {
-    this.unwatchStreamedBody();
-    if (!this.settled && !this.statusPushed) this.armRead('UND_ERR_HEADERS_TIMEOUT');
-  };
-
-  private unwatchStreamedBody(): void {
-    this.inp.req.removeListener('data', this.onBodyPiece);
-    this.inp.req.removeListener('end', this.onBodyEnd);
   }
 
   onSent(): void {
