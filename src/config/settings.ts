@@ -108,6 +108,7 @@ export function rootDefaults(prefix: string): LocationConf {
     autoindexLocaltime: false,
     charsetTypes: CHARSET_DEFAULT_TYPES,
     logNotFound: true,
+    uninitializedVariableWarn: true,
     recursiveErrorPages: false,
     chunkedTransferEncoding: true,
     stubStatus: false,
@@ -170,6 +171,7 @@ const FLAG_SLOTS = [
   ['autoindex_localtime', 'autoindexLocaltime'],
   ['etag', 'etag'],
   ['log_not_found', 'logNotFound'],
+  ['uninitialized_variable_warn', 'uninitializedVariableWarn'],
   ['recursive_error_pages', 'recursiveErrorPages'],
   ['chunked_transfer_encoding', 'chunkedTransferEncoding'],
 ] as const;

@@ -398,6 +398,8 @@ export interface LocationConf {
   sourceCharset?: string;
   /** `log_not_found off` drops the error-log line of a missing file. */
   logNotFound: boolean;
+  /** uninitialized_variable_warn: a `set` variable read before anything set it is logged. */
+  uninitializedVariableWarn: boolean;
   recursiveErrorPages: boolean;
   chunkedTransferEncoding: boolean;
   stubStatus: boolean;

@@ -11,6 +11,7 @@ import { validateHost, selectServer, findLocation } from './select.ts';
 import { newVarContext, compiled, evaluate, requestHeader, setVariable, UserVars, type VarContext } from './variables.ts';
 import type { ConfNode } from '../nginx/types.ts';
 import { parseTime } from '../nginx/values.ts';
+import { setOnlyVariables } from '../nginx/variables.ts';
 import {
   applyRewrite, compileIfCondition, compileRewrite, evaluateIf, evaluateReturn, type IfCondition, type ReturnOutcome, type ReturnDirective,
 } from './rewrite.ts';
@@ -106,6 +107,8 @@ export interface RequestState {
   closeStatus?: number;
   /** The access log lines were written. */
   logged?: boolean;
+  /** The access log lines are being written (nginx's "while logging request" on an error line). */
+  logging?: boolean;
   /** A subrequest's URI (auth_request's): its error lines name it, as nginx's do. */
   subrequest?: string;
   /** $fastcgi_script_name's split, kept as nginx keeps its module context (fastcgi-split.ts). */
@@ -398,6 +401,27 @@ function usesLocationVariables(state: RoutingState): boolean {
   return uses;
 }
 
+const setOnlyCache = new WeakMap<RoutingState, ReadonlySet<string>>();
+function setOnly(state: RoutingState): ReadonlySet<string> {
+  let names = setOnlyCache.get(state);
+  if (names === undefined) setOnlyCache.set(state, (names = setOnlyVariables(state.httpDirectives ?? [])));
+  return names;
+}
+
+/**
+ * ngx_http_rewrite_var: a `set` variable read before anything set it is empty, with a warning
+ * (unless uninitialized_variable_warn is off where it is read). nginx keeps that empty value for
+ * the rest of the request, so each name is logged once per request.
+ */
+function uninitializedWarner(r: RequestState, opts: PipelineOptions, names: ReadonlySet<string>): (name: string) => void {
+  let logged: Set<string> | undefined;
+  return (name) => {
+    if (!names.has(name) || logged?.has(name)) return;
+    (logged ??= new Set()).add(name);
+    if (r.conf.uninitializedVariableWarn) logError(r, opts, 'warn', `using uninitialized "${name}" variable${r.logging ? ' while logging request' : ''}`);
+  };
+}
+
 function locationVariable(r: RequestState, name: string): string | undefined {
   switch (name) {
     case 'invalid_referer': return invalidReferer(r.conf.validReferers, r.server.names, requestHeader(r.ctx, 'referer'));
@@ -526,7 +550,9 @@ class RequestPaths {
  */
 function onResponseDone(r: RequestState, finished: boolean, res: ServerResponse): void {
   if (!finished && !res.headersSent) r.ctx.response.status = r.closeStatus ?? 499;
+  r.logging = true;
   writeAccessLog(r);
+  r.logging = false;
 }
 
 // The last request's derived values, kept for the next one (most requests repeat the previous
@@ -672,6 +698,8 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
   };
   ctx.paths = new RequestPaths(r);
   if (usesLocationVariables(state)) ctx.locationVariable = (name) => locationVariable(r, name);
+  const setNames = setOnly(state);
+  if (setNames.size > 0) ctx.uninitialized = uninitializedWarner(r, opts, setNames);
 
   whenDone(res, onResponseDone, r);
   if (invalidLines) for (const line of invalidLines) logError(r, opts, 'info', line);

@@ -73,6 +73,8 @@ export interface VarContext {
   paths?: { documentRoot(): string; realpathRoot(): string; requestFilename(): string };
   /** Map variables and anything else the config defines; undefined = not handled. */
   extra?: (name: string, ctx: VarContext) => string | undefined;
+  /** Told of a defined variable read without a value (the pipeline logs nginx's warning for `set` ones). */
+  uninitialized?: (name: string) => void;
 }
 
 const HOSTNAME = osHostname();
@@ -297,6 +299,7 @@ export function getVariable(ctx: VarContext, name: string): string | undefined {
   for (const [prefix, fn] of PREFIXES) {
     if (lower.startsWith(prefix)) return fn(ctx, name.slice(prefix.length));
   }
+  ctx.uninitialized?.(lower);
   return undefined;
 }
 

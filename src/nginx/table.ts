@@ -156,7 +156,7 @@ break            SLsl 0    -      S
 if               SL   B+   if     S
 set              SLsl 2    set    S
 rewrite_log      HSLsl f   flag   I rewrite processing is not logged
-uninitialized_variable_warn HSLsl f flag I uninitialized variables are not logged
+uninitialized_variable_warn HSLsl f flag S
 allow            HSLX 1    access S
 deny             HSLX 1    access S
 auth_basic       HSLX 1    str    S

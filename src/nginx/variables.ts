@@ -118,3 +118,30 @@ export function variableNames(text: string): string[] {
   for (const m of text.matchAll(/\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g)) out.push((m[1] ?? m[2]).toLowerCase());
   return out;
 }
+
+/**
+ * Names only `set` defines (no map, geo, split_clients or auth_request_set, not a built-in or a
+ * prefixed family), lower-cased: the ones ngx_http_rewrite_module gives its own handler, which logs
+ * `using uninitialized "NAME" variable` when a request reads one that nothing has set.
+ */
+export function setOnlyVariables(http: readonly ConfNode[]): Set<string> {
+  const set = new Set<string>();
+  const other = new Set<string>();
+  const walk = (nodes: readonly ConfNode[]): void => {
+    for (const n of nodes) {
+      const d = n.directive;
+      const target = d === 'set' || d === 'auth_request_set' ? n.args[0]
+        : d === 'map' || d === 'split_clients' ? n.args[1]
+          : d === 'geo' ? n.args[n.args.length - 1] : undefined;
+      if (target?.startsWith('$')) (d === 'set' ? set : other).add(target.slice(1).toLowerCase());
+      if (n.block && !FREE_FORM_BLOCKS.has(d)) walk(n.block);
+    }
+  };
+  walk(http);
+  for (const name of set) {
+    // $memcached_key is only an index the memcached module reads: `set` gives it the handler.
+    if (name === 'memcached_key') continue;
+    if (other.has(name) || BUILTIN.has(name) || PREFIXES.some((p) => name.startsWith(p))) set.delete(name);
+  }
+  return set;
+}
