@@ -941,6 +941,8 @@ async function authRequest(r: RequestState, req: IncomingMessage, opts: Pipeline
     ...r, ctx, method: 'GET', internal: true, extraHeaders: [], errStatus: undefined, errorPageDone: true, logged: true, subrequest: ctx.uri, validUnparsedUri: false,
   };
   ctx.paths = new RequestPaths(sub);
+  // Its warnings name the subrequest, as nginx's lines do.
+  if (ctx.uninitialized !== undefined) ctx.uninitialized = uninitializedWarner(sub, opts, setOnly(r.state));
   const fake = new SubrequestResponse();
   const res = fake as unknown as ServerResponse;
   let status: number;

@@ -1,8 +1,8 @@
 // Differential: a `set` variable read before anything set it (ngx_http_rewrite_var) is empty and
 // logged once per request as `using uninitialized "NAME" variable` (warn), wherever it is read (a
-// return text, an `if`, another `set`, the access log's format), unless uninitialized_variable_warn
-// is off where it is first read; a map's or a built-in's name is never reported. Answers and error
-// lines as nginx's.
+// return text, an `if`, another `set`, the access log's format, an auth_request subrequest), unless
+// uninitialized_variable_warn is off where it is first read; a map's or a built-in's name is never
+// reported. Answers and error lines as nginx's.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { errorLinesOf, haveNginx, makeSite, report, runCases, startPair, wrapConfig, type Case, type Pair } from './harness.ts';
@@ -26,6 +26,8 @@ before(async () => {
     location /m2/ { return 200 "map[$mapped]\\n"; }
     location /log { access_log @PREFIX@/vars.log withvar; return 200 "log\\n"; }
     location /never { set $bar 1; set $Logged 1; }
+    location /authed { auth_request /check; return 200 "in[$foo]\n"; }
+    location = /check { set $y "[$foo]"; return 204; }
   }
   server {
     listen 127.0.0.1:@P2@;
@@ -41,7 +43,7 @@ after(async () => {
 
 const c = (target: string, port = 'P1'): Case => ({ name: `${port} ${target}`, port, target });
 const cases: Case[] = [
-  c('/a'), c('/twice'), c('/off'), c('/if'), c('/copy'), c('/later'), c('/m/set'), c('/m2/'), c('/log'),
+  c('/a'), c('/twice'), c('/off'), c('/if'), c('/copy'), c('/later'), c('/m/set'), c('/m2/'), c('/log'), c('/authed'),
   c('/', 'P2'), c('/loud', 'P2'),
 ];
 
