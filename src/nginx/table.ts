@@ -335,7 +335,7 @@ uwsgi_pass       Ll   1    pass   S
 uwsgi_param      HSL  23   upstream_param S
 uwsgi_modifier1  HSL  1    num    S
 uwsgi_modifier2  HSL  1    num    S
-uwsgi_string     HSL  1    -      U uwsgi_string is not sent
+uwsgi_string     HSL  1    -      S
 uwsgi_connect_timeout HSL 1 msec S
 uwsgi_send_timeout HSL 1 msec S
 uwsgi_read_timeout HSL 1 msec S
