@@ -693,7 +693,7 @@ function handle(state: RoutingState, req: IncomingMessage, res: ServerResponse, 
 
   const r: RequestState = {
     state, ctx, server, conf: server.conf, method, internal: false, uriChanges: MAX_URI_CHANGES + 1,
-    errorPageDone: false, logged: false, addUriToAlias: false, extraHeaders: [], localPort, localAddress,
+    errorPageDone: false, logged: false, logging: false, addUriToAlias: false, extraHeaders: [], localPort, localAddress,
     logFiles, validUnparsedUri: true, validLocation: true,
   };
   ctx.paths = new RequestPaths(r);
