@@ -12,6 +12,7 @@ import { chashSelector, hashSelector, ipHashSelector, leastConnSelector, randomS
 import { compiled, evaluate, type VarContext } from './variables.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
 import { openTls, tlsConnector, upstreamTlsKey, type UpstreamTls } from './upstream-tls.ts';
+import { owned, READ_BUFFER } from '../server/read-buffer.ts';
 
 /** The pool a peer's last request used, and what it was made for. */
 interface LastPool { scheme: string; connectTimeoutMs: number; tlsKey: string; pool: PeerConns }
@@ -217,12 +218,6 @@ const BAD_HEAD = /[^\t\r\n\x20-\x7e\x80-\xff]|\r(?!\n)/;
 const headerNames = new Map<string, string>();
 
 const EMPTY = Buffer.alloc(0);
-/**
- * Where every plain lean connection of this worker reads (net's `onread`): reads are handled one
- * at a time, and a read into it costs no allocation, where a Buffer per read costs Node a 64 KiB
- * malloc, a shrink and an ArrayBuffer, then a trip through the Readable machinery.
- */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /**
  * Calls `done` once everything written to `socket` so far is in the kernel's buffer: at once in the
@@ -303,7 +298,7 @@ export class LeanConn extends TimedConn {
       s.setKeepAlive(true, 60_000);
     } else {
       // As undici connects: no Nagle delay, TCP keep-alive probes after a minute. Reads land in
-      // the worker's one read buffer (see READ_BUFFER), not in a new Buffer per read.
+      // the worker's one read buffer (server/read-buffer.ts), not in a new Buffer per read.
       const onread = { buffer: READ_BUFFER, callback: this.onRead };
       s = socketPath
         ? netConnect({ path: socketPath, onread })
@@ -487,7 +482,7 @@ export class LeanConn extends TimedConn {
 
   /** `chunk` itself when it is the connection's own, else a copy of it (see `shared`). */
   private own(chunk: Buffer): Buffer {
-    return this.shared && chunk.buffer === READ_BUFFER.buffer ? Buffer.from(chunk) : chunk;
+    return this.shared ? owned(chunk) : chunk;
   }
 
   private readonly onBytes = (chunk: Buffer): void => {

@@ -17,6 +17,7 @@ import { executionAsyncId } from 'node:async_hooks';
 import { httpDate } from '../http/static.ts';
 import { isCachedFileData, setReadCallback } from '../http/file-cache.ts';
 import { workerSlots } from './connection-slots.ts';
+import { owned, readAsStream, readIntoShared } from './read-buffer.ts';
 
 /** Heads longer than this go to node:http (its limits and nginx's 414/494 answers apply there). */
 const MAX_FAST_HEAD = 8192;
@@ -764,6 +765,8 @@ class Http1Connection {
   private leftover = false;
   private res: FastResponse | undefined;
   private handedOff = false;
+  /** Reads land in the worker's one read buffer (read-buffer.ts), not 'data' events: plain TCP. */
+  private readonly shared: boolean;
   /** A request was read on this connection: only then can it be idle (nginx's c->idle, keep-alive). */
   private served = false;
   /** The response whose last write is in progress (end()), for afterLastWrite. */
@@ -782,6 +785,7 @@ class Http1Connection {
 
   constructor(readonly server: HttpServer, private readonly socket: Socket, private readonly st: ServerState) {
     this.readId = (socket as Socket & { _handle?: { getAsyncId?(): number } | null })._handle?.getAsyncId?.() ?? -1;
+    this.shared = readIntoShared(socket, this.onRead);
     for (const [event, listener] of this.socketListeners()) socket.on(event, listener);
     // No byte yet: client_header_timeout (node:http's headersTimeout, set from it) closes silently.
     if (server.headersTimeout) this.waitFor(server.headersTimeout);
@@ -830,6 +834,13 @@ class Http1Connection {
     }
     this.idleDeadline = -1;
     this.onTimeout();
+  };
+
+  /** A read into the shared buffer: what is kept of it past this call (pending bytes) is copied. */
+  private readonly onRead = (n: number, buf: Buffer): boolean => {
+    this.onData(buf.subarray(0, n));
+    if (this.pending !== undefined) this.pending = owned(this.pending);
+    return true;
   };
 
   private readonly onData = (chunk: Buffer): void => {
@@ -901,7 +912,9 @@ class Http1Connection {
   /** What this connection listens to on its socket while it serves it. */
   // Each takes what its event carries; (...args: any[]) is node's own type for a socket listener.
   private socketListeners(): [string, (...args: any[]) => void][] {
-    return [['data', this.onData], ['timeout', this.onTimeout], ['drain', this.onDrain], ['end', this.onEnd], ['error', this.onError], ['close', this.onClose]];
+    const listeners: [string, (...args: any[]) => void][] = [['timeout', this.onTimeout], ['drain', this.onDrain], ['end', this.onEnd], ['error', this.onError], ['close', this.onClose]];
+    if (!this.shared) listeners.push(['data', this.onData]);
+    return listeners;
   }
 
   /** The rest of the connection goes to node:http, with the bytes not used yet. */
@@ -913,7 +926,9 @@ class Http1Connection {
     for (const [event, listener] of this.socketListeners()) socket.off(event, listener);
     socket.setTimeout(0);
     socket.pause();
-    if (this.pending) socket.unshift(this.pending);
+    // node:http reads the socket as a stream ('data', and its parser on the handle).
+    if (this.shared) readAsStream(socket);
+    if (this.pending) socket.unshift(owned(this.pending));
     this.pending = undefined;
     for (const l of this.st.nodeListeners) l.call(this.server, socket);
     socket.resume();

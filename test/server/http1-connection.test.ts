@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { parseHead, serveFastHttp1, whenDone } from '../../src/server/http1-connection.ts';
+import { READ_BUFFER } from '../../src/server/read-buffer.ts';
 
 const head = (s: string) => parseHead(Buffer.from(s, 'latin1'), 0);
 
@@ -245,5 +246,61 @@ test('whenDone: called once, before the finish listeners, with finished false wh
     await exchange(s.port, ['GET /a HTTP/1.1\r\nHost: a\r\n\r\n'], 100);
     await abandonStall(s.port);
     assert.deepEqual(order, ['/a:true', 'finish /a', '/stall:false']);
+  } finally { s.server.close(); }
+});
+
+test('plain connections read into the worker\'s one buffer: bytes kept across reads survive other connections\' reads', async () => {
+  const readsShared: boolean[] = [];
+  const s = await serve((req, res) => {
+    const kBuffer = Object.getOwnPropertySymbols(req.socket).find((k) => k.description === 'kBuffer')!;
+    readsShared.push((req.socket as unknown as Record<symbol, unknown>)[kBuffer] === READ_BUFFER);
+    let body = '';
+    req.on('data', (c) => (body += c));
+    const reply = () => setTimeout(() => res.end(`${req.method} ${req.url} ${body}|`), req.url === '/slow' ? 150 : 0);
+    if (req.complete) reply(); else req.on('end', reply);
+  });
+  // Upgraded connections echo what they get, through node:http's socket.
+  s.server.on('upgrade', (_req, socket: Socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n');
+    socket.on('data', (c: Buffer) => socket.write(c));
+  });
+  const open = async () => {
+    const socket = connect(s.port, '127.0.0.1');
+    const got: Buffer[] = [];
+    socket.on('data', (c) => got.push(c));
+    socket.on('error', () => {});
+    await new Promise((r) => socket.once('connect', r));
+    return { socket, text: () => Buffer.concat(got).toString('latin1') };
+  };
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    // Kept past their read: a request pipelined behind a slow response, half a head and half a
+    // body (both handed to node:http), the start of an upgraded stream.
+    const pipelined = await open();
+    pipelined.socket.write('GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /behind HTTP/1.1\r\nHost: a\r\n\r\n');
+    const split = await open();
+    split.socket.write('GET /split HTTP/1.1\r\nHo');
+    const body = await open();
+    body.socket.write('POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234');
+    const upgraded = await open();
+    upgraded.socket.write('GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: upgrade\r\n\r\n');
+    await pause(30);
+    // Other connections' reads write over the buffer meanwhile.
+    const noise = await open();
+    for (let i = 0; i < 20; i++) {
+      noise.socket.write(`GET /${'z'.repeat(200 + i)} HTTP/1.1\r\nHost: zzzzzzzzzzzzzzzzzzzzzzzzzzzz\r\n\r\n`);
+      await pause(2);
+    }
+    split.socket.write('st: a\r\n\r\n');
+    body.socket.write('56789');
+    upgraded.socket.write('after the upgrade');
+    await pause(300);
+    assert.equal(pipelined.text().match(/[A-Z]+ \/\w* \w*\|/g)?.join(''), 'GET /slow |GET /behind |');
+    assert.match(split.text(), /GET \/split \|$/);
+    assert.match(body.text(), /POST \/body 0123456789\|$/);
+    assert.match(upgraded.text(), /\r\n\r\nafter the upgrade$/);
+    assert.equal((noise.text().match(/HTTP\/1\.1 200/g) ?? []).length, 20);
+    assert.ok(readsShared.length > 20 && readsShared.every(Boolean), 'every connection read into the shared buffer');
+    for (const c of [pipelined, split, body, upgraded, noise]) c.socket.destroy();
   } finally { s.server.close(); }
 });
