@@ -12,7 +12,7 @@ import { headSource, logError, writeHead, type ContentOutcome, type RequestState
 import { confLevels, directiveArgs, flagDirective } from './proxy-headers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
-import { afterFlush, GroupError, PeerIdle, sendProgress, UpstreamRegistry, type GroupRuntime } from './upstream-groups.ts';
+import { afterFlush, GroupError, IdleSockets, sendProgress, UpstreamRegistry, type GroupRuntime } from './upstream-groups.ts';
 import type { Peer } from './upstream-peers.ts';
 import { accelRedirect, carryAccelHeaders, nonIdempotent, PeerTry, planMemo, publish, upstreamRequestBody, upstreamVarName, UpstreamRun, type FailedTry } from './upstream-attempts.ts';
 import { BodyError, SpooledBody, type RequestBody } from './request-body.ts';
@@ -133,7 +133,7 @@ function upstreamTarget(address: string): ProxyTarget | undefined {
 /** Builds the pipeline's hook for one protocol; groups and idle connections live as long as their RoutingState. */
 export function createCgiHandler(protocol: CgiProtocol, opts: CgiHandlerOptions = {}): CgiHook {
   const registry = new UpstreamRegistry();
-  const idle = new IdleConnections();
+  const idle = new IdleSockets();
   const planFor = planMemo((r) => buildPlan(r, protocol));
 
   const hook = async (req: IncomingMessage, res: ServerResponse, r: RequestState): Promise<ContentOutcome> => {
@@ -217,50 +217,6 @@ function parameters(plan: Plan, r: RequestState, req: IncomingMessage): [string,
   return pairs;
 }
 
-/** Idle connections kept by fastcgi_keep_conn, per peer, in the group's keepalive cache. */
-class IdleConnections {
-  private readonly byPeer = new Map<Peer, PeerIdle<IdleSocket>>();
-
-  take(peer: Peer): Socket | undefined {
-    const idle = this.byPeer.get(peer);
-    let e: IdleSocket | undefined;
-    while (idle && (e = idle.pop()) !== undefined) {
-      const s = e.s;
-      if (!s.destroyed) {
-        for (const event of ['close', 'error', 'data', 'timeout']) s.removeAllListeners(event);
-        s.setTimeout(0);
-        return s;
-      }
-    }
-    return undefined;
-  }
-
-  put(peer: Peer, group: GroupRuntime, s: Socket): void {
-    let idle = this.byPeer.get(peer);
-    if (!idle) this.byPeer.set(peer, (idle = new PeerIdle<IdleSocket>(group.cache, (e) => e.s.destroy())));
-    for (const event of ['close', 'error', 'data', 'end', 'timeout']) s.removeAllListeners(event);
-    const e: IdleSocket = { s, stamp: 0 };
-    const list = idle;
-    const drop = (): void => {
-      s.destroy();
-      list.remove(e);
-    };
-    // The application may close an idle connection; keepalive_timeout closes it on our side.
-    s.once('close', drop);
-    s.once('error', drop);
-    s.once('data', drop);
-    s.setTimeout(group.keepaliveTimeoutMs, drop);
-    s.resume(); // it may have been paused by a slow client or limit_rate
-    idle.push(e);
-  }
-
-  closeAll(): void {
-    for (const idle of this.byPeer.values()) idle.clear();
-    this.byPeer.clear();
-  }
-}
-
-interface IdleSocket { s: Socket; stamp: number }
 
 /** One request over the group's peers (*_next_upstream). */
 class CgiRun extends UpstreamRun {
@@ -273,7 +229,7 @@ class CgiRun extends UpstreamRun {
     group: GroupRuntime,
     readonly head: Buffer,
     readonly body: RequestBody | undefined,
-    readonly idle: IdleConnections,
+    readonly idle: IdleSockets,
     log: CgiHandlerOptions,
   ) {
     super(r, group, plan.next, plan.maxTries, log);

@@ -2,6 +2,8 @@
 // 200 (Content-Type by the URI, as for a file; Content-Encoding: gzip when memcached_gzip_flag's
 // bit is in the flags), END as nginx's own 404; GET and HEAD only, errors intercepted by error_page
 // (the module's intercept_errors is always on), the peers walked per memcached_next_upstream.
+// With `keepalive` in the upstream block, a connection whose answer ended as it should (END, or the
+// value and its END trailer) is kept for the next request, as the module sets u->keepalive then.
 import { connect as netConnect } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorLogEntry } from './access-log.ts';
@@ -9,7 +11,7 @@ import { logError, writeHead, type ContentOutcome, type RequestState } from './p
 import { confLevels, directiveArgs } from './proxy-headers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
-import { GroupError, UpstreamRegistry, type GroupRuntime } from './upstream-groups.ts';
+import { GroupError, IdleSockets, UpstreamRegistry, type GroupRuntime } from './upstream-groups.ts';
 import type { Peer } from './upstream-peers.ts';
 import { PeerTry, publish, UpstreamRun, type FailedTry } from './upstream-attempts.ts';
 import { getVariable } from './variables.ts';
@@ -45,6 +47,7 @@ function target(address: string): ProxyTarget | undefined {
 export function createMemcachedHandler(opts: MemcachedHandlerOptions = {}): MemcachedHook {
   const registry = new UpstreamRegistry();
   const groups = new WeakMap<object, GroupRuntime>();
+  const idle = new IdleSockets();
 
   const hook = async (req: IncomingMessage, res: ServerResponse, r: RequestState): Promise<ContentOutcome> => {
     if (r.method !== 'GET' && r.method !== 'HEAD') return { kind: 'status', status: 405 };
@@ -73,13 +76,18 @@ export function createMemcachedHandler(opts: MemcachedHandlerOptions = {}): Memc
     const levels = confLevels(r);
     const gzipFlag = Number(directiveArgs(levels, 'memcached_gzip_flag').pop()?.[0] ?? 0);
     const maxTries = Number(directiveArgs(levels, 'memcached_next_upstream_tries').pop()?.[0] ?? 0);
-    const run = new MemcachedRun(r, res, group, new Set(settings.nextUpstream), maxTries, escapeKey(key), gzipFlag, opts);
+    const run = new MemcachedRun(r, res, group, new Set(settings.nextUpstream), maxTries, escapeKey(key), gzipFlag, idle, opts);
     return new Promise<ContentOutcome>((resolve) => {
       run.resolve = resolve;
       run.next();
     });
   };
-  return Object.assign(hook, { close: () => registry.close() });
+  return Object.assign(hook, {
+    close: async () => {
+      idle.closeAll();
+      await registry.close();
+    },
+  });
 }
 
 class MemcachedRun extends UpstreamRun {
@@ -91,6 +99,7 @@ class MemcachedRun extends UpstreamRun {
     maxTries: number,
     readonly key: string,
     readonly gzipFlag: number,
+    readonly idle: IdleSockets,
     log: MemcachedHandlerOptions,
   ) {
     super(r, group, conditions, maxTries, log);
@@ -121,14 +130,21 @@ class Attempt extends PeerTry<MemcachedRun> {
   start(): void {
     const { peer, run } = this;
     const settings = run.r.conf.memcached;
-    const s = peer.socketPath ? netConnect({ path: peer.socketPath }) : netConnect({ host: peer.host, port: peer.port });
+    const reused = run.group.keepalive > 0 ? run.idle.take(peer) : undefined;
+    const s = reused ?? (peer.socketPath ? netConnect({ path: peer.socketPath }) : netConnect({ host: peer.host, port: peer.port }));
     this.socket = s;
-    this.arm(settings.connectTimeoutMs, () => this.fail({ type: 'timeout', status: 504, requestSent: false, message: `upstream timed out (110: Connection timed out) ${CONNECTING}`, action: CONNECTING }));
-    s.once('connect', () => {
+    const send = (): void => {
       run.tries.connect.push(this.elapsed());
       this.armRead();
       s.write(`get ${run.key}\r\n`, 'latin1');
-    });
+    };
+    if (reused) {
+      this.cached = true;
+      send();
+    } else {
+      this.arm(settings.connectTimeoutMs, () => this.fail({ type: 'timeout', status: 504, requestSent: false, message: `upstream timed out (110: Connection timed out) ${CONNECTING}`, action: CONNECTING }));
+      s.once('connect', send);
+    }
     s.on('data', (d: Buffer) => this.onData(d));
     s.on('error', (e) => {
       if (!this.settled) this.fail(classifyUpstreamError(e, this.headSent));
@@ -174,7 +190,7 @@ class Attempt extends PeerTry<MemcachedRun> {
       logError(r, run.log, 'info', `key: "${run.key}" was not found by memcached ${READING_HEADER}`, run.upstream(this.peer));
       run.tries.status.push('404');
       run.tries.header.push(this.elapsed());
-      this.socket?.destroy();
+      this.release(rest.length === 0);
       // The module's intercept_404: nginx's own 404 page (or error_page), unless not_found goes on.
       this.settle({ kind: 'failed', failure: { type: 'http_404', status: 404, requestSent: true, message: '', upstreamStatus: 404 } });
       return;
@@ -201,6 +217,15 @@ class Attempt extends PeerTry<MemcachedRun> {
     if (rest.length) this.body(rest);
   }
 
+  /** The answer is over: its connection is kept when it ended as it should (and nothing followed). */
+  private release(clean: boolean): void {
+    const s = this.socket;
+    if (!s) return;
+    const { run } = this;
+    if (clean && run.group.keepalive > 0 && !s.destroyed) run.idle.put(this.peer, run.group, s);
+    else s.destroy();
+  }
+
   /** The value, then the END trailer (checked as nginx checks it). */
   private body(d: Buffer): void {
     const { r, res } = this.run;
@@ -217,8 +242,9 @@ class Attempt extends PeerTry<MemcachedRun> {
     if (this.remaining > 0) return;
     this.buffer = this.buffer.length ? Buffer.concat([this.buffer, d]) : d;
     if (this.buffer.length < END.length && END.subarray(0, this.buffer.length).equals(this.buffer)) return;
-    if (!this.buffer.subarray(0, END.length).equals(END)) logError(r, this.run.log, 'error', `memcached sent invalid trailer ${READING_BODY}`, this.run.upstream(this.peer));
-    this.socket?.destroy();
+    const valid = this.buffer.subarray(0, END.length).equals(END);
+    if (!valid) logError(r, this.run.log, 'error', `memcached sent invalid trailer ${READING_BODY}`, this.run.upstream(this.peer));
+    this.release(valid && this.buffer.length === END.length);
     res.end();
     this.settle({ kind: 'done' });
   }

@@ -132,6 +132,65 @@ export class PeerIdle<E extends { stamp: number }> implements IdleStack {
   }
 }
 
+/**
+ * Idle connections of the modules that hold one plain socket per request (FastCGI, uwsgi and SCGI
+ * under *_keep_conn, memcached), per peer, in the group's keepalive cache, as
+ * ngx_http_upstream_keepalive keeps them: closed after keepalive_timeout idle, or by the peer, and
+ * not kept once they carried keepalive_requests requests.
+ */
+export class IdleSockets {
+  private readonly byPeer = new Map<Peer, PeerIdle<IdleSocket>>();
+  /** Requests each connection carried so far. */
+  private readonly served = new WeakMap<Socket, number>();
+
+  take(peer: Peer): Socket | undefined {
+    const idle = this.byPeer.get(peer);
+    let e: IdleSocket | undefined;
+    while (idle && (e = idle.pop()) !== undefined) {
+      const s = e.s;
+      if (!s.destroyed) {
+        for (const event of ['close', 'error', 'data', 'timeout']) s.removeAllListeners(event);
+        s.setTimeout(0);
+        return s;
+      }
+    }
+    return undefined;
+  }
+
+  /** `s` finished a request and can carry another: kept, or closed when it has carried its share. */
+  put(peer: Peer, group: GroupRuntime, s: Socket): void {
+    const served = (this.served.get(s) ?? 0) + 1;
+    if (served >= group.keepaliveRequests) {
+      s.destroy();
+      return;
+    }
+    this.served.set(s, served);
+    let idle = this.byPeer.get(peer);
+    if (!idle) this.byPeer.set(peer, (idle = new PeerIdle<IdleSocket>(group.cache, (e) => e.s.destroy())));
+    for (const event of ['close', 'error', 'data', 'end', 'timeout']) s.removeAllListeners(event);
+    const e: IdleSocket = { s, stamp: 0 };
+    const list = idle;
+    const drop = (): void => {
+      s.destroy();
+      list.remove(e);
+    };
+    // The peer may close an idle connection; keepalive_timeout closes it on our side.
+    s.once('close', drop);
+    s.once('error', drop);
+    s.once('data', drop);
+    s.setTimeout(group.keepaliveTimeoutMs, drop);
+    s.resume(); // it may have been paused by a slow client or limit_rate
+    idle.push(e);
+  }
+
+  closeAll(): void {
+    for (const idle of this.byPeer.values()) idle.clear();
+    this.byPeer.clear();
+  }
+}
+
+interface IdleSocket { s: Socket; stamp: number }
+
 export class TimedConn {
   /** Taken from the keepalive cache for the request it carries (nginx's peer.cached). */
   reused = false;

@@ -1,18 +1,21 @@
 // Differential: memcached_pass to a real memcached (Debian's), nginx and bext on the same
 // configuration: a value as a 200 typed by the URI, a key with a space (escaped), a missing key as
 // nginx's own 404 or error_page's named location, memcached_gzip_flag, HEAD, POST refused (405),
-// no $memcached_key (500), memcached down (502), and the error lines.
+// no $memcached_key (500), memcached down (502), and the error lines; connections kept under
+// `keepalive` (and keepalive_requests), counted by memcached itself.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { get as httpGet } from 'node:http';
 import { errorLinesOf, freePort, haveNginx, makeSite, report, runCases, startPair, wrapConfig, type Case, type Pair } from '../serving/harness.ts';
 
 const MEMCACHED = '/usr/bin/memcached';
 const skip = !haveNginx || !existsSync(MEMCACHED);
 let pair: Pair | undefined;
 let memcached: ChildProcess | undefined;
+let memcachedPort = 0;
 
 /** Talks to memcached directly: `set` each value (with its flags), answers read to the last STORED. */
 function store(port: number, values: [string, string, number][]): Promise<void> {
@@ -35,6 +38,7 @@ function store(port: number, values: [string, string, number][]): Promise<void> 
 before(async () => {
   if (skip) return;
   const port = await freePort();
+  memcachedPort = port;
   const down = await freePort();
   memcached = spawn(MEMCACHED, ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '16', '-u', 'nobody'], { stdio: 'ignore' });
   for (let i = 0; ; i++) {
@@ -46,8 +50,10 @@ before(async () => {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  await store(port, [['/m/a%20b.txt', 'spaced key\n', 0], ['/mg/z.txt', 'not really gzip', 2], ['/mg/plain.txt', 'flags 4', 4], ['/m/data', 'no extension', 0]]);
+  await store(port, [['/m/a%20b.txt', 'spaced key\n', 0], ['/mg/z.txt', 'not really gzip', 2], ['/mg/plain.txt', 'flags 4', 4], ['/m/data', 'no extension', 0], ['/mk/v', 'kept', 0], ['/mk3/v', 'kept 3', 0]]);
   pair = await startPair(wrapConfig(`
+  upstream mk { server 127.0.0.1:${port}; keepalive 4; }
+  upstream mk3 { server 127.0.0.1:${port}; keepalive 4; keepalive_requests 3; }
   server {
     listen 127.0.0.1:@P1@;
     server_name localhost;
@@ -57,6 +63,8 @@ before(async () => {
     location /mg/ { set $memcached_key $uri; memcached_gzip_flag 2; memcached_pass 127.0.0.1:${port}; }
     location /mdown/ { set $memcached_key $uri; memcached_pass 127.0.0.1:${down}; }
     location /mnokey/ { memcached_pass 127.0.0.1:${port}; }
+    location /mk/ { set $memcached_key $uri; memcached_pass mk; }
+    location /mk3/ { set $memcached_key $uri; memcached_pass mk3; }
   }`), makeSite({}), ['P1']);
 });
 
@@ -92,4 +100,48 @@ test('memcached_pass: identical to nginx', { skip, timeout: 60_000 }, async () =
   assert.deepEqual(ours, theirs);
   assert.ok(theirs.some((l) => l.includes('was not found by memcached')));
   assert.ok(theirs.some((l) => l.includes('using uninitialized "memcached_key" variable')));
+});
+
+/** memcached's count of the connections it ever accepted (this one included). */
+function totalConnections(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => s.write('stats\r\n'));
+    let got = '';
+    s.on('data', (d) => {
+      got += d;
+      if (!got.endsWith('END\r\n')) return;
+      s.end();
+      resolve(Number(/STAT total_connections (\d+)/.exec(got)![1]));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** GET on a connection of its own: status and body. */
+function fetchOnce(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    httpGet({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(`${res.statusCode} ${res.statusCode === 200 ? body : ''}`));
+    }).on('error', reject);
+  });
+}
+
+test('memcached_pass with keepalive: connections kept and reused as nginx keeps them', { skip, timeout: 60_000 }, async () => {
+  // Twelve requests one after the other, a value and a missing key in turn: both end cleanly, so
+  // with `keepalive` one connection carries them all, or three each under keepalive_requests 3.
+  const opened: Record<string, number[]> = {};
+  for (const prefix of ['/mk/', '/mk3/', '/m/']) {
+    for (const instance of [pair!.nginx, pair!.bext]) {
+      const before = await totalConnections(memcachedPort);
+      const answers: string[] = [];
+      for (let i = 0; i < 12; i++) answers.push(await fetchOnce(instance.ports.P1!, i % 2 ? `${prefix}missing` : `${prefix}${prefix === '/m/' ? 'page.html' : 'v'}`));
+      const after = await totalConnections(memcachedPort);
+      (opened[prefix] ??= []).push(after - before - 1);
+      const value = prefix === '/mk/' ? 'kept' : prefix === '/mk3/' ? 'kept 3' : '<p>cached</p>\n';
+      assert.deepEqual([...new Set(answers)].sort(), [`200 ${value}`, '404 '], `${instance.kind} ${prefix}`);
+    }
+  }
+  assert.deepEqual(opened, { '/mk/': [1, 1], '/mk3/': [4, 4], '/m/': [12, 12] });
 });
