@@ -33,6 +33,11 @@ before(async () => {
     server 127.0.0.1:${a.port};
     keepalive 2;
   }
+  upstream keptTwice {
+    server 127.0.0.1:${a.port};
+    keepalive 2;
+    keepalive_requests 2;
+  }
   server {
     listen 127.0.0.1:@P1@;
     server_name localhost;
@@ -76,6 +81,12 @@ before(async () => {
       ${params}
       fastcgi_keep_conn on;
       fastcgi_pass kept;
+    }
+    location /k2/ {
+      rewrite ^/k2(/.*)$ $1 break;
+      ${params}
+      fastcgi_keep_conn on;
+      fastcgi_pass keptTwice;
     }
   }
   server {
@@ -136,6 +147,11 @@ test('fastcgi_keep_conn with keepalive: one connection for three requests, as ng
   assert.deepEqual(unexpected, []);
   assert.match(outcomes[0]!.nginx.body, /keep=true/);
   assert.equal(outcomes[2]!.nginx.body, 'connections=1\n');
+  // keepalive_requests 2: a kept connection carries two requests, then the next one opens another.
+  const twice = await runCases(pair!, ['c1', 'e1', 'c2', 'e2', 'c3'].map((n) => get(`k2 ${n}`, n[0] === 'c' ? '/k2/connections' : '/k2/echo')), 1);
+  assert.deepEqual(report('fastcgi keepalive_requests', twice).unexpected, []);
+  const counts = [0, 2, 4].map((i) => Number(/connections=(\d+)/.exec(twice[i]!.nginx.body)![1]));
+  assert.deepEqual(counts, [counts[0], counts[0]! + 1, counts[0]! + 2]);
 });
 
 /** One HTTP/2 request: the status and the body /echo answers, its own port as PORT. */
