@@ -680,8 +680,13 @@ export function sendBody(res: ServerResponse, body: BodyPlan): Promise<void> | u
   }
 }
 
-/** nginx's output_buffers (2 × 32k): a large body in memory goes out in pieces of this size. */
-const PIECE = 32 * 1024;
+/**
+ * A large body in memory goes out in pieces of this size. nginx writes 32k (output_buffers 2 32k),
+ * but each write costs bext more than it costs nginx: 64 KiB served 1 MiB files at 0.82–0.84 of
+ * nginx against 0.67–0.77 with 32 KiB, at the same p99 under equal load; 128 KiB served more still
+ * but its p99 at equal load tripled (the stalls the next comment describes).
+ */
+const PIECE = 64 * 1024;
 
 /**
  * A large body from memory, written as nginx writes one without sendfile: pieces as long as the
