@@ -35,8 +35,8 @@ interface Scenario {
   path: string;
   https?: boolean;
   host?: string;
-  /** Also run bench/node-floor.ts (bare node:http serving the same file) as a reference. */
-  floor?: boolean;
+  /** Also run bench/node-floor.ts as a reference: bare node:http serving the same file, or a bare node:net proxy. */
+  floor?: 'static' | 'proxy';
   /**
    * The latency run at equal load: each connection pauses this long on average (ms) between a response
    * and its next request, so both servers get the same request rate, below what either saturates at
@@ -55,7 +55,7 @@ function routingHeavy(): { servers: string; locations: string } {
 
 const heavy = routingHeavy();
 const SCENARIOS: Scenario[] = [
-  { name: 'small static 1 KiB', server: 'location / { }', path: '/small.html', floor: true },
+  { name: 'small static 1 KiB', server: 'location / { }', path: '/small.html', floor: 'static' },
   { name: 'static 1 MiB', server: 'location / { }', path: '/big.bin', pauseMs: 20 },
   // Debian's default site serves files through try_files: a stat per candidate before the open.
   { name: 'try_files 1 KiB', server: 'location / { try_files $uri $uri/ =404; }', path: '/small.html' },
@@ -71,6 +71,7 @@ const SCENARIOS: Scenario[] = [
     server: 'location / { proxy_pass http://bench_app; proxy_http_version 1.1; proxy_set_header Connection ""; }',
     path: '/',
     pauseMs: 4,
+    floor: 'proxy',
   },
   {
     name: 'limit_req in the path',
@@ -142,11 +143,10 @@ async function waitUp(port: number, https: boolean): Promise<void> {
 
 type Kind = 'nginx' | 'bext' | 'node';
 
-function startServer(kind: Kind, dir: string, conf: string, floor?: { port: number; file: string }): ChildProcess {
+/** `floor`: node-floor.ts's arguments (mode, port, file or upstream port), for kind 'node'. */
+function startServer(kind: Kind, dir: string, conf: string, floor?: string[]): ChildProcess {
   const args = ['-p', `${dir}/`, '-c', conf, '-g', 'daemon off;'];
-  if (kind === 'node') {
-    return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/node-floor.ts'), String(floor!.port), floor!.file], { stdio: 'ignore', cwd: ROOT });
-  }
+  if (kind === 'node') return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/node-floor.ts'), ...floor!], { stdio: 'ignore', cwd: ROOT });
   return kind === 'nginx'
     ? spawn(NGINX, args, { stdio: 'ignore' })
     : spawn(process.execPath, [SERVER, ...args], { stdio: 'ignore' });
@@ -325,7 +325,8 @@ async function main(): Promise<void> {
         for (const kind of kinds) {
           const conf = `${kind}.conf`;
           writeFileSync(path.join(dir, conf), config(s, dir, ports[kind]));
-          const p = startServer(kind, dir, conf, { port: ports.node, file: path.join(dir, 'html', s.path) });
+          const floorArgs = [s.floor ?? '', String(ports.node), s.floor === 'proxy' ? String(UPSTREAM_PORT) : path.join(dir, 'html', s.path)];
+          const p = startServer(kind, dir, conf, floorArgs);
           try {
             await waitUp(ports[kind], !!s.https);
             await new Promise((r) => setTimeout(r, 1000)); // settle: the idle figure is after start-up
@@ -359,8 +360,9 @@ async function main(): Promise<void> {
       );
       if (s.floor) {
         floorRows.push(
-          `| ${s.name}: bare node:http, same file (bench/node-floor.ts) | ${fmt(median(runs.nginx.map((r) => r.rps)), 0)} | ` +
-            `${fmt(median(runs.node.map((r) => r.rps)), 0)} | ${fmt(entry.nodeFloorRatio ?? NaN)} |`,
+          `| ${s.name}: ${s.floor === 'proxy' ? 'bare node:net proxy, same upstream' : 'bare node:http, same file'} (bench/node-floor.ts) | ${fmt(median(runs.nginx.map((r) => r.rps)), 0)} | ` +
+            `${fmt(median(runs.node.map((r) => r.rps)), 0)} | ${fmt(entry.nodeFloorRatio ?? NaN)} | ` +
+            `${fmt(median(runs.nginx.map((r) => r.paced.p99ms)))} / ${fmt(median(runs.node.map((r) => r.paced.p99ms)))} |`,
         );
       }
       console.error(`done: ${s.name}`);
@@ -396,8 +398,8 @@ async function main(): Promise<void> {
       ...rows,
       ...reloadLines,
       ...(floorRows.length
-        ? ['', "Node's own floor in the same run (what any node:http server reaches here):", '',
-          '| reference | nginx req/s | node req/s | ratio (median) |', '| --- | --- | --- | --- |', ...floorRows]
+        ? ['', "Node's own floor in the same run (what a bare Node server reaches here):", '',
+          '| reference | nginx req/s | node req/s | ratio (median) | at equal load: p99 ms nginx / node |', '| --- | --- | --- | --- | --- |', ...floorRows]
         : []),
     ].join('\n');
     console.log(table);
