@@ -1,4 +1,4 @@
-// One read buffer per worker for plain TCP sockets.
+// One read buffer per worker, for client connections (plain TCP and TLS) and plain upstream ones.
 //
 // A socket Node reads itself costs, for every read, a 64 KiB malloc that is then shrunk and wrapped
 // in an ArrayBuffer, and a trip through the Readable machinery (push, addChunk, 'data'). net's
@@ -20,7 +20,9 @@ export type OnRead = (n: number, buf: Buffer) => boolean;
 // net.connect takes `onread`; the sockets a server accepts cannot. A Socket keeps the option under
 // its own symbols (set on every Socket since Node 12, null unless given) and asks its handle to read
 // into the buffer; readIntoShared does the same for an accepted socket before its first read. The
-// symbols are found by name on a Socket; if a Node lacks them, sockets are read as before.
+// symbols are found by name on a Socket; if a Node lacks them, sockets are read as before. A TLS
+// socket's handle (TLSWrap) takes a user buffer the same way (tls.connect's `onread`): the
+// decrypted bytes are copied into it.
 const probe = new Socket();
 const symbolNamed = (name: string) => Object.getOwnPropertySymbols(probe).find((s) => s.description === name);
 const kBuffer = symbolNamed('kBuffer');
@@ -32,14 +34,14 @@ type Internals = Record<symbol, unknown> & { _handle?: { useUserBuffer?(buf: Uin
 
 /**
  * From now on `socket`'s reads land in READ_BUFFER and go to `onRead` instead of 'data' events.
- * Only for a plain TCP socket nothing has read yet (no bytes buffered, no 'data' listener); false,
- * with nothing changed, for any other.
+ * Only for a socket (plain, or TLS after its handshake) nothing has read yet (no bytes buffered, no
+ * 'data' listener); false, with nothing changed, for any other.
  */
 export function readIntoShared(socket: Socket, onRead: OnRead): boolean {
   const s = socket as unknown as Internals;
   if (kBuffer === undefined || kBufferCb === undefined || kBufferGen === undefined) return false;
   if (s[kBuffer] !== null || s[kBufferGen] !== null || typeof s._handle?.useUserBuffer !== 'function') return false;
-  if ('encrypted' in socket || socket.readableFlowing !== null || socket.readableLength > 0) return false;
+  if (socket.readableFlowing !== null || socket.readableLength > 0) return false;
   s[kBuffer] = READ_BUFFER;
   s[kBufferCb] = onRead;
   s._handle.useUserBuffer(READ_BUFFER);

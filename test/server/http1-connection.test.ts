@@ -2,8 +2,14 @@
 // its request/response objects frame, pipeline, time out and close as node:http's do.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { connect as connectTls } from 'node:tls';
 import { parseHead, serveFastHttp1, whenDone } from '../../src/server/http1-connection.ts';
 import { READ_BUFFER } from '../../src/server/read-buffer.ts';
 
@@ -69,12 +75,25 @@ test('parseHead takes plain heads and leaves the rest to node:http', () => {
 
 interface Served { server: Server; port: number; kinds: string[] }
 
-async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void, keepAliveMs = 5000): Promise<Served> {
+/** A self-signed certificate and key, for the HTTPS cases. */
+function selfSigned(): { cert: Buffer; key: Buffer } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bext-h1-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=a',
+      '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`], { stdio: 'ignore' });
+    return { cert: readFileSync(`${dir}/cert.pem`), key: readFileSync(`${dir}/key.pem`) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void, keepAliveMs = 5000, tls?: { cert: Buffer; key: Buffer }): Promise<Served> {
   const kinds: string[] = [];
-  const server = createServer({ keepAliveTimeout: keepAliveMs }, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     kinds.push(req.constructor.name);
     handler(req, res);
-  });
+  };
+  const server = tls ? createHttpsServer({ ...tls, keepAliveTimeout: keepAliveMs }, onRequest) : createServer({ keepAliveTimeout: keepAliveMs }, onRequest);
   serveFastHttp1(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return { server, port: (server.address() as { port: number }).port, kinds };
@@ -251,7 +270,7 @@ test('whenDone: called once, before the finish listeners, with finished false wh
   } finally { s.server.close(); }
 });
 
-test('plain connections read into the worker\'s one buffer: bytes kept across reads survive other connections\' reads', async () => {
+for (const secure of [false, true]) test(`${secure ? 'TLS' : 'plain'} connections read into the worker's one buffer: bytes kept across reads survive other connections' reads`, async () => {
   const readsShared: boolean[] = [];
   const s = await serve((req, res) => {
     const kBuffer = Object.getOwnPropertySymbols(req.socket).find((k) => k.description === 'kBuffer')!;
@@ -260,18 +279,18 @@ test('plain connections read into the worker\'s one buffer: bytes kept across re
     req.on('data', (c) => (body += c));
     const reply = () => setTimeout(() => res.end(`${req.method} ${req.url} ${body}|`), req.url === '/slow' ? 150 : 0);
     if (req.complete) reply(); else req.on('end', reply);
-  });
+  }, 5000, secure ? selfSigned() : undefined);
   // Upgraded connections echo what they get, through node:http's socket.
   s.server.on('upgrade', (_req, socket: Socket) => {
     socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n');
     socket.on('data', (c: Buffer) => socket.write(c));
   });
   const open = async () => {
-    const socket = connect(s.port, '127.0.0.1');
+    const socket = secure ? connectTls({ port: s.port, host: '127.0.0.1', rejectUnauthorized: false }) : connect(s.port, '127.0.0.1');
     const got: Buffer[] = [];
     socket.on('data', (c) => got.push(c));
     socket.on('error', () => {});
-    await new Promise((r) => socket.once('connect', r));
+    await new Promise((r) => socket.once(secure ? 'secureConnect' : 'connect', r));
     return { socket, text: () => Buffer.concat(got).toString('latin1') };
   };
   const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
