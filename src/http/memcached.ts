@@ -7,7 +7,7 @@
 import { connect as netConnect } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorLogEntry } from './access-log.ts';
-import { logError, writeHead, type ContentOutcome, type RequestState } from './pipeline.ts';
+import { headersAsFor200, logError, rangeFilterMax, writeHead, type ContentOutcome, type RequestState } from './pipeline.ts';
 import { confLevels, directiveArgs } from './proxy-headers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
@@ -15,7 +15,9 @@ import { GroupError, IdleSockets, UpstreamRegistry, type GroupRuntime } from './
 import type { Peer } from './upstream-peers.ts';
 import { PeerTry, publish, UpstreamRun, type FailedTry } from './upstream-attempts.ts';
 import { getVariable } from './variables.ts';
-import { mimeTypeFor } from './static.ts';
+import { mimeTypeFor, rangesFor, type ByteRange, type RangeResult } from './static.ts';
+
+const NO_RANGE: RangeResult = { kind: 'none' };
 
 export interface MemcachedHandlerOptions {
   errorLog?: (entry: ErrorLogEntry) => void;
@@ -76,7 +78,7 @@ export function createMemcachedHandler(opts: MemcachedHandlerOptions = {}): Memc
     const levels = confLevels(r);
     const gzipFlag = Number(directiveArgs(levels, 'memcached_gzip_flag').pop()?.[0] ?? 0);
     const maxTries = Number(directiveArgs(levels, 'memcached_next_upstream_tries').pop()?.[0] ?? 0);
-    const run = new MemcachedRun(r, res, group, new Set(settings.nextUpstream), maxTries, escapeKey(key), gzipFlag, idle, opts);
+    const run = new MemcachedRun(r, req, res, group, new Set(settings.nextUpstream), maxTries, escapeKey(key), gzipFlag, idle, opts);
     return new Promise<ContentOutcome>((resolve) => {
       run.resolve = resolve;
       run.next();
@@ -93,6 +95,7 @@ export function createMemcachedHandler(opts: MemcachedHandlerOptions = {}): Memc
 class MemcachedRun extends UpstreamRun {
   constructor(
     r: RequestState,
+    readonly req: IncomingMessage,
     readonly res: ServerResponse,
     group: GroupRuntime,
     conditions: ReadonlySet<string>,
@@ -126,6 +129,10 @@ class Attempt extends PeerTry<MemcachedRun> {
   private buffer: Buffer = Buffer.alloc(0);
   /** Value bytes still to come, then the END trailer. */
   private remaining = 0;
+  /** Value bytes read so far. */
+  private valueRead = 0;
+  /** The byte range sent (206), if the request asked for one. */
+  private range: ByteRange | undefined;
 
   start(): void {
     const { peer, run } = this;
@@ -206,15 +213,44 @@ class Attempt extends PeerTry<MemcachedRun> {
     run.tries.header.push(this.elapsed());
     const headers: [string, string][] = [['Content-Type', mimeTypeFor(r.ctx.uri, r.conf.types, r.conf.defaultType)], ['Content-Length', String(length)]];
     if (run.gzipFlag && flags & run.gzipFlag) headers.push(['Content-Encoding', 'gzip']);
-    // The module sets force_ranges: the range filter announces byte ranges (bext serves none here).
-    headers.push(['Accept-Ranges', 'bytes']);
     if (r.conf.addHeaders.length > 0) publish(r, run.tries, true);
-    writeHead(r, run.res, r.errStatus ?? 200, headers);
+    const status = r.errStatus ?? 200;
+    const range = status === 200 ? this.rangeOf(length, headers) : undefined;
+    if (range === 'unsatisfiable') {
+      // Refused before the value is read: the connection is not kept, as nginx finalizes it with 416.
+      this.release(false);
+      this.settle({ kind: 'status', status: 416, headers: [...headersAsFor200(r), ['Content-Range', `bytes */${length}`]] });
+      return;
+    }
+    this.range = range;
+    writeHead(r, run.res, range ? 206 : status, headers);
     this.headSent = true;
     this.remaining = length;
     r.ctx.response.bodyBytesSent = 0;
     this.buffer = Buffer.alloc(0);
     if (rest.length) this.body(rest);
+  }
+
+  /**
+   * The module sets force_ranges (and so single_range): the range filter takes the value as it
+   * would a file, one range at most; a value has no ETag or Last-Modified for If-Range to match.
+   * Adds the headers it sends (Accept-Ranges, or Content-Range with the range's length) to `headers`.
+   */
+  private rangeOf(length: number, headers: [string, string][]): ByteRange | 'unsatisfiable' | undefined {
+    const { r, req } = this.run;
+    const max = req.httpVersionMajor >= 1 ? rangeFilterMax(r, headers) : 0;
+    if (max === 0) return undefined;
+    const result = req.headers.range !== undefined ? rangesFor(req.headers, length, {}, 1) : NO_RANGE;
+    if (result.kind === 'unsatisfiable') return 'unsatisfiable';
+    if (result.kind === 'none') {
+      headers.push(['Accept-Ranges', 'bytes']);
+      return undefined;
+    }
+    const range = result.ranges[0]!;
+    const i = headers.findIndex(([k]) => k === 'Content-Length');
+    headers[i] = ['Content-Length', String(range.end - range.start)];
+    headers.push(['Content-Range', `bytes ${range.start}-${range.end - 1}/${length}`]);
+    return range;
   }
 
   /** The answer is over: its connection is kept when it ended as it should (and nothing followed). */
@@ -231,11 +267,16 @@ class Attempt extends PeerTry<MemcachedRun> {
     const { r, res } = this.run;
     if (this.remaining > 0) {
       const piece = d.subarray(0, this.remaining);
+      // The part of the value this piece holds, and of that what the range keeps.
+      const at = this.valueRead;
+      this.valueRead += piece.length;
       this.remaining -= piece.length;
-      if (r.method !== 'HEAD') {
-        r.ctx.response.bodyBytesSent += piece.length;
-        r.ctx.response.bytesSent += piece.length;
-        res.write(piece);
+      const range = this.range;
+      const out = range === undefined ? piece : piece.subarray(Math.max(0, range.start - at), Math.max(0, range.end - at));
+      if (r.method !== 'HEAD' && out.length > 0) {
+        r.ctx.response.bodyBytesSent += out.length;
+        r.ctx.response.bytesSent += out.length;
+        res.write(out);
       }
       d = d.subarray(piece.length);
     }

@@ -1127,6 +1127,28 @@ function tryFilesPhase(r: RequestState, opts: PipelineOptions, root: DocRoot): C
   return undefined;
 }
 
+/**
+ * max_ranges as the range filter applies it to a 200 with these headers: 0 (it steps aside) when the
+ * gzip filter will compress the response or the sub filter rewrite it, as both take the length away
+ * before the range filter looks (nginx's filter order).
+ */
+export function rangeFilterMax(r: RequestState, headers: [string, string][]): number | undefined {
+  const conf = r.conf;
+  const type = headers.find(([k]) => k === 'Content-Type')?.[1];
+  if (gzipPlan(conf.gzip, gzipRequest(r), 200, headers).compress) return 0;
+  if (conf.subFilter.pairs.length > 0 && subFilterApplies(conf.subFilter, type)) return 0;
+  return conf.maxRanges;
+}
+
+/**
+ * What a 416 keeps of the 200 it was: nginx's range filter turns the 200 into 416 after the headers
+ * filter ran on it, so add_header and expires are already there as for a 200 (and `always` ones come
+ * again with the error page).
+ */
+export function headersAsFor200(r: RequestState): [string, string][] {
+  return [...expiresHeaders(r.conf.expires, 200, Date.now()), ...addHeaders(r.conf.addHeaders, 200, r.ctx)];
+}
+
 /** The static module: a directory's index or listing, or a file. */
 function fileContent(r: RequestState, req: IncomingMessage, res: ServerResponse, opts: PipelineOptions, root: DocRoot): ContentOutcome | Promise<ContentOutcome> {
   const conf = r.conf;
@@ -1146,22 +1168,14 @@ function fileContent(r: RequestState, req: IncomingMessage, res: ServerResponse,
   }
   const result = serveStaticSync(file, { method: r.method, uri, args: r.ctx.args, headers: req.headers }, {
     etag: conf.etag, ifModifiedSince: conf.ifModifiedSince,
-    // A response the gzip filter will compress loses its length, and with it ranges (nginx's filter order).
-    // The sub filter too (it takes the length away before the range filter looks).
-    maxRanges: req.headers.range !== undefined && (gzipPlan(conf.gzip, gzipRequest(r), 200, [['Content-Type', mimeTypeFor(uri, conf.types, conf.defaultType)]]).compress
-      || (conf.subFilter.pairs.length > 0 && subFilterApplies(conf.subFilter, mimeTypeFor(uri, conf.types, conf.defaultType)))) ? 0 : conf.maxRanges,
+    maxRanges: req.headers.range !== undefined ? rangeFilterMax(r, [['Content-Type', mimeTypeFor(uri, conf.types, conf.defaultType)]]) : conf.maxRanges,
     types: conf.types, defaultType: conf.defaultType, httpVersion: req.httpVersionMajor * 1000 + req.httpVersionMinor,
     errorStatus: r.errStatus !== undefined && r.errStatus !== 200,
   });
   if (result.kind === 'error') {
     // log_not_found off: a missing file (ENOENT, ENOTDIR, ENAMETOOLONG: the 404s) is not logged.
     if (result.reason && (conf.logNotFound || result.status !== 404)) logError(r, opts, 'error', result.reason);
-    // nginx's range filter turns the 200 into 416 after the headers filter ran on it: add_header and
-    // expires are already there as for a 200 (and `always` ones come again with the error page).
-    const asFor200 = result.status === 416
-      ? [...expiresHeaders(r.conf.expires, 200, Date.now()), ...addHeaders(r.conf.addHeaders, 200, r.ctx)]
-      : [];
-    return { kind: 'status', status: result.status, headers: [...asFor200, ...result.headers] };
+    return { kind: 'status', status: result.status, headers: [...(result.status === 416 ? headersAsFor200(r) : []), ...result.headers] };
   }
   if (result.kind === 'redirect') {
     sendSpecial(r, res, 301, result.location);
