@@ -12,7 +12,7 @@ import { headSource, logError, writeHead, type ContentOutcome, type RequestState
 import { confLevels, directiveArgs, flagDirective } from './proxy-headers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
-import { afterFlush, GroupError, IdleSockets, sendProgress, UpstreamRegistry, type GroupRuntime } from './upstream-groups.ts';
+import { afterFlush, GroupError, IdleSockets, SendClock, sendProgress, UpstreamRegistry, type GroupRuntime } from './upstream-groups.ts';
 import type { Peer } from './upstream-peers.ts';
 import { accelRedirect, carryAccelHeaders, nonIdempotent, PeerTry, planMemo, publish, upstreamRequestBody, upstreamVarName, UpstreamRun, type FailedTry } from './upstream-attempts.ts';
 import { BodyError, SpooledBody, type RequestBody } from './request-body.ts';
@@ -312,22 +312,24 @@ class Attempt extends PeerTry<CgiRun> implements RecordSink {
 
   /** The application has sent something: its read timer runs. */
   private gotData = false;
-  /** Body pieces written (sendProgress), and its value when the send timer was armed. */
+  /** Body pieces written (sendProgress). */
   private chunks = 0;
-  private sendMark = 0;
+  private readonly sendClock = new SendClock(() => sendProgress(this.socket!, this.chunks));
 
   /**
    * *_send_timeout while the request is being written: it restarts whenever the application takes
-   * more of it, as nginx's write timer; once all of it is sent (or an answer comes), *_read_timeout.
+   * more of it, as nginx's write timer (SendClock); once all of it is sent (or an answer comes),
+   * *_read_timeout.
    */
   private armSend(): void {
-    const s = this.socket!;
-    this.sendMark = sendProgress(s, this.chunks);
-    this.arm(this.run.settings.sendTimeoutMs, () => {
-      if (sendProgress(s, this.chunks) > this.sendMark) return this.armSend();
-      this.fail({ type: 'timeout', status: 504, requestSent: true, message: `upstream timed out (110: Connection timed out) ${SENDING}`, action: SENDING });
-    });
+    this.arm(this.sendClock.start(this.run.settings.sendTimeoutMs), this.lookAtSend);
   }
+
+  private readonly lookAtSend = (): void => {
+    const next = this.sendClock.look(this.run.settings.sendTimeoutMs);
+    if (next > 0) this.arm(next, this.lookAtSend);
+    else this.fail({ type: 'timeout', status: 504, requestSent: true, message: `upstream timed out (110: Connection timed out) ${SENDING}`, action: SENDING });
+  };
 
   /** The request is all written: the wait for the answer begins (unless it has begun). */
   private sent(): void {

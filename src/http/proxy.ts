@@ -15,7 +15,7 @@ import {
   type ConfLevels, type RequestHeaderPlan,
 } from './proxy-headers.ts';
 import {
-  GroupError, LeanConn, poolFor, UpstreamRegistry, type GroupRuntime, type LeanSink, type PeerConns, type UpstreamConn,
+  GroupError, LeanConn, poolFor, SendClock, UpstreamRegistry, type GroupRuntime, type LeanSink, type PeerConns, type UpstreamConn,
 } from './upstream-groups.ts';
 import { freePeer, type Peer } from './upstream-peers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
@@ -579,8 +579,8 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
     else this.armRead('UND_ERR_HEADERS_TIMEOUT');
   }
 
-  /** Progress (sendProgress, or streamed body pieces undici took) when the send timer was armed. */
-  private sendMark = 0;
+  /** The send's progress: sendProgress, or streamed body pieces undici took. */
+  private readonly sendClock = new SendClock(() => this.progress());
   /** Pieces of a streamed body undici has taken (the undici path's sendProgress). */
   private bodyPieces = 0;
   /** Drops watchStreamedBody's listeners. */
@@ -591,22 +591,25 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
   }
 
   private armSend(): void {
-    this.sendMark = this.progress();
+    this.armSendLook(this.sendClock.start(this.inp.r.conf.proxySendTimeoutMs));
+  }
+
+  private armSendLook(ms: number): void {
     this.timerCode = 'BEXT_SEND_TIMEOUT';
-    this.conn?.arm(this.inp.r.conf.proxySendTimeoutMs, this.onSendTimeout);
+    this.conn?.arm(ms, this.onSendTimeout);
   }
 
   /**
-   * nginx's write timer runs while the upstream holds the request back, restarting when it takes
-   * more: here the timer checks, each proxy_send_timeout, whether the upstream took anything since.
-   * A request waiting for the client's next piece of body is not held back by the upstream (that
-   * wait is client_body_timeout's), so the timer runs on.
+   * proxy_send_timeout as nginx's write timer (SendClock). A request waiting for the client's next
+   * piece of body is not held back by the upstream (that wait is client_body_timeout's), so the
+   * timer runs on.
    */
   private readonly onSendTimeout = (): void => {
     const conn = this.conn;
     if (conn === undefined || this.settled) return;
     const blocked = conn instanceof LeanConn ? conn.sendBlocked() : this.inp.req.readableFlowing === false;
-    if (this.progress() > this.sendMark || !blocked) this.armSend();
+    const next = this.sendClock.look(this.inp.r.conf.proxySendTimeoutMs, !blocked);
+    if (next > 0) this.armSendLook(next);
     else this.onTimeout();
   };
 

@@ -297,6 +297,43 @@ export function sendProgress(socket: Socket, chunks: number): number {
   return chunks * 2 ** 32 - queued;
 }
 
+/**
+ * nginx's write timer for *_send_timeout: it runs while the upstream holds the request back and
+ * starts again whenever the upstream takes more. Libuv tells nothing while it writes a queued
+ * request bit by bit, so the progress (sendProgress) is looked at every tenth of the timeout: the
+ * timeout is declared 1 to 1.1 timeouts after the last write went through.
+ */
+export class SendClock {
+  private mark = 0;
+  private movedAt = 0;
+
+  constructor(private readonly progress: () => number) {}
+
+  /** Counts from now; the ms until the first look. */
+  start(timeoutMs: number): number {
+    this.mark = this.progress();
+    this.movedAt = Date.now();
+    return lookEvery(timeoutMs);
+  }
+
+  /**
+   * At a look: the ms until the next one, or 0 once the timeout has passed with no progress.
+   * `notHeld`: the send is not the upstream's to hold back now (it waits for the client's body).
+   */
+  look(timeoutMs: number, notHeld = false): number {
+    const now = Date.now();
+    const progress = this.progress();
+    if (progress > this.mark || notHeld) {
+      this.mark = progress;
+      this.movedAt = now;
+    }
+    const left = this.movedAt + timeoutMs - now;
+    return left <= 0 ? 0 : Math.min(left, lookEvery(timeoutMs));
+  }
+}
+
+const lookEvery = (timeoutMs: number): number => Math.max(1, Math.ceil(timeoutMs / 10));
+
 /** Errors named as undici's, so proxy-errors.ts classifies both alike. */
 function codeError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });

@@ -20,6 +20,8 @@ const sockDir = mkdtempSync(join(tmpdir(), 'bext-proxy-sock-'));
 let dead = 0;
 let bad: TcpServer;
 let badPort = 0;
+/** When /bad/stall-late stopped taking the request (Date.now()). */
+let stalledAt = 0;
 
 /** An upstream that misbehaves on purpose, chosen by the request path. */
 function startBad(): Promise<void> {
@@ -33,7 +35,15 @@ function startBad(): Promise<void> {
       else if (path.startsWith('/bad/status')) sock.end('HTTP/1.1 abc OK\r\nContent-Length: 2\r\n\r\nok');
       else if (path.startsWith('/bad/short')) sock.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc');
       else if (path.startsWith('/bad/eof')) sock.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close');
-      else if (path.startsWith('/bad/stall')) sock.pause(); // takes no more of the request, never answers
+      else if (path.startsWith('/bad/stall-late')) {
+        // Takes the request slowly for 2.5 s, then no more of it; never answers.
+        const until = Date.now() + 2500;
+        sock.on('data', () => {
+          sock.pause();
+          if (Date.now() < until) setTimeout(() => sock.resume(), 20);
+          else stalledAt = Date.now();
+        });
+      } else if (path.startsWith('/bad/stall')) sock.pause(); // takes no more of the request, never answers
     });
   });
   return new Promise((resolve) => bad.listen(0, '127.0.0.1', () => {
@@ -341,6 +351,22 @@ test('proxy_send_timeout: an upstream that stops taking the request body', { ski
     assert.equal(r.status, 504, `port ${port}`);
     // proxy_send_timeout (1s) ends it, not proxy_read_timeout (30s).
     assert.ok(took < 10_000, `port ${port}: ${took} ms`);
+  }
+});
+
+test('proxy_send_timeout runs from the upstream\'s last taken byte, not from the start of the send', { skip: !haveNginx }, async () => {
+  const body = Buffer.alloc(24 * 1024 * 1024, 0x78);
+  for (const port of [theirs.port, ours.port]) {
+    stalledAt = 0;
+    const r = await send(port, 'POST', '/bad/stall-late', [`Content-Length: ${body.length}`], body);
+    const after = Date.now() - stalledAt;
+    assert.equal(r.status, 504, `port ${port}`);
+    assert.ok(stalledAt > 0, `port ${port}: the upstream never stopped reading`);
+    // proxy_send_timeout (1s) after the proxy's last write went through, which is before the
+    // upstream stopped reading by however long the upstream took to read what its socket held:
+    // here nginx answers 0.6-1.0 s after that stop; a timer counted from the start of the send, or
+    // looked at only once per timeout, answers up to 2 timeouts after the last write.
+    assert.ok(after > 0 && after < 1400, `port ${port}: 504 ${after} ms after the upstream stopped reading`);
   }
 });
 
