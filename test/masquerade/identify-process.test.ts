@@ -6,10 +6,11 @@ import { test } from 'node:test';
 import { identifyProcess } from '../../src/masquerade/system.ts';
 
 test('a Node process titled nginx is bext; another program is not', async () => {
-  const node = spawn(process.execPath, ['-e', 'process.title = "nginx"; setTimeout(() => {}, 5000)']);
-  const sleeper = spawn('sleep', ['5']);
+  // The child says when its title is set (a fixed wait was too short on a busy machine).
+  const node = spawn(process.execPath, ['-e', 'process.title = "nginx"; console.log("titled"); setTimeout(() => {}, 10000)']);
+  const sleeper = spawn('sleep', ['10']);
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => node.stdout.once('data', r));
     const bext = await identifyProcess(node.pid!, '/usr/bin/bext-server');
     assert.equal(bext.command, 'nginx');
     assert.match(bext.exe ?? '', /node/);
