@@ -12,7 +12,7 @@ import { chashSelector, hashSelector, ipHashSelector, leastConnSelector, randomS
 import { compiled, evaluate, type VarContext } from './variables.ts';
 import type { ProxyTarget } from './proxy-uri.ts';
 import { openTls, tlsConnector, upstreamTlsKey, type UpstreamTls } from './upstream-tls.ts';
-import { owned, READ_BUFFER } from '../server/read-buffer.ts';
+import { owned, READ_BUFFER, readIntoShared } from '../server/read-buffer.ts';
 
 /** The pool a peer's last request used, and what it was made for. */
 interface LastPool { scheme: string; connectTimeoutMs: number; tlsKey: string; pool: PeerConns }
@@ -409,7 +409,7 @@ export class LeanConn extends TimedConn {
         this.fail(codeError('UND_ERR_CONNECT_TIMEOUT', 'Connect Timeout Error'));
       }, connectTimeoutMs).unref();
     }
-    if (!this.shared) s.on('data', this.onBytes);
+    // A TLS socket's reads are hooked once its handshake is done (onConnected).
     s.on('end', this.onEnd);
     s.on('error', this.onSocketError);
     s.on('close', this.onSocketClose);
@@ -535,6 +535,11 @@ export class LeanConn extends TimedConn {
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     this.connected = true;
+    // TLS: the decrypted bytes go to the worker's read buffer too when the socket allows it.
+    if (!this.shared) {
+      this.shared = readIntoShared(this.socket, this.onRead);
+      if (!this.shared) this.socket.on('data', this.onBytes);
+    }
     const sink = this.sink;
     if (sink === undefined) return;
     const head = this.pendingHead;

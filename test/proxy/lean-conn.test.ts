@@ -1,10 +1,17 @@
 // LeanConn (the proxy's own HTTP/1 upstream connection) on byte streams the differential tests do
 // not produce: heads and chunked bodies split across reads, 1xx heads, bare LF line ends,
-// trailers, framing errors with undici's codes, and which connections stay reusable.
+// trailers, framing errors with undici's codes, which connections stay reusable, and reads into the
+// worker's one read buffer over plain TCP and TLS.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createServer as createTlsServer } from 'node:tls';
 import { LeanConn, type LeanSink } from '../../src/http/upstream-groups.ts';
+import { READ_BUFFER } from '../../src/server/read-buffer.ts';
 
 interface Outcome { status?: number; reason?: string; headers: [string, string][]; body: string; error?: string; complete: boolean; keepable: boolean }
 
@@ -54,7 +61,22 @@ function run(conn: LeanConn, head = 'GET / HTTP/1.1\r\nhost: x\r\nconnection: ke
   });
 }
 
-const conn = (port: number) => new LeanConn({ host: '127.0.0.1', port, connectTimeoutMs: 1000, hostHeader: '127.0.0.1', keepaliveTimeoutMs: 60_000, keepaliveRequests: 1000 }, () => {});
+/** An https upstream's settings as the proxy makes them (proxy_ssl_verify off). */
+const TLS = { ssl: { verify: false, verifyDepth: 1, serverName: false }, name: '127.0.0.1', sessionReuse: false };
+const conn = (port: number, tls = false) => new LeanConn({
+  host: '127.0.0.1', port, connectTimeoutMs: 1000, hostHeader: '127.0.0.1', keepaliveTimeoutMs: 60_000, keepaliveRequests: 1000, ...(tls ? { tls: TLS } : {}),
+}, () => {});
+
+function selfSigned(): { cert: string; key: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bext-lean-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=up',
+      '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`], { stdio: 'ignore' });
+    return { cert: readFileSync(`${dir}/cert.pem`, 'latin1'), key: readFileSync(`${dir}/key.pem`, 'latin1') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 test('a head and a chunked body split anywhere, with extensions and trailers', async () => {
   const { server, port } = await serve(['HTTP/1.1 200 OK\r\nTransfer-', 'Encoding: chunked\r\nX-A:  a b \r\n\r\n5;ext=1\r\nhel', 'lo\r\n6\r', '\n world\r\n0\r\nX-T: t\r\n', '\r\n']);
@@ -145,7 +167,7 @@ test('a refused connection fails with its errno code', async () => {
   assert.equal((await run(conn(port))).error, 'ECONNREFUSED');
 });
 
-test('body pieces kept by the sink stay intact while other connections read (one shared read buffer)', { timeout: 20_000 }, async () => {
+for (const secure of [false, true]) test(`body pieces kept by the sink stay intact while other connections read (one shared read buffer${secure ? ', TLS' : ''})`, { timeout: 20_000 }, async () => {
   // Two upstreams send 1 MiB bodies at once, each byte telling its place and its body; the sinks
   // keep every piece, and one pauses on each piece (as a slow client does), resuming a moment later.
   const pattern = (seed: number) => Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 7 + seed) % 251));
@@ -154,12 +176,15 @@ test('body pieces kept by the sink stay intact while other connections read (one
     const head = framing === 'length' ? `HTTP/1.1 200 OK\r\nContent-Length: ${b.length}\r\n\r\n` : 'HTTP/1.1 200 OK\r\n\r\n';
     return Buffer.concat([Buffer.from(head, 'latin1'), b]);
   };
+  const pem = secure ? selfSigned() : undefined;
   const servers = await Promise.all([1, 2].map((seed, i) => {
-    const server = createServer((s: Socket) => s.once('data', () => (i === 0 ? s.write(body(seed, 'length')) : s.end(body(seed, 'eof')))));
+    const answer = (s: Socket) => s.once('data', () => (i === 0 ? s.write(body(seed, 'length')) : s.end(body(seed, 'eof'))));
+    const server = pem ? createTlsServer(pem, answer) : createServer(answer);
     return new Promise<Server>((r) => server.listen(0, '127.0.0.1', () => r(server)));
   }));
+  const readsShared: boolean[] = [];
   const fetchAll = (port: number, pause: boolean) => new Promise<Buffer>((resolve, reject) => {
-    const c = conn(port);
+    const c = conn(port, secure);
     const pieces: Buffer[] = [];
     let resume = () => {};
     c.send('GET / HTTP/1.1\r\nhost: x\r\n\r\n', null, false, {
@@ -171,7 +196,12 @@ test('body pieces kept by the sink stay intact while other connections read (one
         if (pause) setTimeout(resume, 1);
         return !pause;
       },
-      onComplete() { c.socket.destroy(); resolve(Buffer.concat(pieces)); },
+      onComplete() {
+        const kBuffer = Object.getOwnPropertySymbols(c.socket).find((k) => k.description === 'kBuffer')!;
+        readsShared.push((c.socket as unknown as Record<symbol, unknown>)[kBuffer] === READ_BUFFER);
+        c.socket.destroy();
+        resolve(Buffer.concat(pieces));
+      },
       onError: reject,
     });
   });
@@ -179,6 +209,7 @@ test('body pieces kept by the sink stay intact while other connections read (one
     const [a, b] = await Promise.all(servers.map((s, i) => fetchAll((s.address() as { port: number }).port, i === 0)));
     assert.ok(a.equals(pattern(1)), 'the paused connection\'s body is intact');
     assert.ok(b.equals(pattern(2)), 'the other connection\'s body is intact');
+    assert.deepEqual(readsShared, [true, true], 'both connections read into the shared buffer');
   } finally {
     for (const s of servers) s.close();
   }
