@@ -1,4 +1,5 @@
-// One read buffer per worker, for client connections (plain TCP and TLS) and plain upstream ones.
+// One read buffer per worker, for client connections and upstream ones (plain TCP, and TLS once
+// its handshake is done).
 //
 // A socket Node reads itself costs, for every read, a 64 KiB malloc that is then shrunk and wrapped
 // in an ArrayBuffer, and a trip through the Readable machinery (push, addChunk, 'data'). net's
