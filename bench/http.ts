@@ -24,6 +24,7 @@ const ROUNDS = Number(opt('rounds', '3'));
 const DURATION = Number(opt('duration', '5'));
 const ONLY = opt('only', '');
 const CONNECTIONS = 32;
+const WARMUP_S = 2;
 const UPSTREAM_PORT = 18920;
 
 interface Scenario {
@@ -110,6 +111,11 @@ interface Latency {
 }
 
 interface Run extends Latency {
+  /**
+   * The first WARMUP_S seconds after start, at full speed: the JIT compiling (bext, the Node floor),
+   * first upstream connections. Kept out of the measured run, as real traffic meets a warm server.
+   */
+  cold: Latency;
   rssMiB: number;
   /** The same server at equal load (see Scenario.pauseMs): throughput no longer decides latency. */
   paced: Latency & { maxms: number };
@@ -170,15 +176,17 @@ function wrk(s: Scenario, port: number, pid: number, pacer: string): Run {
   let peak = 0;
   const timer = setInterval(() => (peak = Math.max(peak, treeRss(pid))), 500);
   const url = `${s.https ? 'https' : 'http'}://127.0.0.1:${port}${s.path}`;
-  const args = ['-t', '2', '-c', String(CONNECTIONS), '-d', `${DURATION}s`, '--latency', url];
+  const args = ['-t', '2', '-c', String(CONNECTIONS), '--latency', url];
   if (s.host) args.push('-H', `Host: ${s.host}`);
+  const cold = parseWrk(spawnSync('wrk', ['-d', `${WARMUP_S}s`, ...args], { encoding: 'utf8' }).stdout);
+  args.unshift('-d', `${DURATION}s`);
   const r = spawnSync('wrk', args, { encoding: 'utf8' });
   clearInterval(timer);
   peak = Math.max(peak, treeRss(pid));
   // Then at equal load: wrk at full speed measures how long requests queue behind each other, which
   // is throughput again; at a rate both sustain it measures what one request costs.
   const paced = spawnSync('wrk', ['-s', pacer, ...args], { encoding: 'utf8', env: { ...process.env, BENCH_PAUSE_MS: String(s.pauseMs ?? 2) } });
-  return { ...parseWrk(r.stdout), rssMiB: Math.round(peak), paced: { ...parseWrk(paced.stdout), maxms: wrkLatency(paced.stdout).maxms } };
+  return { ...parseWrk(r.stdout), cold, rssMiB: Math.round(peak), paced: { ...parseWrk(paced.stdout), maxms: wrkLatency(paced.stdout).maxms } };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -263,7 +271,7 @@ async function reloadLatency(kind: 'nginx' | 'bext', dir: string, port: number, 
     for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
     const pid = Number(readFileSync(pidFile, 'utf8'));
     const args = ['-t', '2', '-c', String(CONNECTIONS), '--latency', `http://127.0.0.1:${port}/gen`];
-    spawnSync('wrk', [...args, '-d', '2s']); // warm-up (JIT), not counted
+    spawnSync('wrk', [...args, '-d', `${WARMUP_S}s`]); // warm-up (JIT), not counted
     if (pacer) args.unshift('-s', pacer);
     const env = { ...process.env, BENCH_PAUSE_MS: '2' };
     const baseline = wrkLatency(spawnSync('wrk', [...args, '-d', '4s'], { encoding: 'utf8', env }).stdout);
@@ -315,6 +323,7 @@ async function main(): Promise<void> {
   const results: Record<string, unknown>[] = [];
   const rows: string[] = [];
   const floorRows: string[] = [];
+  const coldCells: string[] = [];
   try {
     for (const s of SCENARIOS.filter((x) => !ONLY || x.name.includes(ONLY))) {
       const runs: Record<Kind, Run[]> = { nginx: [], bext: [], node: [] };
@@ -358,6 +367,7 @@ async function main(): Promise<void> {
           `${median(runs.nginx.map((r) => r.rssMiB))} / ${median(runs.bext.map((r) => r.rssMiB))} | ` +
           `${fmt(median(idleWorker.nginx), 0)} / ${fmt(median(idleWorker.bext), 0)} |`,
       );
+      coldCells.push(`${s.name} ${fmt(median(runs.nginx.map((r) => r.cold.p99ms)))} / ${fmt(median(runs.bext.map((r) => r.cold.p99ms)))}`);
       if (s.floor) {
         floorRows.push(
           `| ${s.name}: ${s.floor === 'proxy' ? 'bare node:net proxy, same upstream' : 'bare node:http, same file'} (bench/node-floor.ts) | ${fmt(median(runs.nginx.map((r) => r.rps)), 0)} | ` +
@@ -396,6 +406,8 @@ async function main(): Promise<void> {
       '| scenario | nginx req/s | bext req/s | ratio min / median / max | p99 ms nginx / bext | at equal load: p99 ms nginx / bext | peak RSS MiB nginx / bext | idle RSS MiB per worker nginx / bext |',
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
       ...rows,
+      '',
+      `Not in the table, the first ${WARMUP_S} s after start (the JIT warming up), p99 ms nginx / bext: ${coldCells.join('; ')}.`,
       ...reloadLines,
       ...(floorRows.length
         ? ['', "Node's own floor in the same run (what a bare Node server reaches here):", '',
