@@ -681,12 +681,12 @@ export function sendBody(res: ServerResponse, body: BodyPlan): Promise<void> | u
 }
 
 /**
- * A large body in memory goes out in pieces of this size. nginx writes 32k (output_buffers 2 32k),
- * but each write costs bext more than it costs nginx: 64 KiB served 1 MiB files at 0.82–0.84 of
- * nginx against 0.67–0.77 with 32 KiB, at the same p99 under equal load; 128 KiB served more still
- * but its p99 at equal load tripled (the stalls the next comment describes).
+ * A large body in memory goes out in pieces of this size: nginx's 32k (output_buffers 2 32k). On some
+ * kernels 64 KiB writes stall now and then for tens of ms on loopback, nginx's too with
+ * `output_buffers 2 64k` (2026-11-27, Linux 6.18: p99 at equal load 29–55 ms against 2.2–2.4 with
+ * 32k); on an earlier machine 64 KiB served more (0.82–0.84 of nginx against 0.67–0.77) at the same p99.
  */
-const PIECE = 64 * 1024;
+const PIECE = 32 * 1024;
 
 /**
  * A large body from memory, written as nginx writes one without sendfile: pieces as long as the
