@@ -17,7 +17,7 @@ import type { Peer } from './upstream-peers.ts';
 import { accelRedirect, carryAccelHeaders, nonIdempotent, PeerTry, planMemo, publish, upstreamRequestBody, upstreamVarName, UpstreamRun, type FailedTry } from './upstream-attempts.ts';
 import { BodyError, SpooledBody, type RequestBody } from './request-body.ts';
 import { compiled, evaluate, type CompiledValue } from './variables.ts';
-import { rateLimitOf, writeLimited } from './limit-rate.ts';
+import { accelLimitRate, rateLimitOf, writeLimited } from './limit-rate.ts';
 import { RecordReader, type RecordSink } from './fastcgi-records.ts';
 import { clientHeaderLines } from './request-headers.ts';
 
@@ -75,6 +75,8 @@ interface Plan {
   next: ReadonlySet<string>;
   maxTries: number;
   accelRedirects: boolean;
+  /** X-Accel-Limit-Rate is obeyed (not in *_ignore_headers). */
+  accelLimitRate: boolean;
   /** fastcgi_catch_stderr: text in STDERR before the head that makes the answer invalid. */
   catchStderr: readonly string[];
   /** *_pass without variables: its address, parsed once, and its group once resolved. */
@@ -113,6 +115,7 @@ function buildPlan(r: RequestState, protocol: CgiProtocol): Plan {
     next: new Set(settings.nextUpstream),
     maxTries: Number(directiveArgs(levels, `${name}_next_upstream_tries`).pop()?.[0] ?? 0),
     accelRedirects: !ignored.has('x-accel-redirect'),
+    accelLimitRate: !ignored.has('x-accel-limit-rate'),
     catchStderr: directiveArgs(levels, `${name}_catch_stderr`).map((a) => a[0]!),
     ...(target ? { target } : {}),
   };
@@ -497,6 +500,9 @@ class Attempt extends PeerTry<CgiRun> implements RecordSink {
       this.socket?.destroy();
       this.settle({ kind: 'status', status });
       return;
+    }
+    if (plan.accelLimitRate) {
+      for (const [, l, v] of fields) if (l === 'x-accel-limit-rate') accelLimitRate(res, v, r.conf.limitRateAfter, r.ctx.startMs, r.ctx.response);
     }
     const accel = plan.accelRedirects ? fields.find(([, l]) => l === 'x-accel-redirect')?.[2] : undefined;
     if (accel) {

@@ -47,11 +47,30 @@ export class RateLimit {
 }
 
 const limits = new WeakMap<ServerResponse, RateLimit>();
+/** Responses whose limit an upstream's X-Accel-Limit-Rate set: limit_rate no longer applies to them. */
+const fromUpstream = new WeakSet<ServerResponse>();
 
 /** The limit in effect for this response: $limit_rate when set, else limit_rate. */
 export function setRateLimit(res: ServerResponse, value: string | undefined, after: number, startMs: number, counted: Counted): void {
+  if (fromUpstream.has(res)) return;
   const rate = value === undefined ? 0 : parseSize(value) ?? 0;
   if (rate > 0) limits.set(res, new RateLimit(rate, after, startMs, counted));
+}
+
+/**
+ * An upstream's X-Accel-Limit-Rate, as ngx_http_upstream_process_limit_rate takes it (unless
+ * *_ignore_headers names it): a plain number of bytes per second (ngx_atoi: digits only) replaces
+ * whatever limit_rate or $limit_rate gave the response, 0 lifting it, and the location's limit_rate
+ * no longer applies (nginx's limit_rate_set), after an X-Accel-Redirect too; anything else is
+ * ignored. limit_rate_after stays the location's. The header itself is hidden by default.
+ */
+export function accelLimitRate(res: ServerResponse, value: string, after: number, startMs: number, counted: Counted): void {
+  if (!/^[0-9]+$/.test(value)) return;
+  const rate = Number(value);
+  if (!Number.isSafeInteger(rate)) return;
+  fromUpstream.add(res);
+  if (rate > 0) limits.set(res, new RateLimit(rate, after, startMs, counted));
+  else limits.delete(res);
 }
 
 export function rateLimitOf(res: ServerResponse): RateLimit | undefined {

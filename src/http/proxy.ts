@@ -21,7 +21,7 @@ import { freePeer, type Peer } from './upstream-peers.ts';
 import { classifyUpstreamError, type Failure } from './proxy-errors.ts';
 import { accelRedirect, carryAccelHeaders, msec, nonIdempotent, planMemo, publish, upstreamRequestBody, upstreamVarName, UpstreamRun } from './upstream-attempts.ts';
 import { sslName, type UpstreamTls } from './upstream-tls.ts';
-import { rateLimitOf, type RateLimit } from './limit-rate.ts';
+import { accelLimitRate, rateLimitOf, type RateLimit } from './limit-rate.ts';
 import { rewriteSetCookie } from './proxy-cookie.ts';
 import { clientHeaderLines } from './request-headers.ts';
 import { compiled, evaluate, type CompiledValue, type VarContext } from './variables.ts';
@@ -89,6 +89,8 @@ interface Plan {
   retryNonIdempotent: boolean;
   hidden: ReadonlySet<string>;
   accelRedirects: boolean;
+  /** X-Accel-Limit-Rate is obeyed (not in proxy_ignore_headers). */
+  accelLimitRate: boolean;
   passed: HeadSource;
   /** The same for an upstream's answer: its headers are a list kept in order. */
   listed: HeadSource;
@@ -125,7 +127,7 @@ function buildPlan(r: RequestState): Plan {
     sslSessionReuse: flagDirective(levels, 'proxy_ssl_session_reuse', true),
     maxTries: Number(directiveArgs(levels, 'proxy_next_upstream_tries').pop()?.[0] ?? 0),
     next, retryNonIdempotent: next.has('non_idempotent'),
-    hidden, accelRedirects: !ignored.has('x-accel-redirect'),
+    hidden, accelRedirects: !ignored.has('x-accel-redirect'), accelLimitRate: !ignored.has('x-accel-limit-rate'),
     passed: headSource(!hidden.has('server'), !hidden.has('date')), listed: headSource(!hidden.has('server'), !hidden.has('date'), true),
     headers: requestHeaderPlan(conf, levels),
     locationIsPrefix, rules: redirectRules(conf, loc?.name ?? '', locationIsPrefix),
@@ -704,6 +706,7 @@ class AttemptHandler implements Dispatcher.DispatchHandlers, LeanSink {
       if (accel === undefined && l === 'x-accel-redirect') accel = v;
       else if (l === 'content-length' && length < 0) length = v !== '' && Number.isSafeInteger(Number(v)) ? Number(v) : -2;
       else if (l === 'transfer-encoding') chunkedBody = true;
+      else if (l === 'x-accel-limit-rate' && inp.plan.accelLimitRate) accelLimitRate(res, v, conf.limitRateAfter, r.ctx.startMs, r.ctx.response);
     }
     if (accel && inp.plan.accelRedirects) {
       const triples: [string, string, string][] = [];

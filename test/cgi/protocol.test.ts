@@ -5,7 +5,7 @@
 // an end before any output, silence (fastcgi_read_timeout), a stalled request body
 // (fastcgi_send_timeout), fastcgi_next_upstream to a second
 // peer, fastcgi_catch_stderr, connections kept by fastcgi_keep_conn, and HTTP/2's header fields (HTTP_HOST from
-// :authority, the cookie fields joined), and limit_rate on the answer.
+// :authority, the cookie fields joined), and limit_rate on the answer (and X-Accel-Limit-Rate lifting it).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -174,9 +174,9 @@ test('fastcgi_pass over HTTP/2: HTTP_HOST from :authority, one HTTP_COOKIE, as n
 });
 
 test('limit_rate slows a FastCGI answer as it slows nginx\'s', { skip: !haveNginx, timeout: 30_000 }, async () => {
-  const timed = async (port: number) => {
+  const timed = async (port: number, path = '/rated/big') => {
     const started = Date.now();
-    const r = await send(port, 'GET /rated/big HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', { timeoutMs: 10_000 });
+    const r = await send(port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`, { timeoutMs: 10_000 });
     return { ms: Date.now() - started, length: r.body.length };
   };
   const [ours, theirs] = await Promise.all([timed(pair!.bext.ports.P1!), timed(pair!.nginx.ports.P1!)]);
@@ -185,6 +185,11 @@ test('limit_rate slows a FastCGI answer as it slows nginx\'s', { skip: !haveNgin
   assert.ok(theirs.ms >= 1000 && theirs.ms < 4000, `nginx took ${theirs.ms} ms`);
   assert.ok(ours.ms >= 1000 && ours.ms < 4000, `bext took ${ours.ms} ms`);
   assert.equal(ours.length, theirs.length);
+  // The application's `X-Accel-Limit-Rate: 0` lifts limit_rate for its answer, in nginx and bext.
+  const [freeOurs, freeTheirs] = await Promise.all([timed(pair!.bext.ports.P1!, '/rated/big-unlimited'), timed(pair!.nginx.ports.P1!, '/rated/big-unlimited')]);
+  assert.ok(freeTheirs.ms < 700, `nginx took ${freeTheirs.ms} ms`);
+  assert.ok(freeOurs.ms < 700, `bext took ${freeOurs.ms} ms`);
+  assert.equal(freeOurs.length, freeTheirs.length);
 });
 
 test('fastcgi_pass, protocol edges: the error lines are nginx\'s', { skip: !haveNginx, timeout: 30_000 }, async () => {

@@ -130,6 +130,8 @@ function answer(sock: Socket, req: Request, name: string, connectionCount: numbe
     }
     case '/big':
       return finish(record(STDOUT, 'Content-Type: text/plain\r\n\r\n'), ...Array.from({ length: 4 }, () => record(STDOUT, 'z'.repeat(15_000))));
+    case '/big-unlimited': // lifts limit_rate for its answer
+      return finish(record(STDOUT, 'Content-Type: text/plain\r\nX-Accel-Limit-Rate: 0\r\n\r\n'), ...Array.from({ length: 4 }, () => record(STDOUT, 'z'.repeat(15_000))));
     case '/connections':
       return finish(record(STDOUT, `Content-Type: text/plain\r\n\r\nconnections=${connectionCount}\n`));
     case '/stderr':

@@ -13,7 +13,12 @@ const KB = 1024;
 
 before(async () => {
   if (!haveNginx) return;
-  upstream = createServer((_req, res) => res.end(Buffer.alloc(300 * KB, 'u')));
+  // /xa/RATE answers with `X-Accel-Limit-Rate: RATE` (nginx obeys it unless proxy_ignore_headers says not).
+  upstream = createServer((req, res) => {
+    const rate = /^\/xa[a-z]*\/(.+)$/.exec(req.url ?? '')?.[1];
+    if (rate !== undefined) res.setHeader('X-Accel-Limit-Rate', decodeURIComponent(rate));
+    res.end(Buffer.alloc(300 * KB, 'u'));
+  });
   await new Promise<void>((r) => upstream!.listen(0, '127.0.0.1', r));
   const up = (upstream.address() as AddressInfo).port;
   pair = await startPair(wrapConfig(`
@@ -24,6 +29,9 @@ before(async () => {
     location /after/ { alias @SITE@/; limit_rate 100k; limit_rate_after 300k; }
     location /var/ { alias @SITE@/; set $limit_rate 200k; }
     location /up/ { proxy_pass http://127.0.0.1:${up}/; limit_rate 100k; }
+    location /xa/ { proxy_pass http://127.0.0.1:${up}; }
+    location /xalimited/ { proxy_pass http://127.0.0.1:${up}; limit_rate 100k; }
+    location /xaignored/ { proxy_pass http://127.0.0.1:${up}; proxy_ignore_headers X-Accel-Limit-Rate; }
   }`), makeSite({ 'big.bin': Buffer.alloc(300 * KB, 'b'), 'bigger.bin': Buffer.alloc(500 * KB, 'c') }), ['P1']);
 });
 
@@ -39,10 +47,17 @@ async function timed(port: number, path: string): Promise<{ s: number; bytes: nu
   return { s: (Date.now() - started) / 1000, bytes: r.body.length };
 }
 
-test('downloads take as long as from nginx: limit_rate, limit_rate_after, $limit_rate, proxied', { skip: !haveNginx, timeout: 120_000 }, async () => {
-  const p = pair!;
+const CASES = [
   // 300 KiB and its head at 100 KiB/s: a second's worth at 0, 1, 2, and the last bytes at 3.
-  for (const [path, expected] of [['/slow/big.bin', 3], ['/after/bigger.bin', 2], ['/var/big.bin', 1], ['/up/', 3], ['/big.bin', 0]] as const) {
+  ['/slow/big.bin', 3], ['/after/bigger.bin', 2], ['/var/big.bin', 1], ['/up/', 3], ['/big.bin', 0],
+  // X-Accel-Limit-Rate from the upstream: a rate of its own, 0 lifting limit_rate, ignored when
+  // proxy_ignore_headers names it, and when it is not a plain number (ngx_atoi), limit_rate applies.
+  ['/xa/102400', 3], ['/xa/204800', 1], ['/xalimited/0', 0], ['/xaignored/102400', 0], ['/xalimited/200k', 3],
+] as const;
+
+test('downloads take as long as from nginx: limit_rate, limit_rate_after, $limit_rate, proxied, X-Accel-Limit-Rate', { skip: !haveNginx, timeout: 120_000 }, async () => {
+  const p = pair!;
+  for (const [path, expected] of CASES) {
     // Both count whole seconds since the request's own second. nginx reads one cached clock for a
     // whole event-loop turn, so its first write is in the request's second; bext's first write of a
     // request begun in a second's last milliseconds can fall in the next one, and that response gets
