@@ -401,7 +401,7 @@ async function main(): Promise<void> {
     }
     const table = [
       `bext vs nginx, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ` +
-        `wrk -c${CONNECTIONS} -d${DURATION}s, ${ROUNDS} rounds, worker_processes auto`,
+        `wrk -c${CONNECTIONS} -d${DURATION}s, ${ROUNDS} rounds, worker_processes auto, Node ${process.version}`,
       '',
       '| scenario | nginx req/s | bext req/s | ratio min / median / max | p99 ms nginx / bext | at equal load: p99 ms nginx / bext | peak RSS MiB nginx / bext | idle RSS MiB per worker nginx / bext |',
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -419,7 +419,7 @@ async function main(): Promise<void> {
     // A run of chosen scenarios does not replace the day's full result.
     const part = ONLY ? `-only-${ONLY.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}` : '';
     const out = path.join(ROOT, `bench/results/http-${new Date().toISOString().slice(0, 10)}${part}.json`);
-    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, results }, null, 2) + '\n');
+    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, node: process.version, results }, null, 2) + '\n');
     console.log(`\nwritten: ${path.relative(ROOT, out)}`);
   } finally {
     upstream.kill();
