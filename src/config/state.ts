@@ -452,6 +452,8 @@ export interface TlsSettings {
   sessionCache?: string[];
   sessionTimeoutSec: number;
   sessionTickets: boolean;
+  /** ssl_session_ticket_key files (full paths): the first makes and reads tickets (see secure-contexts.ts). */
+  ticketKeyFiles?: readonly string[];
   dhparam?: string;
   /** ssl_trusted_certificate: CA certificates client certificates are verified with (not sent as names). */
   trustedCertificate?: string;

@@ -281,6 +281,9 @@ export function tlsSettings(parent: TlsSettings, nodes: readonly ConfNode[], ctx
   if (st) t.sessionTimeoutSec = parseTime(st.args[0]!, true) ?? t.sessionTimeoutSec;
   const stk = last('ssl_session_tickets');
   if (stk) t.sessionTickets = stk.args[0]!.toLowerCase() === 'on';
+  // An array directive: a level's own list replaces the inherited one.
+  const tkeys = nodes.filter((n) => n.directive === 'ssl_session_ticket_key');
+  if (tkeys.length > 0) t.ticketKeyFiles = tkeys.map((n) => conf(n.args[0]!));
   const dh = last('ssl_dhparam');
   if (dh) t.dhparam = conf(dh.args[0]!);
   const rh = last('ssl_reject_handshake');

@@ -323,7 +323,7 @@ export function finishBlock(state: ParseState, level: Level, node: ConfNode | un
   if (level.context === 'http' && node?.block) {
     state.httpSeen = true;
     // In ngx_http_block's order: merge, locations, postconfiguration, variables.
-    checkSslMerge(node.block, state.paths.confPrefix, state.loadCertificates !== false);
+    checkSslMerge(node.block, state.paths.confPrefix, state.loadCertificates !== false, { file, line }, (w) => (state.warnings ??= []).push(w));
     checkDuplicateLocations(node.block);
     checkSslListens(node.block);
     checkHttpVariables(node.block);

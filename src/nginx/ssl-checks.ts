@@ -6,7 +6,7 @@
 // address that has a `listen … ssl` needs a certificate (at that server's line), unless it sets
 // `ssl_reject_handshake on`. Certificates are inherited from http{}.
 import { readFileSync } from 'node:fs';
-import { errnoText } from './errno.ts';
+import { errnoSuffix, errnoText } from './errno.ts';
 import { ConfError, type ConfNode } from './types.ts';
 import { listenKey } from './listen.ts';
 import { parseListenAddress } from './values.ts';
@@ -17,7 +17,7 @@ const has = (nodes: ConfNode[], directive: string, value?: string): ConfNode | u
 const all = (nodes: ConfNode[], directive: string): ConfNode[] => nodes.filter((n) => n.directive === directive);
 
 /** At merge time, server by server: `ssl on` without a certificate, a certificate without a key, unloadable files. */
-export function checkSslMerge(http: ConfNode[], confPrefix: string, loadFiles: boolean): void {
+export function checkSslMerge(http: ConfNode[], confPrefix: string, loadFiles: boolean, end: { file: string; line: number }, warn: (w: ConfError) => void): void {
   const httpSslOn = has(http, 'ssl', 'on');
   const httpCerts = all(http, 'ssl_certificate');
   const httpKeys = all(http, 'ssl_certificate_key');
@@ -43,6 +43,14 @@ export function checkSslMerge(http: ConfNode[], confPrefix: string, loadFiles: b
       });
     }
     checkClientVerification(server.block, http, confPrefix, loadFiles);
+    if (loadFiles) {
+      const own = all(server.block, 'ssl_session_ticket_key');
+      for (const key of own.length > 0 ? own : all(http, 'ssl_session_ticket_key')) {
+        if (checkTicketKeyFile(key.args[0]!, confPrefix, end) === 80) {
+          warn(new ConfError(`"ssl_session_ticket_key" "${key.args[0]}" holds an 80-byte (AES-256) key, which bext cannot use: tickets are made with keys of its own`, key.file, key.line, 'warn'));
+        }
+      }
+    }
   }
   checkProxySsl(http, confPrefix, loadFiles);
 }
@@ -114,6 +122,22 @@ function checkListFile(name: string, confPrefix: string, call: string, marker: R
     throw new ConfError(`${call}("${path}") failed (SSL: ${sys} error:10000080:BIO routines::no such file error:05880002:x509 certificate routines::system lib)`);
   }
   if (!marker.test(text)) throw new ConfError(`${call}("${path}") failed (SSL: error:05800088:x509 certificate routines::no certificate or crl found)`);
+}
+
+/**
+ * ngx_ssl_session_ticket_keys: each ssl_session_ticket_key file opens and holds 48 or 80 bytes,
+ * reported at the http block's closing brace (merge time).
+ */
+function checkTicketKeyFile(name: string, confPrefix: string, end: { file: string; line: number }): number {
+  const path = name.startsWith('/') ? name : confPrefix + name;
+  let size: number;
+  try {
+    size = readFileSync(path).length;
+  } catch (err) {
+    throw new ConfError(`open() "${path}" failed${errnoSuffix(err)}`, end.file, end.line);
+  }
+  if (size !== 48 && size !== 80) throw new ConfError(`"${path}" must be 48 or 80 bytes`, end.file, end.line);
+  return size;
 }
 
 /** ngx_ssl_certificate's loading errors for the two cases we can tell without OpenSSL. */

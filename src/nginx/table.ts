@@ -494,7 +494,7 @@ ssl_trusted_certificate HS 1 str  S
 ssl_prefer_server_ciphers HS f flag I cipher preference is Node.js's
 ssl_session_cache HS  12   ssl_session_cache S
 ssl_session_tickets HS f   flag   S
-ssl_session_ticket_key HS 1 arr   I ticket keys are made by the master for each generation, not read from files
+ssl_session_ticket_key HS 1 arr   S
 ssl_session_timeout HS 1   sec    S
 ssl_crl          HS   1    str    S
 ssl_ocsp         HS   1    enum:off|on|leaf U OCSP checks of client certificates are not supported

@@ -372,7 +372,7 @@ function readCertificates(loaded: LoadedConfig): Record<string, string> {
 
 /**
  * The other TLS files the workers need, read as root like the keys: the CA lists and CRLs servers
- * verify clients with, and for https upstreams the CA lists and client certificates. The parser
+ * verify clients with, the session ticket keys, and for https upstreams the CA lists and client certificates. The parser
  * has checked that they load (ssl-checks.ts), as nginx does at merge time.
  */
 function readTlsFiles(state: RoutingState): Record<string, string> {
@@ -381,6 +381,8 @@ function readTlsFiles(state: RoutingState): Record<string, string> {
     if (tls.verifyClient && tls.clientCertificate) files.add(tls.clientCertificate);
     if (tls.trustedCertificate) files.add(tls.trustedCertificate);
     if (tls.crl) files.add(tls.crl);
+    // Ticket key files are secrets too (root's alone, as a rule); a binary file reads as latin1 whole.
+    if (tls.sessionTickets && tls.ticketKeyFiles?.[0]) files.add(tls.ticketKeyFiles[0]);
   }
   const walk = (nodes: readonly ConfNode[]) => {
     for (const n of nodes) {

@@ -72,13 +72,30 @@ export class SecureContexts {
       // nginx gives each server's SSL_CTX its own ticket keys, made once by the master, so every worker
       // decrypts any worker's tickets and a reload changes them. Here they derive from the generation's
       // secret and the server's position (absent: this process's own random secret).
-      const ticketKeys = entry.tls.sessionTickets ? createHmac('sha384', Buffer.from(secret, 'hex')).update(`ticket ${entry.server}`).digest() : undefined;
+      // ssl_session_ticket_key's first file instead, when Node can take it (48 bytes): the same keys on
+      // every start and on every machine given the file, as for nginx.
+      const file = entry.tls.ticketKeyFiles?.[0];
+      const fromFile = file === undefined ? undefined : ticketKeysFromFile(pems[file]);
+      const ticketKeys = !entry.tls.sessionTickets ? undefined
+        : fromFile ?? createHmac('sha384', Buffer.from(secret, 'hex')).update(`ticket ${entry.server}`).digest();
       // The server's position is part of it: two servers with the same certificate keep their own keys.
       const identity = createHash('sha256').update(JSON.stringify([entry.server, secureOptions(entry.tls, pems, undefined)])).digest('base64');
       made.set(entry.tls, { identity, ticketKeys });
     }
     return made;
   }
+}
+
+/**
+ * An nginx ticket key file of 48 bytes (name, AES key, HMAC key: ngx_ssl_session_ticket_keys) in
+ * Node's order (name, HMAC key, AES key); both make AES-128-CBC / HMAC-SHA256 tickets with them. Node
+ * takes one key of that size only: an 80-byte file (AES-256) gives none (the config check warned),
+ * and the files after the first, which nginx decrypts with, are not used.
+ */
+function ticketKeysFromFile(text: string | undefined): Buffer | undefined {
+  if (text === undefined) return undefined;
+  const b = Buffer.from(text, 'latin1');
+  return b.length === 48 ? Buffer.concat([b.subarray(0, 16), b.subarray(32, 48), b.subarray(16, 32)]) : undefined;
 }
 
 function setTicketKeys(ctx: tls.SecureContext, keys: Buffer): void {

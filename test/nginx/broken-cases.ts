@@ -254,6 +254,14 @@ export const CASES: ConfCase[] = [
     { 'certs/example.pem': CERT, 'certs/example.key': KEY }),
   one('key file is not PEM', server('ssl_certificate certs/example.pem;\nssl_certificate_key certs/junk;'),
     { 'certs/example.pem': CERT, 'certs/junk': 'junk\n' }),
+  one('ssl_session_ticket_key file missing', server('ssl_certificate certs/example.pem;\nssl_certificate_key certs/example.key;\nssl_session_ticket_key @DIR@/nokey.bin;'),
+    { 'certs/example.pem': CERT, 'certs/example.key': KEY }),
+  one('ssl_session_ticket_key file neither 48 nor 80 bytes', server('ssl_certificate certs/example.pem;\nssl_certificate_key certs/example.key;\nssl_session_ticket_key ticket.key;'),
+    { 'certs/example.pem': CERT, 'certs/example.key': KEY, 'ticket.key': 'k'.repeat(47) }),
+  one('ssl_session_ticket_key from http, a later file wrong', http(
+    'ssl_certificate @DIR@/certs/example.pem;\nssl_certificate_key @DIR@/certs/example.key;\n' +
+    'ssl_session_ticket_key @DIR@/good.key;\nssl_session_ticket_key @DIR@/bad.key;\nserver { listen 127.0.0.1:18216; }\n'),
+    { 'certs/example.pem': CERT, 'certs/example.key': KEY, 'good.key': 'g'.repeat(48), 'bad.key': 'b'.repeat(81) }),
   one('http-level certificate loaded for each server', http('ssl_certificate @DIR@/gone.pem;\nssl_certificate_key @DIR@/gone.key;\nserver { listen 127.0.0.1:18215; }')),
   one('limit_except twice', server('location / { limit_except GET { deny all; } limit_except POST { deny all; } }')),
   one('resolver twice', http('resolver 127.0.0.1;\nresolver 127.0.0.2;')),

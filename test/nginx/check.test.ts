@@ -6,6 +6,7 @@ import { runOurs } from './harness.ts';
 import { removeTempDirs, writeConfigDir } from './tempfiles.ts';
 import { checkCommand } from '../../src/nginx/check.ts';
 import { Writable } from 'node:stream';
+import { makeCert } from '../serving/harness.ts';
 
 after(removeTempDirs);
 
@@ -101,3 +102,17 @@ class Sink extends Writable {
     done();
   }
 }
+
+test('an 80-byte ssl_session_ticket_key file (AES-256, which Node cannot take): accepted as nginx does, with a warning at its line', async () => {
+  const dir = writeConfigDir({
+    'nginx.conf': 'pid @DIR@/nginx.pid;\nevents {}\nhttp {\n  server {\n    listen 127.0.0.1:18401 ssl;\n' +
+      '    ssl_certificate @DIR@/t.test.crt;\n    ssl_certificate_key @DIR@/t.test.key;\n    ssl_session_ticket_key ticket.key;\n  }\n}\n',
+    'ticket.key': 'k'.repeat(80),
+  });
+  await makeCert(dir, 't.test');
+  const conf = join(dir, 'nginx.conf');
+  const r = await runOurs(dir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stderr.split('\n').includes(
+    `nginx: [warn] "ssl_session_ticket_key" "ticket.key" holds an 80-byte (AES-256) key, which bext cannot use: tickets are made with keys of its own in ${conf}:8`), r.stderr);
+});
