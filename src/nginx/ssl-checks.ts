@@ -21,6 +21,7 @@ export function checkSslMerge(http: ConfNode[], confPrefix: string, loadFiles: b
   const httpSslOn = has(http, 'ssl', 'on');
   const httpCerts = all(http, 'ssl_certificate');
   const httpKeys = all(http, 'ssl_certificate_key');
+  const warned = new Set<ConfNode>(); // an http-level key file is checked per server, warned about once
   for (const server of http) {
     if (server.directive !== 'server' || !server.block) continue;
     // Array directives are inherited only when the server sets none of its own.
@@ -46,7 +47,8 @@ export function checkSslMerge(http: ConfNode[], confPrefix: string, loadFiles: b
     if (loadFiles) {
       const own = all(server.block, 'ssl_session_ticket_key');
       for (const key of own.length > 0 ? own : all(http, 'ssl_session_ticket_key')) {
-        if (checkTicketKeyFile(key.args[0]!, confPrefix, end) === 80) {
+        if (checkTicketKeyFile(key.args[0]!, confPrefix, end) === 80 && !warned.has(key)) {
+          warned.add(key);
           warn(new ConfError(`"ssl_session_ticket_key" "${key.args[0]}" holds an 80-byte (AES-256) key, which bext cannot use: tickets are made with keys of its own`, key.file, key.line, 'warn'));
         }
       }

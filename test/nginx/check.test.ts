@@ -103,16 +103,17 @@ class Sink extends Writable {
   }
 }
 
-test('an 80-byte ssl_session_ticket_key file (AES-256, which Node cannot take): accepted as nginx does, with a warning at its line', async () => {
+test('an 80-byte ssl_session_ticket_key file (AES-256, which Node cannot take): accepted as nginx does, with one warning at its line', async () => {
   const dir = writeConfigDir({
-    'nginx.conf': 'pid @DIR@/nginx.pid;\nevents {}\nhttp {\n  server {\n    listen 127.0.0.1:18401 ssl;\n' +
-      '    ssl_certificate @DIR@/t.test.crt;\n    ssl_certificate_key @DIR@/t.test.key;\n    ssl_session_ticket_key ticket.key;\n  }\n}\n',
+    'nginx.conf': 'pid @DIR@/nginx.pid;\nevents {}\nhttp {\n  ssl_certificate @DIR@/t.test.crt;\n  ssl_certificate_key @DIR@/t.test.key;\n' +
+      '  ssl_session_ticket_key ticket.key;\n  server { listen 127.0.0.1:18401 ssl; }\n  server { listen 127.0.0.1:18402 ssl; }\n}\n',
     'ticket.key': 'k'.repeat(80),
   });
   await makeCert(dir, 't.test');
   const conf = join(dir, 'nginx.conf');
   const r = await runOurs(dir);
   assert.equal(r.code, 0, r.stderr);
-  assert.ok(r.stderr.split('\n').includes(
-    `nginx: [warn] "ssl_session_ticket_key" "ticket.key" holds an 80-byte (AES-256) key, which bext cannot use: tickets are made with keys of its own in ${conf}:8`), r.stderr);
+  // Once, though both servers inherit it.
+  assert.equal(r.stderr.split('\n').filter((l) => l ===
+    `nginx: [warn] "ssl_session_ticket_key" "ticket.key" holds an 80-byte (AES-256) key, which bext cannot use: tickets are made with keys of its own in ${conf}:6`).length, 1, r.stderr);
 });
